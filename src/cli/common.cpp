@@ -1,0 +1,190 @@
+#include "cli/common.hpp"
+
+#include "artifacts/git_publisher.hpp"
+#include "artifacts/module_files.hpp"
+#include "artifacts/publisher.hpp"
+#include "flow/engine.hpp"
+#include "flow/plan.hpp"
+#include "scheduler/registry.hpp"
+#include "util/command.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <iostream>
+
+namespace softpack::cli {
+
+namespace asio = boost::asio;
+
+int exit_code_for(const Error& error) {
+  switch (error.kind) {
+  case ErrorKind::invalid_input:
+    return k_exit_bad_input;
+  case ErrorKind::config:
+    return k_exit_config;
+  default:
+    return k_exit_internal;
+  }
+}
+
+Expected<config::Config> load_site_config(const std::optional<std::string>& path) {
+  if (path) {
+    return config::load_config(*path);
+  }
+  if (const char* env = std::getenv("SOFTPACK_BUILDER_CONFIG"); env && *env) {
+    return config::load_config(env);
+  }
+  const std::filesystem::path system_config = "/etc/softpack-builder/config.yaml";
+  if (std::filesystem::exists(system_config)) {
+    return config::load_config(system_config);
+  }
+  return config::default_config();
+}
+
+namespace {
+
+std::string clock_text(SystemTime t) {
+  const std::string s = format_rfc3339(t); // 2026-11-25T06:46:36Z
+  return s.substr(11, 8);
+}
+
+class ProgressPrinter final : public flow::BuildObserver {
+public:
+  ProgressPrinter(std::ostream& out, bool stages) : m_out(out), m_stages(stages) {}
+
+  void on_stage_changed(const flow::BuildStatus&, const flow::StageStatus& st) override {
+    if (!m_stages) {
+      return;
+    }
+    m_out << clock_text(std::chrono::system_clock::now()) << "  " << st.name << "  job "
+          << (st.job_id ? st.job_id->value : "-") << "  " << scheduler::to_string(st.state);
+    if (st.exit_code && scheduler::is_final(st.state)) {
+      m_out << " (exit " << *st.exit_code << ")";
+    }
+    if (!st.reason.empty() && st.state != scheduler::JobState::running) {
+      m_out << "  " << st.reason;
+    }
+    m_out << std::endl;
+  }
+
+  void on_build_changed(const flow::BuildStatus& b) override {
+    if (m_stages) {
+      m_out << clock_text(std::chrono::system_clock::now()) << "  build " << b.id << "  "
+            << flow::to_string(b.state) << std::endl;
+    }
+  }
+
+private:
+  std::ostream& m_out;
+  bool m_stages;
+};
+
+} // namespace
+
+int run_build(const config::Config& config, const spec::EnvironmentSpec& spec,
+              const RunOptions& options, std::ostream& out, std::ostream& err) {
+  spdlog::set_level(options.verbose ? spdlog::level::info : spdlog::level::warn);
+  asio::io_context io;
+  SystemCommandRunner runner;
+  SystemClock clock;
+
+  auto sched = scheduler::make_scheduler(config.scheduler.backend, {io, runner, config});
+  if (!sched) {
+    err << "sp-submit: " << sched.error().describe() << "\n";
+    return exit_code_for(sched.error());
+  }
+  artifacts::GitPublisherOptions git;
+  git.remote = config.artifacts_repo();
+  git.create_remote = config.artifacts.repo.empty();
+  git.branch = config.artifacts.branch;
+  git.author_name = config.artifacts.author_name;
+  git.author_email = config.artifacts.author_email;
+  git.mirror_dir = std::filesystem::absolute(config.data_dir / "artifacts-mirror.git");
+  artifacts::GitPublisher publisher(runner, git);
+
+  render::TemplateSet templates(config.templates_dir);
+  const std::string build_id = flow::new_build_id(clock.now());
+  auto plan = flow::make_plan(config, spec, build_id, templates);
+  if (!plan) {
+    err << "sp-submit: " << plan.error().describe() << "\n";
+    return exit_code_for(plan.error());
+  }
+  if (auto w = flow::write_plan(*plan); !w) {
+    err << "sp-submit: " << w.error().describe() << "\n";
+    return exit_code_for(w.error());
+  }
+
+  flow::EngineOptions eo;
+  eo.poll_interval = config.scheduler.poll_interval;
+  eo.min_poll_interval = config.scheduler.min_poll_interval;
+  eo.lost_grace = config.scheduler.lost_grace;
+  flow::FlowEngine engine(io, **sched, publisher, eo, clock);
+  ProgressPrinter printer(out, options.wait);
+  engine.set_observer(&printer);
+
+  out << "build " << build_id << " of " << spec.full_name() << " on " << (*sched)->name()
+      << ": " << plan->build_dir.string() << std::endl;
+  engine.start(std::move(*plan));
+
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  int interrupts = 0;
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& ec, int) {
+        if (ec) {
+          return;
+        }
+        if (++interrupts > 1) {
+          err << "sp-submit: interrupted again; leaving without waiting" << std::endl;
+          io.stop();
+          return;
+        }
+        err << "sp-submit: cancelling build " << build_id << " (interrupt again to leave now)"
+            << std::endl;
+        engine.cancel(build_id);
+        signals.async_wait(on_signal);
+      };
+  signals.async_wait(on_signal);
+
+  // Run until the build reaches a final state.
+  asio::steady_timer watchdog(io);
+  std::function<void()> check = [&] {
+    if (engine.active() == 0) {
+      signals.cancel();
+      io.stop();
+      return;
+    }
+    watchdog.expires_after(std::chrono::milliseconds(100));
+    watchdog.async_wait([&](const boost::system::error_code& ec) {
+      if (!ec) {
+        check();
+      }
+    });
+  };
+  check();
+  io.run();
+
+  const flow::BuildStatus* b = engine.find(build_id);
+  if (!b || !flow::is_final(b->state)) {
+    err << "sp-submit: left before build " << build_id << " ended" << std::endl;
+    return k_exit_build_failed;
+  }
+  out << "build " << build_id << " " << flow::to_string(b->state);
+  if (!b->error.empty()) {
+    out << ": " << b->error;
+  }
+  out << std::endl;
+  if (!b->published_reference.empty()) {
+    out << "artifacts: " << git.remote << " (branch " << git.branch << ", commit "
+        << b->published_reference.substr(0, 12) << ", "
+        << artifacts::environment_dir(spec) << ")" << std::endl;
+  }
+  out << "logs: " << (b->build_dir / "logs").string() << std::endl;
+  return b->state == flow::BuildState::published ? k_exit_ok : k_exit_build_failed;
+}
+
+} // namespace softpack::cli

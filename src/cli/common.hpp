@@ -1,0 +1,41 @@
+#pragma once
+
+// What the command-line entry points share: exit codes, finding the site configuration, and
+// running one build to its end with the embedded engine.
+
+#include "config/config.hpp"
+#include "spec/spec.hpp"
+#include "util/error.hpp"
+
+#include <iosfwd>
+#include <optional>
+#include <string>
+
+namespace softpack::cli {
+
+enum ExitCode : int {
+  k_exit_ok = 0,
+  k_exit_build_failed = 1, // the build ran and failed (or was cancelled)
+  k_exit_bad_input = 2,    // bad spec, request or command line
+  k_exit_config = 3,       // bad site configuration
+  k_exit_internal = 4,     // anything else: I/O, a command that could not run, a bug
+};
+
+int exit_code_for(const Error& error);
+
+// --config FILE, else $SOFTPACK_BUILDER_CONFIG, else /etc/softpack-builder/config.yaml when it
+// exists, else the built-in defaults.
+Expected<config::Config> load_site_config(const std::optional<std::string>& path);
+
+struct RunOptions {
+  bool wait = false;    // print every stage transition
+  bool verbose = false; // also the engine's log lines
+};
+
+// Plans, writes and runs one build on the configured backend, returning when it has ended and
+// its outcome is published: k_exit_ok when published, k_exit_build_failed otherwise.
+// SIGINT/SIGTERM cancel the build (its jobs), which then ends as cancelled.
+int run_build(const config::Config& config, const spec::EnvironmentSpec& spec,
+              const RunOptions& options, std::ostream& out, std::ostream& err);
+
+} // namespace softpack::cli

@@ -1,0 +1,518 @@
+#include "config/config.hpp"
+
+#include "util/fs.hpp"
+#include "util/text.hpp"
+#include "util/yaml.hpp"
+
+#include <charconv>
+#include <cstdlib>
+#include <set>
+#include <unistd.h>
+
+namespace softpack::config {
+
+namespace {
+
+Error bad(const YamlNode& node, std::string_view source, std::string_view key,
+          const std::string& message) {
+  return make_error(ErrorKind::config, std::string(key) + ": " + message, node.where(source));
+}
+
+// Walks one YAML map, handing out values by key and rejecting keys nobody asked for.
+class MapReader {
+public:
+  MapReader(const YamlNode& node, std::string_view source, std::string prefix)
+      : m_node(node), m_source(source), m_prefix(std::move(prefix)) {}
+
+  Expected<void> check_is_map() const {
+    if (!m_node.is_map() && !m_node.is_null()) {
+      return bad(m_node, m_source, m_prefix.empty() ? "(top level)" : m_prefix,
+                 "expected a map, found a " + std::string(m_node.kind_name()));
+    }
+    return {};
+  }
+
+  std::string key_path(std::string_view key) const {
+    return m_prefix.empty() ? std::string(key) : m_prefix + "." + std::string(key);
+  }
+
+  const YamlNode* get(std::string_view key) {
+    m_seen.insert(std::string(key));
+    const YamlNode* n = m_node.find(key);
+    return (n && !n->is_null()) ? n : nullptr;
+  }
+
+  Expected<void> string(std::string_view key, std::string& out) {
+    if (const YamlNode* n = get(key)) {
+      if (!n->is_scalar()) {
+        return bad(*n, m_source, key_path(key), "expected a string");
+      }
+      out = n->scalar;
+    }
+    return {};
+  }
+
+  Expected<void> string_list(std::string_view key, std::vector<std::string>& out,
+                             bool allow_empty = true) {
+    if (const YamlNode* n = get(key)) {
+      if (n->is_scalar()) { // a single word is accepted as a one-element list
+        out = {n->scalar};
+        return {};
+      }
+      if (!n->is_sequence()) {
+        return bad(*n, m_source, key_path(key), "expected a list of strings");
+      }
+      std::vector<std::string> values;
+      for (const auto& item : n->items) {
+        if (!item.is_scalar()) {
+          return bad(item, m_source, key_path(key), "expected a list of strings");
+        }
+        values.push_back(item.scalar);
+      }
+      if (values.empty() && !allow_empty) {
+        return bad(*n, m_source, key_path(key), "must not be empty");
+      }
+      out = std::move(values);
+    }
+    return {};
+  }
+
+  Expected<void> string_map(std::string_view key, std::map<std::string, std::string>& out) {
+    if (const YamlNode* n = get(key)) {
+      if (!n->is_map()) {
+        return bad(*n, m_source, key_path(key), "expected a map of strings");
+      }
+      for (const auto& e : n->entries) {
+        if (!e.value.is_scalar()) {
+          return bad(e.value, m_source, key_path(key) + "." + e.key, "expected a string");
+        }
+        out[e.key] = e.value.scalar;
+      }
+    }
+    return {};
+  }
+
+  Expected<void> integer(std::string_view key, int& out, int min, int max) {
+    if (const YamlNode* n = get(key)) {
+      int value = 0;
+      const auto& s = n->scalar;
+      auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+      if (!n->is_scalar() || ec != std::errc() || p != s.data() + s.size() || value < min ||
+          value > max) {
+        return bad(*n, m_source, key_path(key),
+                   "expected a whole number from " + std::to_string(min) + " to " +
+                       std::to_string(max) + ", found '" + printable(s) + "'");
+      }
+      out = value;
+    }
+    return {};
+  }
+
+  template <typename Duration> Expected<void> duration(std::string_view key, Duration& out) {
+    if (const YamlNode* n = get(key)) {
+      auto d = n->is_scalar() ? parse_duration(n->scalar)
+                              : Expected<std::chrono::seconds>(make_error(ErrorKind::config, ""));
+      if (!d) {
+        return bad(*n, m_source, key_path(key),
+                   "expected a duration such as 30s, 5m, 2h or 1:00:00, found '" +
+                       printable(n->scalar) + "'");
+      }
+      out = std::chrono::duration_cast<Duration>(*d);
+    }
+    return {};
+  }
+
+  // Map-valued keys get their own reader.
+  const YamlNode* child(std::string_view key) { return get(key); }
+
+  Expected<void> finish() const {
+    for (const auto& e : m_node.entries) {
+      if (!m_seen.count(e.key)) {
+        std::string known;
+        for (const auto& k : m_seen) {
+          known += (known.empty() ? "" : ", ") + k;
+        }
+        return make_error(ErrorKind::config,
+                          "unknown key '" + key_path(e.key) + "' (known here: " + known + ")",
+                          std::string(m_source) + ":" + std::to_string(e.line));
+      }
+    }
+    return {};
+  }
+
+private:
+  const YamlNode& m_node;
+  std::string_view m_source;
+  std::string m_prefix;
+  std::set<std::string> m_seen;
+};
+
+#define SP_TRY(expr)                                                                               \
+  do {                                                                                             \
+    if (auto sp_r = (expr); !sp_r) {                                                               \
+      return sp_r.error();                                                                         \
+    }                                                                                              \
+  } while (0)
+
+// Options the adapters set themselves; extra_args may not override them.
+constexpr std::string_view k_managed_options[] = {
+    "-J", "--job-name", "-o", "--output", "-e", "--error", "-d", "--dependency", "--export",
+    "--comment", "--kill-on-invalid-dep", "--requeue", "--no-requeue", "-p", "--partition", "-A",
+    "--account", "-q", "--qos", "-t", "--time", "--mem", "-c", "--cpus-per-task", "-D",
+    "--chdir", "--parsable", "--wrap", "-w", "-g", "-env", "-P", "-n", "-W", "-M", "-R", "-ti"};
+
+Expected<void> check_extra_args(const std::vector<std::string>& args, const YamlNode& node,
+                                std::string_view source, const std::string& key) {
+  for (const auto& arg : args) {
+    const std::string opt = arg.substr(0, arg.find('='));
+    for (auto managed : k_managed_options) {
+      // "-t" also catches "-t01:00" (short option with attached value).
+      const bool short_attached = managed.size() == 2 && managed[0] == '-' && managed[1] != '-' &&
+                                  starts_with(arg, managed) && arg.size() > 2 && arg[1] != '-';
+      if (opt == managed || (short_attached && managed != "-e" && managed != "-n")) {
+        return bad(node, source, key,
+                   "'" + printable(arg) +
+                       "' would override an option softpack-builder sets itself (" +
+                       std::string(managed) + "); use the dedicated key instead");
+      }
+    }
+  }
+  return {};
+}
+
+Expected<void> read_resources(const YamlNode& node, std::string_view source,
+                              const std::string& prefix, scheduler::Resources& out) {
+  MapReader r(node, source, prefix);
+  SP_TRY(r.check_is_map());
+  SP_TRY(r.string("partition", out.partition));
+  SP_TRY(r.string("account", out.account));
+  SP_TRY(r.string("qos", out.qos));
+  SP_TRY(r.duration("time", out.time_limit));
+  if (const YamlNode* n = r.get("mem")) {
+    auto mb = parse_memory_mb(n->scalar);
+    if (!n->is_scalar() || !mb) {
+      return bad(*n, source, r.key_path("mem"),
+                 "expected a memory size such as 512M or 4G, found '" + printable(n->scalar) +
+                     "'");
+    }
+    out.memory_mb = *mb;
+  }
+  SP_TRY(r.integer("cpus", out.cpus, 1, 4096));
+  SP_TRY(r.string_list("extra_args", out.extra_args));
+  if (const YamlNode* n = node.find("extra_args")) {
+    SP_TRY(check_extra_args(out.extra_args, *n, source, r.key_path("extra_args")));
+  }
+  return r.finish();
+}
+
+std::filesystem::path default_templates_dir() {
+  const std::filesystem::path source = std::filesystem::path(SOFTPACK_SOURCE_DIR) / "templates";
+  if (std::filesystem::exists(source / "job.sh.mustache")) {
+    return source;
+  }
+  // <prefix>/bin/softpack-builder -> <prefix>/share/softpack-builder/templates
+  char buf[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n > 0) {
+    buf[n] = '\0';
+    return std::filesystem::path(buf).parent_path().parent_path() / "share" / "softpack-builder" /
+           "templates";
+  }
+  return source;
+}
+
+} // namespace
+
+std::string Config::artifacts_repo() const {
+  return artifacts.repo.empty() ? (data_dir / "artifacts.git").string() : artifacts.repo;
+}
+
+std::string Config::scripts_dir() const {
+  return module.scripts_dir.empty() ? (data_dir / "installs" / "scripts").string()
+                                    : module.scripts_dir;
+}
+
+scheduler::Resources Config::resources_for(const std::string& stage) const {
+  auto it = scheduler.stages.find(stage);
+  return it == scheduler.stages.end() ? scheduler.defaults : it->second;
+}
+
+Config default_config() {
+  Config c;
+  if (const char* xdg = std::getenv("XDG_STATE_HOME"); xdg && *xdg) {
+    c.data_dir = std::filesystem::path(xdg) / "softpack-builder";
+  } else {
+    c.data_dir = "var";
+  }
+  c.templates_dir = default_templates_dir();
+  return c;
+}
+
+Expected<std::chrono::seconds> parse_duration(std::string_view text) {
+  const std::string_view s = trim(text);
+  auto number = [](std::string_view digits) -> std::optional<long long> {
+    long long v = 0;
+    if (digits.empty()) {
+      return std::nullopt;
+    }
+    auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+    if (ec != std::errc() || p != digits.data() + digits.size() || v < 0) {
+      return std::nullopt;
+    }
+    return v;
+  };
+  const auto fail = make_error(ErrorKind::config, "not a duration: '" + printable(s) + "'");
+  if (s.empty()) {
+    return fail;
+  }
+  if (s.find(':') != std::string_view::npos || s.find('-') != std::string_view::npos) {
+    // Slurm: "MM:SS", "HH:MM:SS", "D-HH", "D-HH:MM", "D-HH:MM:SS".
+    long long days = 0;
+    std::string_view rest = s;
+    if (auto dash = s.find('-'); dash != std::string_view::npos) {
+      auto d = number(s.substr(0, dash));
+      if (!d) {
+        return fail;
+      }
+      days = *d;
+      rest = s.substr(dash + 1);
+    }
+    auto parts = split(rest, ':');
+    std::vector<long long> v;
+    for (const auto& p : parts) {
+      auto n = number(p);
+      if (!n) {
+        return fail;
+      }
+      v.push_back(*n);
+    }
+    long long secs = 0;
+    if (s.find('-') != std::string_view::npos) {
+      // D-HH[:MM[:SS]]
+      if (v.empty() || v.size() > 3) {
+        return fail;
+      }
+      secs = v[0] * 3600 + (v.size() > 1 ? v[1] * 60 : 0) + (v.size() > 2 ? v[2] : 0);
+    } else if (v.size() == 2) {
+      secs = v[0] * 60 + v[1];
+    } else if (v.size() == 3) {
+      secs = v[0] * 3600 + v[1] * 60 + v[2];
+    } else {
+      return fail;
+    }
+    return std::chrono::seconds(days * 86400 + secs);
+  }
+  const char unit = s.back();
+  long long mult = 1;
+  std::string_view digits = s;
+  switch (unit) {
+  case 's':
+    mult = 1;
+    break;
+  case 'm':
+    mult = 60;
+    break;
+  case 'h':
+    mult = 3600;
+    break;
+  case 'd':
+    mult = 86400;
+    break;
+  default:
+    mult = 0;
+  }
+  if (mult != 0) {
+    digits.remove_suffix(1);
+  } else {
+    mult = 1;
+  }
+  auto n = number(digits);
+  if (!n) {
+    return fail;
+  }
+  return std::chrono::seconds(*n * mult);
+}
+
+Expected<std::uint64_t> parse_memory_mb(std::string_view text) {
+  std::string_view s = trim(text);
+  const auto fail = make_error(ErrorKind::config, "not a memory size: '" + printable(s) + "'");
+  if (s.empty()) {
+    return fail;
+  }
+  std::uint64_t kib_per_unit = 1024; // plain numbers are megabytes, as in Slurm
+  const char unit = static_cast<char>(s.back() | 0x20);
+  if (unit >= 'a' && unit <= 'z') {
+    s.remove_suffix(1);
+    switch (unit) {
+    case 'k':
+      kib_per_unit = 1;
+      break;
+    case 'm':
+      kib_per_unit = 1024;
+      break;
+    case 'g':
+      kib_per_unit = 1024 * 1024;
+      break;
+    case 't':
+      kib_per_unit = 1024ull * 1024 * 1024;
+      break;
+    default:
+      return fail;
+    }
+  }
+  std::uint64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || p != s.data() + s.size() || v > (1ull << 40)) {
+    return fail;
+  }
+  return (v * kib_per_unit + 1023) / 1024;
+}
+
+Expected<Config> parse_config(std::string_view text, std::string_view source_name) {
+  auto doc = parse_yaml(text, source_name);
+  if (!doc) {
+    Error e = doc.error();
+    e.kind = ErrorKind::config;
+    return e;
+  }
+  Config c = default_config();
+  MapReader top(*doc, source_name, "");
+  SP_TRY(top.check_is_map());
+  std::string data_dir, templates_dir;
+  SP_TRY(top.string("data_dir", data_dir));
+  if (!data_dir.empty()) {
+    c.data_dir = data_dir;
+  }
+  SP_TRY(top.string("templates_dir", templates_dir));
+  if (!templates_dir.empty()) {
+    c.templates_dir = templates_dir;
+  }
+
+  if (const YamlNode* n = top.child("scheduler")) {
+    MapReader r(*n, source_name, "scheduler");
+    SP_TRY(r.check_is_map());
+    SP_TRY(r.string("backend", c.scheduler.backend));
+    static const std::set<std::string> backends{"local", "slurm", "lsf"};
+    if (!backends.count(c.scheduler.backend)) {
+      return bad(*n->find("backend"), source_name, "scheduler.backend",
+                 "unknown backend '" + printable(c.scheduler.backend) +
+                     "' (expected local, slurm or lsf)");
+    }
+    SP_TRY(r.duration("poll_interval", c.scheduler.poll_interval));
+    SP_TRY(r.duration("min_poll_interval", c.scheduler.min_poll_interval));
+    SP_TRY(r.duration("lost_grace", c.scheduler.lost_grace));
+    SP_TRY(r.integer("local_max_running", c.scheduler.local_max_running, 1, 1024));
+    if (c.scheduler.poll_interval.count() < 1) {
+      return bad(*n->find("poll_interval"), source_name, "scheduler.poll_interval",
+                 "must be at least 1s");
+    }
+    if (const YamlNode* d = r.child("defaults")) {
+      SP_TRY(read_resources(*d, source_name, "scheduler.defaults", c.scheduler.defaults));
+    }
+    if (const YamlNode* st = r.child("stages")) {
+      if (!st->is_map()) {
+        return bad(*st, source_name, "scheduler.stages", "expected a map of stage names");
+      }
+      static const std::set<std::string> stage_names{"concretize", "build", "module"};
+      for (const auto& e : st->entries) {
+        if (!stage_names.count(e.key)) {
+          return make_error(ErrorKind::config,
+                            "unknown stage 'scheduler.stages." + e.key +
+                                "' (known: concretize, build, module)",
+                            std::string(source_name) + ":" + std::to_string(e.line));
+        }
+        scheduler::Resources res = c.scheduler.defaults;
+        SP_TRY(read_resources(e.value, source_name, "scheduler.stages." + e.key, res));
+        c.scheduler.stages[e.key] = res;
+      }
+    }
+    SP_TRY(r.finish());
+  }
+
+  if (const YamlNode* n = top.child("spack")) {
+    MapReader r(*n, source_name, "spack");
+    SP_TRY(r.check_is_map());
+    SP_TRY(r.string_list("command", c.spack.command, false));
+    SP_TRY(r.string("target", c.spack.target));
+    SP_TRY(r.string("repo", c.spack.repo));
+    SP_TRY(r.string("install_tree", c.spack.install_tree));
+    SP_TRY(r.string("view", c.spack.view));
+    SP_TRY(r.string("container_os", c.spack.container_os));
+    SP_TRY(r.string("container_spack", c.spack.container_spack));
+    for (const auto* key : {"target", "container_os", "container_spack"}) {
+      const YamlNode* v = n->find(key);
+      const std::string& value = v ? v->scalar : std::string();
+      if (value.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                  "0123456789_.:/-") != std::string::npos) {
+        return bad(*v, source_name, std::string("spack.") + key,
+                   "'" + printable(value) + "' has characters that cannot appear here");
+      }
+    }
+    SP_TRY(r.finish());
+  }
+
+  if (const YamlNode* n = top.child("container")) {
+    MapReader r(*n, source_name, "container");
+    SP_TRY(r.check_is_map());
+    SP_TRY(r.string_list("build_command", c.container.build_command, false));
+    SP_TRY(r.string_list("exec_command", c.container.exec_command, false));
+    SP_TRY(r.finish());
+  }
+
+  if (const YamlNode* n = top.child("module")) {
+    MapReader r(*n, source_name, "module");
+    SP_TRY(r.check_is_map());
+    SP_TRY(r.string_list("dependencies", c.module.dependencies));
+    SP_TRY(r.string("scripts_dir", c.module.scripts_dir));
+    SP_TRY(r.string("load_prefix", c.module.load_prefix));
+    SP_TRY(r.finish());
+  }
+
+  if (const YamlNode* n = top.child("jobs")) {
+    MapReader r(*n, source_name, "jobs");
+    SP_TRY(r.check_is_map());
+    SP_TRY(r.string("path", c.jobs.path));
+    SP_TRY(r.string_map("environment", c.jobs.environment));
+    SP_TRY(r.string("builder_command", c.jobs.builder_command));
+    for (const auto& [k, v] : c.jobs.environment) {
+      if (k.empty() || k.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                           "0123456789_") != std::string::npos ||
+          (k[0] >= '0' && k[0] <= '9')) {
+        return bad(*n->find("environment"), source_name, "jobs.environment." + k,
+                   "not a valid environment variable name");
+      }
+    }
+    SP_TRY(r.finish());
+  }
+
+  if (const YamlNode* n = top.child("artifacts")) {
+    MapReader r(*n, source_name, "artifacts");
+    SP_TRY(r.check_is_map());
+    SP_TRY(r.string("repo", c.artifacts.repo));
+    SP_TRY(r.string("branch", c.artifacts.branch));
+    SP_TRY(r.string("author_name", c.artifacts.author_name));
+    SP_TRY(r.string("author_email", c.artifacts.author_email));
+    if (c.artifacts.branch.empty() || c.artifacts.branch.find("..") != std::string::npos ||
+        c.artifacts.branch.find_first_of(" ~^:?*[\\") != std::string::npos ||
+        c.artifacts.branch[0] == '-') {
+      return bad(*n->find("branch"), source_name, "artifacts.branch",
+                 "'" + printable(c.artifacts.branch) + "' is not a valid git branch name");
+    }
+    SP_TRY(r.finish());
+  }
+
+  SP_TRY(top.finish());
+  return c;
+}
+
+Expected<Config> load_config(const std::filesystem::path& path) {
+  auto text = read_file(path, 1 << 20);
+  if (!text) {
+    Error e = text.error();
+    e.kind = ErrorKind::config;
+    return e;
+  }
+  return parse_config(*text, path.string());
+}
+
+} // namespace softpack::config

@@ -1,0 +1,125 @@
+#pragma once
+
+// The site configuration: a plain struct with in-class defaults, one comment per field, parsed
+// from config/softpack-builder.yaml by parse_config(), which reports unknown keys and bad values
+// with the key and the line.
+
+#include "scheduler/scheduler.hpp"
+#include "util/error.hpp"
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace softpack::config {
+
+struct SchedulerConfig {
+  // Which backend runs the jobs: "local" (child processes of this program), "slurm" or "lsf".
+  std::string backend = "local";
+  // How often all tracked jobs are polled (one scheduler query for all of them).
+  std::chrono::seconds poll_interval{30};
+  // The shortest interval, used right after a state change.
+  std::chrono::milliseconds min_poll_interval{1000};
+  // How long a job may be missing from the scheduler with no result file before it is `lost`.
+  std::chrono::seconds lost_grace{120};
+  // Local backend: how many jobs run at once.
+  int local_max_running = 2;
+  // Resources every stage gets unless `stages.<name>` says otherwise.
+  scheduler::Resources defaults;
+  // Per-stage resources, by stage name (concretize, build, module); unset fields take defaults.
+  std::map<std::string, scheduler::Resources> stages;
+};
+
+struct SpackConfig {
+  // The spack command line, as a list (e.g. [/opt/spack/bin/spack]).
+  std::vector<std::string> command{"spack"};
+  // Processor target added to every spec as arch=None-None-<target>; empty = none.
+  std::string target;
+  // A custom Spack package repository (a directory), added under `repos:`; empty = none.
+  std::string repo;
+  // Spack's install tree inside the image.
+  std::string install_tree = "/opt/software";
+  // The environment's view inside the image; its bin/ lists the executables.
+  std::string view = "/opt/view";
+  // `spack containerize` base images: the OS image and the Spack version/image tag.
+  std::string container_os = "ubuntu:22.04";
+  std::string container_spack = "0.21.2";
+};
+
+struct ContainerConfig {
+  // Builds the image: the definition file and the image path are appended.
+  std::vector<std::string> build_command{"singularity", "build", "--fakeroot"};
+  // Runs a command in the image (wrappers, listing executables): image and command appended.
+  std::vector<std::string> exec_command{"singularity", "exec"};
+};
+
+struct ModuleConfig {
+  // Modules the generated module file loads first (e.g. ISG/singularity).
+  std::vector<std::string> dependencies;
+  // Where wrapper scripts are installed; the module prepends
+  // <scripts_dir>/<path>/<name>/<version>-scripts to PATH. Empty = <data_dir>/installs/scripts.
+  std::string scripts_dir;
+  // Prefix of the name users load: `module load <load_prefix>/<path>/<name>/<version>`.
+  std::string load_prefix;
+};
+
+struct JobsConfig {
+  // PATH inside every job script.
+  std::string path = "/usr/local/bin:/usr/bin:/bin";
+  // Extra variables exported by every job script (values must not be secrets: scripts are
+  // readable on the shared filesystem).
+  std::map<std::string, std::string> environment;
+  // The softpack-builder executable as seen from the compute nodes (the module stage runs
+  // `softpack-builder stage-module`). Empty = the executable of the running program.
+  std::string builder_command;
+};
+
+struct ArtifactsConfig {
+  // The artifacts git repository (any URL git understands). Empty = a bare repository at
+  // <data_dir>/artifacts.git, created on first use.
+  std::string repo;
+  // The branch builds are committed to.
+  std::string branch = "main";
+  // Commit author.
+  std::string author_name = "softpack-builder";
+  std::string author_email = "softpack-builder@localhost";
+};
+
+struct Config {
+  // Where builds, state and the default artifacts repository live. Default: ./var, or
+  // $XDG_STATE_HOME/softpack-builder when XDG_STATE_HOME is set. Relative paths are relative to
+  // the working directory.
+  std::filesystem::path data_dir;
+  // Where the mustache templates are. Empty = the source tree's templates/ when present, else
+  // <install prefix>/share/softpack-builder/templates.
+  std::filesystem::path templates_dir;
+  SchedulerConfig scheduler;
+  SpackConfig spack;
+  ContainerConfig container;
+  ModuleConfig module;
+  JobsConfig jobs;
+  ArtifactsConfig artifacts;
+
+  // Derived locations.
+  std::filesystem::path builds_dir() const { return data_dir / "builds"; }
+  std::string artifacts_repo() const;
+  std::string scripts_dir() const;
+  scheduler::Resources resources_for(const std::string& stage) const;
+};
+
+// The defaults with data_dir and templates_dir resolved.
+Config default_config();
+
+// Parses YAML text. Unknown keys, wrong types and bad values are errors naming the key path and
+// `source_name:line`.
+Expected<Config> parse_config(std::string_view text, std::string_view source_name);
+Expected<Config> load_config(const std::filesystem::path& path);
+
+// "30s", "5m", "2h", "1d", plain seconds, or Slurm's "[D-]HH:MM:SS" / "MM:SS" / "MM".
+Expected<std::chrono::seconds> parse_duration(std::string_view text);
+// "512M", "4G", "1T" or plain megabytes.
+Expected<std::uint64_t> parse_memory_mb(std::string_view text);
+
+} // namespace softpack::config

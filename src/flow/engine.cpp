@@ -1,0 +1,542 @@
+#include "flow/engine.hpp"
+
+#include "flow/stage_result.hpp"
+#include "util/fs.hpp"
+#include "util/text.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <set>
+
+namespace softpack::flow {
+
+namespace asio = boost::asio;
+using scheduler::JobId;
+using scheduler::JobInfo;
+using scheduler::JobState;
+
+std::string_view to_string(BuildState state) {
+  switch (state) {
+  case BuildState::queued:
+    return "queued";
+  case BuildState::submitting:
+    return "submitting";
+  case BuildState::running:
+    return "running";
+  case BuildState::publishing:
+    return "publishing";
+  case BuildState::published:
+    return "published";
+  case BuildState::failed:
+    return "failed";
+  case BuildState::cancelled:
+    return "cancelled";
+  }
+  return "unknown";
+}
+
+bool is_final(BuildState state) {
+  return state == BuildState::published || state == BuildState::failed ||
+         state == BuildState::cancelled;
+}
+
+namespace {
+
+struct Build {
+  BuildStatus status;
+  BuildPlan plan;
+  bool cancel_sent = false; // remaining jobs cancelled after a failure or a request
+  bool finishing = false;   // publish under way
+};
+
+struct PollOutcome {
+  Expected<std::vector<JobInfo>> infos = std::vector<JobInfo>{};
+  std::map<std::string, std::optional<StageResult>> results; // by job id
+};
+
+// builder.out: every stage's state and log, so a failed build explains itself in softpack-core.
+std::string compose_builder_out(const Build& b, std::size_t tail_bytes) {
+  std::string out;
+  out += "softpack-builder build " + b.status.id + " of " + b.status.spec.full_name() + "\n";
+  if (!b.status.error.empty()) {
+    out += "error: " + b.status.error + "\n";
+  }
+  for (const auto& st : b.status.stages) {
+    out += "\n==> stage " + st.name;
+    if (st.job_id) {
+      out += " (job " + st.job_id->value + ")";
+    }
+    out += ": " + std::string(scheduler::to_string(st.state));
+    if (st.exit_code) {
+      out += ", exit code " + std::to_string(*st.exit_code);
+    }
+    if (!st.reason.empty()) {
+      out += ", " + st.reason;
+    }
+    out += "\n";
+    const auto log = b.plan.log_path(st.name);
+    std::string text = read_tail(log, tail_bytes);
+    if (std::filesystem::exists(log) && std::filesystem::file_size(log) > tail_bytes) {
+      out += "[... log truncated; first " +
+             std::to_string(std::filesystem::file_size(log) - tail_bytes) + " bytes omitted]\n";
+    }
+    out += text;
+    if (!text.empty() && text.back() != '\n') {
+      out += "\n";
+    }
+  }
+  return out;
+}
+
+} // namespace
+
+struct FlowEngine::Impl {
+  asio::io_context& io;
+  scheduler::Scheduler& sched;
+  artifacts::Publisher& publisher;
+  EngineOptions options;
+  const Clock& clock;
+  asio::thread_pool pool{2};
+  asio::steady_timer timer;
+  std::map<std::string, std::unique_ptr<Build>> builds;
+  std::map<std::string, std::pair<std::string, std::size_t>> by_job; // job id -> build, stage
+  BuildObserver* observer = nullptr;
+  bool poll_in_flight = false;
+  bool timer_armed = false;
+  asio::steady_timer::time_point timer_due{};
+  std::chrono::milliseconds interval;
+  std::size_t poll_calls = 0;
+  std::shared_ptr<bool> alive = std::make_shared<bool>(true);
+
+  Impl(asio::io_context& io_, scheduler::Scheduler& s, artifacts::Publisher& p, EngineOptions o,
+       const Clock& c)
+      : io(io_), sched(s), publisher(p), options(o), clock(c), timer(io_),
+        interval(o.min_poll_interval) {
+    // Backends that learn of changes themselves (the local executor) wake the poll early.
+    sched.set_change_listener([this, alive = std::weak_ptr<bool>(alive)] {
+      asio::post(io, [this, alive] {
+        if (alive.lock()) {
+          poll_soon();
+        }
+      });
+    });
+  }
+
+  // Runs `work` on the pool, then `done(result)` back on the io_context (unless the engine is
+  // gone by then).
+  template <typename Work, typename Done> void offload(Work work, Done done) {
+    asio::post(pool, [this, work = std::move(work), done = std::move(done),
+                      alive = std::weak_ptr<bool>(alive)]() mutable {
+      auto result = work();
+      asio::post(io, [done = std::move(done), result = std::move(result), alive]() mutable {
+        if (alive.lock()) {
+          done(std::move(result));
+        }
+      });
+    });
+  }
+
+  void notify_build(const Build& b) {
+    if (observer) {
+      observer->on_build_changed(b.status);
+    }
+  }
+  void notify_stage(const Build& b, const StageStatus& st) {
+    if (observer) {
+      observer->on_stage_changed(b.status, st);
+    }
+  }
+
+  void set_state(Build& b, BuildState s) {
+    if (b.status.state != s) {
+      b.status.state = s;
+      if (is_final(s)) {
+        b.status.done = clock.now();
+      }
+      notify_build(b);
+    }
+  }
+
+  std::string start(BuildPlan plan) {
+    auto b = std::make_unique<Build>();
+    b->status.id = plan.build_id;
+    b->status.spec = plan.spec;
+    b->status.build_dir = plan.build_dir;
+    b->status.requested = clock.now();
+    for (const auto& sp : plan.stages) {
+      StageStatus st;
+      st.name = sp.name;
+      st.job_name = sp.job_name;
+      b->status.stages.push_back(st);
+    }
+    b->plan = std::move(plan);
+    const std::string id = b->status.id;
+    Build& build = *b;
+    builds.emplace(id, std::move(b));
+    notify_build(build);
+    set_state(build, BuildState::submitting);
+    submit(build);
+    return id;
+  }
+
+  struct SubmitOutcome {
+    std::vector<std::optional<JobId>> ids;
+    std::optional<Error> error;
+    std::string failed_stage;
+  };
+
+  void submit(Build& b) {
+    const BuildPlan plan = b.plan;
+    offload(
+        [this, plan] {
+          SubmitOutcome out;
+          std::map<std::string, JobId> by_stage;
+          for (const auto& stage : plan.stages) {
+            std::vector<JobId> after;
+            for (const auto& dep : stage.after) {
+              after.push_back(by_stage.at(dep));
+            }
+            auto id = sched.submit(plan.job_spec(stage, after));
+            if (!id) {
+              out.error = id.error();
+              out.failed_stage = stage.name;
+              break;
+            }
+            by_stage[stage.name] = *id;
+            out.ids.emplace_back(*id);
+          }
+          return out;
+        },
+        [this, id = b.status.id](SubmitOutcome out) { on_submitted(id, std::move(out)); });
+  }
+
+  void on_submitted(const std::string& id, SubmitOutcome out) {
+    Build& b = *builds.at(id);
+    const auto now = clock.now();
+    for (std::size_t i = 0; i < out.ids.size(); ++i) {
+      auto& st = b.status.stages[i];
+      st.job_id = out.ids[i];
+      st.submitted = now;
+      by_job[out.ids[i]->value] = {id, i};
+      spdlog::info("build {}: stage {} submitted as job {} ({})", id, st.name,
+                   out.ids[i]->value, st.job_name);
+      notify_stage(b, st);
+    }
+    if (out.error) {
+      b.status.error = "submitting stage " + out.failed_stage + ": " + out.error->describe();
+      spdlog::error("build {}: {}", id, b.status.error);
+      for (std::size_t i = out.ids.size(); i < b.status.stages.size(); ++i) {
+        auto& st = b.status.stages[i];
+        st.state = JobState::cancelled;
+        st.reason = i == out.ids.size() ? "submission failed" : "not submitted";
+        notify_stage(b, st);
+      }
+    }
+    // Jobs that were submitted are followed to their end either way.
+    set_state(b, BuildState::running);
+    if (out.error || b.status.cancel_requested) {
+      cancel_remaining(b);
+    }
+    poll_soon();
+  }
+
+  std::vector<JobId> open_jobs(const Build& b) const {
+    std::vector<JobId> ids;
+    for (const auto& st : b.status.stages) {
+      if (st.job_id && !scheduler::is_final(st.state)) {
+        ids.push_back(*st.job_id);
+      }
+    }
+    return ids;
+  }
+
+  void cancel_remaining(Build& b) {
+    if (b.cancel_sent) {
+      return;
+    }
+    b.cancel_sent = true;
+    auto ids = open_jobs(b);
+    if (ids.empty()) {
+      maybe_finish(b);
+      return;
+    }
+    offload([this, ids] { return sched.cancel(ids); },
+            [this, id = b.status.id](Expected<void> r) {
+              if (!r) {
+                spdlog::warn("build {}: cancelling its jobs: {}", id, r.error().describe());
+                // Let the next failure or request try again.
+                builds.at(id)->cancel_sent = false;
+              }
+              poll_soon();
+            });
+  }
+
+  bool cancel(const std::string& id) {
+    auto it = builds.find(id);
+    if (it == builds.end() || is_final(it->second->status.state)) {
+      return false;
+    }
+    Build& b = *it->second;
+    b.status.cancel_requested = true;
+    if (b.status.state != BuildState::submitting) {
+      cancel_remaining(b);
+    }
+    notify_build(b);
+    return true;
+  }
+
+  // Arms the poll timer for `delay` from now unless it is already due sooner.
+  void arm(std::chrono::milliseconds delay) {
+    const auto due = asio::steady_timer::clock_type::now() + delay;
+    if (timer_armed && timer_due <= due) {
+      return;
+    }
+    timer_armed = true;
+    timer_due = due;
+    timer.expires_at(due);
+    timer.async_wait([this, alive = std::weak_ptr<bool>(alive)](const boost::system::error_code& ec) {
+      if (ec || !alive.lock()) {
+        return;
+      }
+      timer_armed = false;
+      poll();
+    });
+  }
+
+  void poll_soon() {
+    interval = options.min_poll_interval;
+    arm(options.min_poll_interval);
+  }
+
+  void poll() {
+    if (poll_in_flight) {
+      return; // on_polled re-arms
+    }
+    std::vector<JobId> ids;
+    std::map<std::string, std::filesystem::path> result_files;
+    for (const auto& [id, b] : builds) {
+      if (b->status.state != BuildState::running) {
+        continue;
+      }
+      for (const auto& st : b->status.stages) {
+        if (st.job_id && !scheduler::is_final(st.state)) {
+          ids.push_back(*st.job_id);
+          result_files[st.job_id->value] = b->plan.result_path(st.name);
+        }
+      }
+    }
+    if (ids.empty()) {
+      return;
+    }
+    poll_in_flight = true;
+    ++poll_calls;
+    offload(
+        [this, ids, result_files] {
+          PollOutcome out;
+          out.infos = sched.poll(ids);
+          for (const auto& [job, path] : result_files) {
+            auto text = read_file_if_exists(path, 4096);
+            if (text && text->has_value()) {
+              auto parsed = parse_stage_result(**text);
+              if (parsed) {
+                out.results[job] = *parsed;
+              }
+            }
+          }
+          return out;
+        },
+        [this](PollOutcome out) { on_polled(std::move(out)); });
+  }
+
+  void on_polled(PollOutcome out) {
+    poll_in_flight = false;
+    if (!out.infos) {
+      // A scheduler that cannot answer is not a failed build: try again, backing off.
+      spdlog::warn("polling {} failed: {}", sched.name(), out.infos.error().describe());
+      interval = std::min(options.poll_interval, interval * 2);
+      arm(interval);
+      return;
+    }
+    bool changed = false;
+    std::set<std::string> touched;
+    const auto now = clock.now();
+    for (const auto& raw : *out.infos) {
+      auto where = by_job.find(raw.id.value);
+      if (where == by_job.end()) {
+        continue;
+      }
+      Build& b = *builds.at(where->second.first);
+      StageStatus& st = b.status.stages[where->second.second];
+      if (scheduler::is_final(st.state)) {
+        continue;
+      }
+      auto rit = out.results.find(raw.id.value);
+      const std::optional<StageResult> result =
+          rit == out.results.end() ? std::nullopt : rit->second;
+      JobInfo info = reconcile(raw, result);
+      if (info.state == JobState::unknown) {
+        if (!st.missing_since) {
+          st.missing_since = now;
+        }
+        if (now - *st.missing_since >= options.lost_grace) {
+          info.state = JobState::lost;
+          info.reason = "the scheduler no longer knows the job and it left no result file" +
+                        (raw.reason.empty() ? std::string() : " (" + raw.reason + ")");
+        } else {
+          continue; // may be a result file lagging on a network filesystem
+        }
+      } else {
+        st.missing_since.reset();
+      }
+      const bool state_changed = info.state != st.state;
+      st.state = info.state;
+      st.reason = info.reason;
+      if (info.exit_code) {
+        st.exit_code = info.exit_code;
+      }
+      if (info.started && !st.started) {
+        st.started = info.started;
+      }
+      if (info.state == JobState::running && !st.started) {
+        st.started = now;
+      }
+      if (scheduler::is_final(info.state)) {
+        st.ended = info.ended.value_or(now);
+      }
+      if (st.started && !b.status.started) {
+        b.status.started = st.started;
+      }
+      if (state_changed) {
+        changed = true;
+        touched.insert(b.status.id);
+        spdlog::info("build {}: stage {} (job {}) {}{}", b.status.id, st.name,
+                     st.job_id ? st.job_id->value : "-", scheduler::to_string(st.state),
+                     st.reason.empty() ? "" : " (" + st.reason + ")");
+        notify_stage(b, st);
+      }
+    }
+    for (const auto& id : touched) {
+      Build& b = *builds.at(id);
+      const bool any_bad = std::any_of(b.status.stages.begin(), b.status.stages.end(),
+                                       [](const StageStatus& s) {
+                                         return scheduler::is_final(s.state) &&
+                                                s.state != JobState::completed;
+                                       });
+      if (any_bad) {
+        cancel_remaining(b);
+      }
+      maybe_finish(b);
+    }
+    interval = changed ? options.min_poll_interval : std::min(options.poll_interval, interval * 2);
+    arm(interval);
+  }
+
+  void maybe_finish(Build& b) {
+    if (b.finishing || is_final(b.status.state)) {
+      return;
+    }
+    for (const auto& st : b.status.stages) {
+      if (!scheduler::is_final(st.state)) {
+        return;
+      }
+    }
+    b.finishing = true;
+    b.status.succeeded = std::all_of(b.status.stages.begin(), b.status.stages.end(),
+                                     [](const StageStatus& s) { return s.state == JobState::completed; });
+    if (!b.status.succeeded && b.status.error.empty()) {
+      for (const auto& st : b.status.stages) {
+        if (st.state != JobState::completed) {
+          b.status.error = "stage " + st.name + " " + std::string(scheduler::to_string(st.state));
+          if (!st.reason.empty()) {
+            b.status.error += ": " + st.reason;
+          }
+          break;
+        }
+      }
+    }
+    set_state(b, BuildState::publishing);
+    artifacts::PublishRequest req;
+    req.spec = b.status.spec;
+    req.build_id = b.status.id;
+    req.success = b.status.succeeded;
+    req.out_dir = b.plan.out_dir();
+    const std::string builder_out = compose_builder_out(b, options.log_tail_bytes);
+    offload(
+        [this, req, builder_out]() -> Expected<artifacts::PublishResult> {
+          if (auto w = write_file_atomic(req.out_dir / "builder.out", builder_out); !w) {
+            return w.error();
+          }
+          if (req.success) {
+            if (auto w = write_file_atomic(req.out_dir / ".built_by_softpack", req.build_id + "\n");
+                !w) {
+              return w.error();
+            }
+          }
+          return publisher.publish(req);
+        },
+        [this, id = b.status.id](Expected<artifacts::PublishResult> r) {
+          Build& b = *builds.at(id);
+          if (!r) {
+            b.status.error = (b.status.error.empty() ? "" : b.status.error + "; ") +
+                             "publishing failed: " + r.error().describe();
+            spdlog::error("build {}: {}", id, b.status.error);
+            set_state(b, BuildState::failed);
+            return;
+          }
+          b.status.published_reference = r->reference;
+          spdlog::info("build {}: published to {} ({})", id, r->destination, r->reference);
+          if (b.status.succeeded) {
+            set_state(b, BuildState::published);
+          } else if (b.status.cancel_requested) {
+            set_state(b, BuildState::cancelled);
+          } else {
+            set_state(b, BuildState::failed);
+          }
+        });
+  }
+};
+
+FlowEngine::FlowEngine(asio::io_context& io, scheduler::Scheduler& scheduler,
+                       artifacts::Publisher& publisher, EngineOptions options, const Clock& clock)
+    : m_impl(std::make_unique<Impl>(io, scheduler, publisher, options, clock)) {}
+
+FlowEngine::~FlowEngine() {
+  m_impl->sched.set_change_listener(nullptr);
+  m_impl->alive.reset();
+  m_impl->timer.cancel();
+  m_impl->pool.join();
+}
+
+void FlowEngine::set_observer(BuildObserver* observer) { m_impl->observer = observer; }
+std::string FlowEngine::start(BuildPlan plan) { return m_impl->start(std::move(plan)); }
+bool FlowEngine::cancel(const std::string& build_id) { return m_impl->cancel(build_id); }
+
+const BuildStatus* FlowEngine::find(const std::string& build_id) const {
+  auto it = m_impl->builds.find(build_id);
+  return it == m_impl->builds.end() ? nullptr : &it->second->status;
+}
+
+std::vector<const BuildStatus*> FlowEngine::builds() const {
+  std::vector<const BuildStatus*> out;
+  for (const auto& [id, b] : m_impl->builds) {
+    out.push_back(&b->status);
+  }
+  return out;
+}
+
+std::size_t FlowEngine::active() const {
+  std::size_t n = 0;
+  for (const auto& [id, b] : m_impl->builds) {
+    n += is_final(b->status.state) ? 0 : 1;
+  }
+  return n;
+}
+
+std::size_t FlowEngine::poll_calls() const { return m_impl->poll_calls; }
+
+} // namespace softpack::flow

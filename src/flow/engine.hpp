@@ -1,0 +1,108 @@
+#pragma once
+
+// The flow runner: takes build plans, submits every stage at once chained with "after ok"
+// dependencies (so the jobs are futures), follows all jobs of all builds with ONE scheduler poll
+// per interval, cancels the rest of a build when a stage fails, and publishes the outcome
+// (builder.out alone on failure) once every job of the build has ended.
+//
+// Threading: all public functions are called on the io_context's thread. Scheduler and
+// publisher calls (which run commands and may block) go to an internal worker pool; their
+// results come back to the io_context.
+
+#include "artifacts/publisher.hpp"
+#include "flow/plan.hpp"
+#include "scheduler/scheduler.hpp"
+#include "util/time.hpp"
+
+#include <boost/asio/io_context.hpp>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace softpack::flow {
+
+enum class BuildState {
+  queued,     // accepted, not yet submitted
+  submitting, // jobs being submitted
+  running,    // all jobs submitted, some not ended
+  publishing, // all jobs ended, artifacts being published
+  published,  // succeeded and published
+  failed,     // a stage failed (builder.out published) or the build could not run
+  cancelled,  // cancelled by request (builder.out published)
+};
+
+std::string_view to_string(BuildState state);
+bool is_final(BuildState state);
+
+struct StageStatus {
+  std::string name;
+  std::string job_name;
+  std::optional<scheduler::JobId> job_id;
+  scheduler::JobState state = scheduler::JobState::pending;
+  std::string reason;
+  std::optional<int> exit_code;
+  std::optional<SystemTime> submitted;
+  std::optional<SystemTime> started;
+  std::optional<SystemTime> ended;
+  std::optional<SystemTime> missing_since; // the scheduler stopped knowing the job
+};
+
+struct BuildStatus {
+  std::string id;
+  spec::EnvironmentSpec spec;
+  std::filesystem::path build_dir;
+  BuildState state = BuildState::queued;
+  std::string error; // why it failed: "stage build failed: exit code 1", or a publish error
+  SystemTime requested{};
+  std::optional<SystemTime> started; // first job started
+  std::optional<SystemTime> done;    // final state reached
+  std::vector<StageStatus> stages;
+  bool succeeded = false;            // all stages completed
+  bool cancel_requested = false;
+  std::string published_reference;   // e.g. the artifacts commit
+};
+
+struct EngineOptions {
+  std::chrono::milliseconds poll_interval{std::chrono::seconds(30)};
+  std::chrono::milliseconds min_poll_interval{std::chrono::seconds(1)};
+  std::chrono::seconds lost_grace{120};
+  std::size_t log_tail_bytes = 64 * 1024; // per stage, in failure messages and builder.out
+};
+
+class BuildObserver {
+public:
+  virtual ~BuildObserver() = default;
+  virtual void on_stage_changed(const BuildStatus& build, const StageStatus& stage) = 0;
+  virtual void on_build_changed(const BuildStatus& build) = 0;
+};
+
+class FlowEngine {
+public:
+  FlowEngine(boost::asio::io_context& io, scheduler::Scheduler& scheduler,
+             artifacts::Publisher& publisher, EngineOptions options, const Clock& clock);
+  ~FlowEngine();
+  FlowEngine(const FlowEngine&) = delete;
+  FlowEngine& operator=(const FlowEngine&) = delete;
+
+  void set_observer(BuildObserver* observer);
+  // Starts a build whose directory write_plan() has written. Returns its id.
+  std::string start(BuildPlan plan);
+  // Cancels every job of the build that has not ended (one scheduler call).
+  bool cancel(const std::string& build_id);
+  const BuildStatus* find(const std::string& build_id) const;
+  std::vector<const BuildStatus*> builds() const;
+  // Builds not yet in a final state.
+  std::size_t active() const;
+  // Scheduler poll calls made so far (one per interval, whatever the number of builds).
+  std::size_t poll_calls() const;
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> m_impl;
+};
+
+} // namespace softpack::flow

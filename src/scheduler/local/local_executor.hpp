@@ -1,0 +1,51 @@
+#pragma once
+
+// The embedded default scheduler: runs job scripts as child processes of this program, driven by
+// an Asio io_context, with Slurm `afterok` semantics:
+//   - a job starts only when every job in after_ok has completed (exit 0);
+//   - when a dependency ends any other way, the dependent ends `cancelled` with reason
+//     "dependency failed" (as Slurm does with --kill-on-invalid-dep=yes), and so on down the DAG;
+//   - at most `max_running` jobs run at once; ready jobs start in submission order;
+//   - a job over its time limit gets SIGTERM (then SIGKILL) and ends `timeout`.
+// Children run in their own session with a minimal environment (like a batch job): PATH,
+// HOME, USER, LOGNAME, LANG and SOFTPACK_JOB_ID; the job script sets the rest itself.
+//
+// Thread-safety: the Scheduler verbs may be called from any thread; child processes are
+// watched on the io_context, which must be running for jobs to make progress.
+
+#include "scheduler/scheduler.hpp"
+
+#include <boost/asio/io_context.hpp>
+
+#include <memory>
+
+namespace softpack::scheduler {
+
+struct LocalExecutorOptions {
+  int max_running = 2;
+  std::chrono::seconds kill_grace{10}; // SIGTERM -> SIGKILL
+};
+
+class LocalExecutor final : public Scheduler {
+public:
+  LocalExecutor(boost::asio::io_context& io, LocalExecutorOptions options);
+  ~LocalExecutor() override;
+  LocalExecutor(const LocalExecutor&) = delete;
+  LocalExecutor& operator=(const LocalExecutor&) = delete;
+
+  std::string_view name() const override { return "local"; }
+  Expected<JobId> submit(const JobSpec& spec) override;
+  Expected<std::vector<JobInfo>> poll(std::span<const JobId> ids) override;
+  Expected<void> cancel(std::span<const JobId> ids) override;
+  Expected<std::optional<JobId>> find_by_name(const std::string& name) override;
+  void set_change_listener(std::function<void()> listener) override;
+
+  // Number of jobs not yet final.
+  std::size_t active_jobs() const;
+
+private:
+  struct Impl;
+  std::shared_ptr<Impl> m_impl;
+};
+
+} // namespace softpack::scheduler

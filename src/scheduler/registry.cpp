@@ -1,0 +1,55 @@
+#include "scheduler/registry.hpp"
+
+#include "scheduler/local/local_executor.hpp"
+
+namespace softpack::scheduler {
+
+namespace {
+
+using Factory = Expected<std::unique_ptr<Scheduler>> (*)(const BackendContext&);
+
+Expected<std::unique_ptr<Scheduler>> make_local(const BackendContext& ctx) {
+  LocalExecutorOptions options;
+  options.max_running = ctx.config.scheduler.local_max_running;
+  return std::unique_ptr<Scheduler>(std::make_unique<LocalExecutor>(ctx.io, options));
+}
+
+Expected<std::unique_ptr<Scheduler>> not_yet(const BackendContext& ctx) {
+  return make_error(ErrorKind::config,
+                    "backend '" + ctx.config.scheduler.backend + "' is not available in this build",
+                    "scheduler.backend");
+}
+
+struct Backend {
+  std::string_view name;
+  Factory factory;
+};
+
+constexpr Backend k_backends[] = {
+    {"local", make_local},
+    {"slurm", not_yet},
+    {"lsf", not_yet},
+};
+
+} // namespace
+
+std::vector<std::string_view> backend_names() {
+  std::vector<std::string_view> names;
+  for (const auto& b : k_backends) {
+    names.push_back(b.name);
+  }
+  return names;
+}
+
+Expected<std::unique_ptr<Scheduler>> make_scheduler(std::string_view name,
+                                                    const BackendContext& context) {
+  for (const auto& b : k_backends) {
+    if (b.name == name) {
+      return b.factory(context);
+    }
+  }
+  return make_error(ErrorKind::config, "unknown scheduler backend '" + std::string(name) + "'",
+                    "scheduler.backend");
+}
+
+} // namespace softpack::scheduler

@@ -1,0 +1,136 @@
+#include "util/fs.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <fstream>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace softpack {
+
+namespace {
+Error io_error(const fs::path& path, std::string_view what, int err) {
+  return make_error(ErrorKind::io, std::string(what) + ": " + std::strerror(err), path.string());
+}
+} // namespace
+
+Expected<std::optional<std::string>> read_file_if_exists(const fs::path& path,
+                                                         std::size_t max_bytes) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) {
+      return std::optional<std::string>{};
+    }
+    return io_error(path, "cannot open", errno);
+  }
+  std::string content;
+  char buf[65536];
+  while (true) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      const int err = errno;
+      ::close(fd);
+      return io_error(path, "cannot read", err);
+    }
+    if (n == 0) {
+      break;
+    }
+    content.append(buf, static_cast<std::size_t>(n));
+    if (content.size() > max_bytes) {
+      ::close(fd);
+      return make_error(ErrorKind::io,
+                        "file is larger than " + std::to_string(max_bytes) + " bytes",
+                        path.string());
+    }
+  }
+  ::close(fd);
+  return std::optional<std::string>(std::move(content));
+}
+
+Expected<std::string> read_file(const fs::path& path, std::size_t max_bytes) {
+  auto r = read_file_if_exists(path, max_bytes);
+  if (!r) {
+    return r.error();
+  }
+  if (!r->has_value()) {
+    return io_error(path, "cannot open", ENOENT);
+  }
+  return std::move(**r);
+}
+
+std::string read_tail(const fs::path& path, std::size_t max_bytes) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return {};
+  }
+  in.seekg(0, std::ios::end);
+  const auto size = static_cast<std::size_t>(in.tellg());
+  const auto start = size > max_bytes ? size - max_bytes : 0;
+  in.seekg(static_cast<std::streamoff>(start));
+  std::string out(size - start, '\0');
+  in.read(out.data(), static_cast<std::streamsize>(out.size()));
+  out.resize(static_cast<std::size_t>(in.gcount()));
+  return out;
+}
+
+Expected<void> make_directories(const fs::path& path) {
+  std::error_code ec;
+  fs::create_directories(path, ec);
+  if (ec) {
+    return make_error(ErrorKind::io, "cannot create directory: " + ec.message(), path.string());
+  }
+  return {};
+}
+
+Expected<void> write_file_atomic(const fs::path& path, std::string_view content, unsigned mode) {
+  if (path.has_parent_path()) {
+    if (auto r = make_directories(path.parent_path()); !r) {
+      return r;
+    }
+  }
+  std::string tmpl = path.string() + ".tmp.XXXXXX";
+  const int fd = ::mkstemp(tmpl.data());
+  if (fd < 0) {
+    return io_error(path, "cannot create temporary file", errno);
+  }
+  auto fail = [&](std::string_view what) -> Expected<void> {
+    const int err = errno;
+    ::close(fd);
+    ::unlink(tmpl.c_str());
+    return io_error(path, what, err);
+  };
+  std::size_t done = 0;
+  while (done < content.size()) {
+    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return fail("cannot write");
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fchmod(fd, mode) != 0) {
+    return fail("cannot set mode");
+  }
+  if (::fsync(fd) != 0) {
+    return fail("cannot sync");
+  }
+  if (::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(tmpl.c_str());
+    return io_error(path, "cannot close", err);
+  }
+  if (::rename(tmpl.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmpl.c_str());
+    return io_error(path, "cannot rename into place", err);
+  }
+  return {};
+}
+
+} // namespace softpack

@@ -1,0 +1,75 @@
+#include "util/time.hpp"
+
+#include <cstdio>
+#include <ctime>
+
+namespace softpack {
+
+std::int64_t to_unix_seconds(SystemTime t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+SystemTime from_unix_seconds(std::int64_t s) { return SystemTime(std::chrono::seconds(s)); }
+
+std::string format_rfc3339(SystemTime t) {
+  const std::time_t tt = static_cast<std::time_t>(to_unix_seconds(t));
+  std::tm tm{};
+  ::gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::optional<SystemTime> parse_rfc3339(std::string_view s) {
+  int y, mo, d, h, mi, sec;
+  char rest[16] = {0};
+  std::string str(s.substr(0, 40));
+  if (std::sscanf(str.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%15s", &y, &mo, &d, &h, &mi, &sec, rest) <
+      6) {
+    return std::nullopt;
+  }
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = sec;
+  std::int64_t t = ::timegm(&tm);
+  std::string_view r(rest);
+  if (!r.empty() && r[0] == '.') { // fractional seconds: ignored
+    auto end = r.find_first_not_of("0123456789", 1);
+    r = end == std::string_view::npos ? std::string_view{} : r.substr(end);
+  }
+  if (r == "Z" || r.empty()) {
+    return from_unix_seconds(t);
+  }
+  int oh = 0, om = 0;
+  if ((r[0] == '+' || r[0] == '-') &&
+      std::sscanf(std::string(r.substr(1)).c_str(), "%2d:%2d", &oh, &om) == 2) {
+    const std::int64_t off = (oh * 3600 + om * 60) * (r[0] == '+' ? 1 : -1);
+    return from_unix_seconds(t - off);
+  }
+  return std::nullopt;
+}
+
+std::string format_duration(std::chrono::seconds d) {
+  auto s = d.count();
+  if (s < 0) {
+    s = 0;
+  }
+  const auto h = s / 3600, m = (s % 3600) / 60, sec = s % 60;
+  char buf[48];
+  if (h > 0) {
+    std::snprintf(buf, sizeof buf, "%lldh%02lldm%02llds", static_cast<long long>(h),
+                  static_cast<long long>(m), static_cast<long long>(sec));
+  } else if (m > 0) {
+    std::snprintf(buf, sizeof buf, "%lldm%02llds", static_cast<long long>(m),
+                  static_cast<long long>(sec));
+  } else {
+    std::snprintf(buf, sizeof buf, "%llds", static_cast<long long>(sec));
+  }
+  return buf;
+}
+
+} // namespace softpack

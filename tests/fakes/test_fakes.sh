@@ -1,0 +1,481 @@
+#!/usr/bin/env bash
+# Self-test of the fake spack / singularity / apptainer in tests/fakes.
+# Exits 0 when every check passes; otherwise prints each failure and exits 1.
+set -euo pipefail
+
+FAKES="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)"
+SPACK="$FAKES/spack"
+SING="$FAKES/singularity"
+APPT="$FAKES/apptainer"
+PY=/usr/bin/python3
+unset FAKE_SPACK_PACKAGES SPACK_ENV FAKE_SPACK_VERBOSE || true
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/softpack-fakes-test.XXXXXX")"
+trap 'rm -rf "$WORK"' EXIT
+cd "$WORK"
+
+FAILS=0
+PASSES=0
+pass() { PASSES=$((PASSES + 1)); }
+fail() { FAILS=$((FAILS + 1)); printf 'FAIL: %s\n' "$*" >&2; }
+
+# run CMD...: captures stdout in $OUT, stderr in $ERR, exit code in $RC (never aborts)
+run() {
+  RC=0
+  "$@" >"$WORK/.out" 2>"$WORK/.err" || RC=$?
+  OUT="$(cat "$WORK/.out")"
+  ERR="$(cat "$WORK/.err")"
+}
+expect_rc() { # expected-rc description
+  if [[ "$RC" == "$1" ]]; then pass; else
+    fail "$2: exit code $RC, expected $1"$'\n'"  stdout: ${OUT:0:600}"$'\n'"  stderr: ${ERR:0:600}"
+  fi
+}
+expect_in() { # haystack needle description
+  if [[ "$1" == *"$2"* ]]; then pass; else fail "$3: missing [$2] in:"$'\n'"${1:0:1500}"; fi
+}
+expect_not_in() {
+  if [[ "$1" != *"$2"* ]]; then pass; else fail "$3: unexpected [$2] in:"$'\n'"${1:0:1500}"; fi
+}
+check() { # description, then a test command
+  local desc="$1"; shift
+  if "$@"; then pass; else fail "$desc"; fi
+}
+expect_eq() {
+  if [[ "$1" == "$2" ]]; then pass; else fail "$3: got [$1], expected [$2]"; fi
+}
+
+mkenv() { # dir, then spack.yaml content on stdin
+  mkdir -p "$1"
+  cat >"$1/spack.yaml"
+}
+
+# ---------------------------------------------------------------- versions
+run "$SPACK" --version
+expect_rc 0 "spack --version"
+expect_eq "$OUT" "0.21.2" "spack --version stdout"
+expect_eq "$ERR" "" "spack --version is silent on stderr"
+run env FAKE_SPACK_VERBOSE=1 "$SPACK" --version
+expect_eq "$OUT" "0.21.2" "verbose spack --version stdout unchanged"
+expect_in "$ERR" "fake spack" "FAKE_SPACK_VERBOSE identifies the fake on stderr"
+run "$SING" --version
+expect_eq "$OUT" "singularity-ce version 3.11.4" "singularity --version"
+run "$SING" version
+expect_eq "$OUT" "3.11.4" "singularity version"
+run "$APPT" --version
+expect_eq "$OUT" "apptainer version 1.1.9" "apptainer --version"
+# pipefail-friendly
+if "$SPACK" --version | grep -q '^0\.21\.2$'; then pass; else fail "spack --version in a pipeline"; fi
+
+# ---------------------------------------------------------------- concretize: success
+mkenv env1 <<'EOF'
+spack:
+  specs:
+  - xxhash@0.8.1 arch=None-None-x86_64_v3
+  - samtools
+  - py-numpy
+  view: true
+  concretizer:
+    unify: true
+    reuse: false
+    targets:
+      granularity: generic
+  config:
+    install_tree:
+      root: /opt/software
+      padded_length: 128
+  container:
+    format: singularity
+    images:
+      os: ubuntu:22.04
+      spack: 0.21.2
+    strip: false
+    labels:
+      app: test
+EOF
+run "$SPACK" -e env1 concretize --force --fresh
+expect_rc 0 "concretize -e DIR concretize --force --fresh"
+expect_in "$OUT" "==> Concretized xxhash@0.8.1 arch=None-None-x86_64_v3" "concretize summary header"
+expect_in "$OUT" "xxhash@0.8.1%gcc@12.2.0 build_system=makefile arch=linux-debian12-x86_64_v3" \
+  "concretize summary line"
+expect_in "$OUT" "^zlib@1.3" "dependency shown in summary"
+check "spack.lock written" test -f env1/spack.lock
+expect_eq "$(cd env1 && printf '%s ' * .[!.]*)" "spack.lock spack.yaml .[!.]* " "only spack.lock is written"
+
+LOCKCHECK='
+import json, re, sys
+lock = json.load(open(sys.argv[1]))
+assert lock["_meta"] == {"file-type": "spack-lockfile", "lockfile-version": 5, "specfile-version": 4}, lock["_meta"]
+roots = lock["roots"]
+specs = lock["concrete_specs"]
+want = sys.argv[2:]
+got = []
+for r in roots:
+    assert re.fullmatch(r"[a-z2-7]{32}", r["hash"]), r
+    n = specs[r["hash"]]
+    got.append("%s@%s" % (n["name"], n["version"]))
+for h, n in specs.items():
+    assert n["hash"] == h and re.fullmatch(r"[a-z2-7]{32}", h)
+    for k in ("name", "version", "arch", "compiler", "namespace", "parameters", "package_hash"):
+        assert k in n, (k, n)
+    assert set(n["arch"]) == {"platform", "platform_os", "target"}
+    assert set(n["compiler"]) == {"name", "version"}
+    for d in n.get("dependencies", []):
+        assert d["hash"] in specs, d
+assert got == want, (got, want)
+print(" ".join(r["hash"] for r in roots))
+'
+run "$PY" -c "$LOCKCHECK" env1/spack.lock xxhash@0.8.1 samtools@1.17 py-numpy@1.26.4
+expect_rc 0 "lockfile v5 structure, roots, newest default versions"
+H1="$OUT"
+run "$PY" -c 'import json,sys; l=json.load(open(sys.argv[1])); t=[n["arch"]["target"] for n in l["concrete_specs"].values() if n["name"]=="xxhash"][0]; print(t["name"] if isinstance(t,dict) else t)' env1/spack.lock
+expect_eq "$OUT" "x86_64_v3" "arch=None-None-<target> recorded as the target"
+
+run "$SPACK" --env "$WORK/env1" concretize -f
+expect_rc 0 "spack --env DIR concretize -f"
+run "$PY" -c "$LOCKCHECK" env1/spack.lock xxhash@0.8.1 samtools@1.17 py-numpy@1.26.4
+expect_eq "$OUT" "$H1" "hashes are deterministic"
+run "$SPACK" --env=env1 concretize -U -f -q
+expect_rc 0 "spack --env=DIR concretize -U -f -q"
+expect_eq "$OUT" "" "concretize -q is quiet"
+run "$SPACK" -D env1 concretize
+expect_rc 0 "spack -D DIR concretize"
+run env SPACK_ENV="$WORK/env1" "$SPACK" concretize --force
+expect_rc 0 "SPACK_ENV selects the environment"
+run "$SPACK" concretize -f
+expect_rc 1 "concretize without an environment"
+expect_in "$ERR" "==> Error: \`spack concretize\` requires an environment" "no-env message"
+run "$SPACK" concretize -e env1 -f
+expect_rc 2 "-e after the subcommand is rejected like argparse"
+run "$SPACK" -e "$WORK/nope" concretize
+expect_rc 1 "nonexistent environment"
+expect_in "$ERR" "==> Error: no such environment" "nonexistent environment message"
+
+# custom repo in repos:
+mkdir -p repo1/packages/my-tool
+cat >repo1/repo.yaml <<'EOF'
+repo:
+  namespace: softpack
+EOF
+cat >repo1/packages/my-tool/package.py <<'EOF'
+from spack.package import *
+
+# fake-executables: my-tool my-tool-helper
+class MyTool(Package):
+    version("2.0", sha256="0" * 64)
+    version("1.5", sha256="1" * 64)
+    depends_on("zlib")
+EOF
+mkenv env2 <<EOF
+spack:
+  specs:
+  - my-tool@1.5
+  - hello
+  repos:
+  - $WORK/repo1
+  view: false
+EOF
+run "$SPACK" -e env2 concretize -f
+expect_rc 0 "package from a custom repo"
+run "$PY" -c 'import json,sys; l=json.load(open(sys.argv[1])); print(sorted((n["name"],n["version"],n["namespace"]) for n in l["concrete_specs"].values()))' env2/spack.lock
+expect_eq "$OUT" "[('hello', '2.12.1', 'builtin'), ('my-tool', '1.5', 'softpack'), ('zlib', '1.3', 'builtin')]" \
+  "custom repo namespace, version and dependency"
+
+# ---------------------------------------------------------------- concretize: failures
+mkenv bad1 <<'EOF'
+spack:
+  specs: [hello]
+bogus: 1
+EOF
+run "$SPACK" -e bad1 concretize -f
+expect_rc 1 "unknown top-level key"
+expect_in "$ERR" "==> Error: $WORK/bad1/spack.yaml:1: Additional properties are not allowed ('bogus' was unexpected)" \
+  "unknown top-level key message"
+check "no lockfile after a validation error" test ! -e bad1/spack.lock
+
+mkenv bad2 <<'EOF'
+spack:
+  specs: [hello]
+  contianer:
+    format: singularity
+EOF
+run "$SPACK" -e bad2 concretize -f
+expect_rc 1 "unknown key under spack:"
+expect_in "$ERR" "spack.yaml:2: Additional properties are not allowed ('contianer' was unexpected)" \
+  "unknown section message"
+
+mkenv bad3 <<'EOF'
+spack:
+  specs: [hello]
+  concretizer:
+    unify: sometimes
+EOF
+run "$SPACK" -e bad3 concretize -f
+expect_rc 1 "bad concretizer:unify"
+expect_in "$ERR" "'sometimes' is not valid under any of the given schemas" "bad unify message"
+
+mkenv bad4 <<'EOF'
+spack:
+  specs: [hello]
+  container:
+    format: podman
+EOF
+run "$SPACK" -e bad4 concretize -f
+expect_rc 1 "bad container:format"
+expect_in "$ERR" "'podman' is not one of ['docker', 'singularity']" "bad format message"
+
+mkenv bad5 <<'EOF'
+spack:
+  specs: [hello]
+  view:
+    default:
+      link: all
+EOF
+run "$SPACK" -e bad5 concretize -f
+expect_rc 1 "view dict without root"
+expect_in "$ERR" "is not valid under any of the given schemas" "bad view message"
+
+mkenv bad6 <<'EOF'
+spack:
+  specs:
+  - hello
+  - no-such-package@1.0
+EOF
+run "$SPACK" -e bad6 concretize --force --fresh
+expect_rc 1 "unknown package"
+expect_in "$ERR" "==> Error: Package 'no-such-package' not found." "unknown package message"
+expect_in "$ERR" "Use 'spack create' to create a new package." "unknown package hint"
+
+mkenv bad7 <<'EOF'
+spack:
+  specs:
+  - xxhash@9.9
+EOF
+run "$SPACK" -e bad7 concretize -f
+expect_rc 1 "unknown version"
+expect_in "$ERR" "==> Error: concretization failed for the following reasons:" "bad version header"
+expect_in "$ERR" "1. Cannot satisfy 'xxhash@9.9'" "bad version reason"
+
+mkenv bad8 <<'EOF'
+spack:
+  specs: [xxhash@0.8.1, xxhash@0.8.2]
+  concretizer: {unify: true}
+EOF
+run "$SPACK" -e bad8 concretize -f
+expect_rc 1 "two versions with unify: true"
+expect_in "$ERR" 'Cannot select a single "version" for package "xxhash"' "unify conflict message"
+sed -i 's/unify: true/unify: false/' bad8/spack.yaml
+run "$SPACK" -e bad8 concretize -f
+expect_rc 0 "two versions with unify: false"
+
+mkenv bad9 <<'EOF'
+spack:
+  specs: [hello]
+  config:
+    install_tree: 42
+EOF
+run "$SPACK" -e bad9 concretize -f
+expect_rc 1 "bad config:install_tree"
+
+mkenv old1 <<'EOF'
+spack:
+  specs: [hello]
+  config:
+    install_tree: /opt/software
+  repos: []
+EOF
+run "$SPACK" -e old1 concretize -f
+expect_rc 0 "install_tree as a string (old spack) is accepted"
+
+# ---------------------------------------------------------------- containerize
+run bash -c "cd env1 && '$SPACK' containerize"
+expect_rc 0 "spack containerize in ENVDIR"
+DEF1="$OUT"
+expect_eq "$(head -3 <<<"$DEF1" | tr '\n' '|')" "Bootstrap: docker|From: spack/ubuntu-jammy:0.21.2|Stage: build|" \
+  "singularity def header"
+expect_in "$DEF1" "  cat << EOF > spack.yaml"$'\n'"spack:"$'\n'"  specs:"$'\n'"  - xxhash@0.8.1 arch=None-None-x86_64_v3" \
+  "def embeds the manifest in a heredoc"
+expect_in "$DEF1" "  view: /opt/view" "manifest view forced to /opt/view"
+expect_in "$DEF1" "    install_tree: /opt/software" "manifest install_tree forced"
+expect_not_in "$DEF1" "container:" "container section stripped from manifest"
+expect_in "$DEF1" "  spack -e . install" "def installs"
+expect_in "$DEF1" "  spack gc -y" "def garbage collects"
+expect_in "$DEF1" $'Bootstrap: docker\nFrom: ubuntu:22.04\nStage: final' "final stage"
+expect_in "$DEF1" $'%labels\n  app test' "labels"
+expect_in "$ERR" '==> Warning: the "view" attribute has been set explicitly' "view warning"
+run "$SPACK" -e env1 containerize
+expect_rc 0 "spack -e DIR containerize"
+expect_eq "$OUT" "$DEF1" "containerize with -e gives the same recipe"
+printf '%s\n' "$DEF1" >env1.def
+
+mkenv env3 <<'EOF'
+spack:
+  specs: [hello@2.12.1, broken-build]
+  container:
+    format: singularity
+    images:
+      build: myregistry/spack-build:1
+      final: myregistry/runtime:1
+EOF
+run "$SPACK" -e env3 containerize
+expect_rc 0 "custom build/final images"
+expect_in "$OUT" $'From: myregistry/spack-build:1\nStage: build' "custom build image"
+expect_in "$OUT" $'From: myregistry/runtime:1\nStage: final' "custom final image"
+printf '%s\n' "$OUT" >broken.def
+
+mkenv env4 <<'EOF'
+spack:
+  specs: [hello]
+EOF
+run "$SPACK" -e env4 containerize
+expect_rc 0 "containerize without a container section"
+expect_in "$OUT" "FROM spack/ubuntu-jammy:develop as builder" "default format is docker, os ubuntu:22.04, spack develop"
+expect_in "$OUT" "spack env activate . && spack install --fail-fast && spack gc -y" "Dockerfile install line"
+
+mkenv env5 <<'EOF'
+spack:
+  specs: [hello]
+  container:
+    format: singularity
+    images: {os: "windows:11", spack: "0.21.2"}
+EOF
+run "$SPACK" -e env5 containerize
+expect_rc 1 "containerize with an unknown os"
+expect_in "$ERR" 'invalid operating system name "windows:11"' "unknown os message"
+run bash -c "cd bad1 && '$SPACK' containerize"
+expect_rc 1 "containerize validates like concretize"
+expect_in "$ERR" "('bogus' was unexpected)" "containerize validation message"
+run bash -c "cd '$WORK' && '$SPACK' containerize"
+expect_rc 1 "containerize without spack.yaml"
+expect_in "$ERR" "==> Error: file not found: $WORK/spack.yaml" "containerize missing file message"
+
+# ---------------------------------------------------------------- singularity build
+run "$SING" build --fakeroot image.sif env1.def
+expect_rc 0 "singularity build --fakeroot IMAGE DEF"
+expect_in "$ERR" "INFO:    Starting build..." "build progress start"
+expect_in "$ERR" "INFO:    Creating SIF file..." "build progress SIF"
+expect_in "$ERR" "INFO:    Build complete: image.sif" "build complete"
+expect_in "$OUT" "==> Installing xxhash-0.8.1-" "spack install lines"
+check "image written" test -f image.sif
+expect_eq "$(dd if=image.sif bs=1 skip=32 count=9 status=none)" "SIF_MAGIC" "SIF magic at byte 32"
+expect_eq "$(head -c 31 image.sif)" "#!/usr/bin/env run-singularity" "SIF launch script"
+expect_eq "$(dd if=image.sif bs=1 skip=42 count=2 status=none)" "01" "SIF version 01"
+expect_eq "$(dd if=image.sif bs=1 skip=45 count=2 status=none)" "02" "SIF arch amd64 (02)"
+run "$PY" - image.sif <<'EOF'
+import struct, sys, json
+b = open(sys.argv[1], "rb").read()
+h = struct.unpack_from("<32s10s3s3s16sqqqqqqqq", b, 0)
+dfree, dtotal, descroff, descrlen, dataoff, datalen = h[7:13]
+assert (dtotal, descroff, dataoff) == (48, 4096, 32768), h
+assert descrlen == 48 * 585 and dataoff + datalen == len(b), (descrlen, dataoff, datalen, len(b))
+kinds = []
+for i in range(dtotal - dfree):
+    d = struct.unpack_from("<i?IIIqqqqqqq128s384s", b, descroff + i * 585)
+    assert d[1] and d[2] == i + 1
+    kinds.append(hex(d[0]))
+    if d[0] == 0x4006:
+        meta = json.loads(b[d[5]:d[5] + d[6]])
+print(kinds, sorted(p["name"] + "@" + p["version"] for p in meta["packages"]))
+EOF
+expect_eq "$OUT" "['0x4001', '0x4006'] ['py-numpy@1.26.4', 'samtools@1.17', 'xxhash@0.8.1', 'zlib@1.3']" \
+  "SIF descriptors (Def.FILE + JSON.Generic) and package metadata"
+
+run "$SING" build image.sif env1.def
+expect_rc 255 "refuse to overwrite without --force"
+expect_in "$ERR" "FATAL:   While checking build target: build target 'image.sif' already exists. Use --force if you want to overwrite it" \
+  "overwrite refusal message"
+run "$SING" build --force --fakeroot image.sif env1.def
+expect_rc 0 "--force overwrites"
+run "$SING" -q build -F image.sif env1.def
+expect_rc 0 "-F overwrites"
+expect_not_in "$ERR" "INFO:" "-q silences INFO"
+
+run "$SING" build --fakeroot broken.sif broken.def
+expect_rc 255 "broken-build fails"
+expect_in "$OUT" "==> Error: broken-build-1.0-" "broken-build spack error"
+expect_in "$OUT" "Installation request failed" "broken-build install failure"
+expect_in "$ERR" "FATAL:   While performing build: while running engine: exit status 1" "broken-build FATAL"
+check "no image left after a failed build" test ! -e broken.sif
+leftovers=(.*fake-sif*)
+check "no temporary files left behind" test ! -e "${leftovers[0]}"
+
+printf 'Bootstrap: docker\nFrom: ubuntu:22.04\n\n%%post\n  cat << EOF > /opt/spack-environment/spack.yaml\nspack:\n  specs:\n  - not-a-package\nEOF\n' >unknown.def
+run "$SING" build unknown.sif unknown.def
+expect_rc 255 "unknown package inside the build"
+expect_in "$OUT" "==> Error: Package 'not-a-package' not found." "unknown package inside the build message"
+check "no image after unknown package" test ! -e unknown.sif
+
+printf '%%post\n  echo hi\n' >noheader.def
+run "$SING" build nh.sif noheader.def
+expect_rc 255 "def without Bootstrap header"
+expect_in "$ERR" "FATAL:" "missing header is FATAL"
+printf 'Bootstrap: docker\n\n%%post\n  echo hi\n' >nofrom.def
+run "$SING" build nf.sif nofrom.def
+expect_rc 255 "def without From"
+run "$SING" build x.sif missing.def
+expect_rc 255 "missing def file"
+check "no image after def errors" test ! -e nh.sif -a ! -e nf.sif -a ! -e x.sif
+
+# ---------------------------------------------------------------- exec / run
+run "$SING" exec image.sif ls -1 /opt/view/bin
+expect_rc 0 "exec ls -1 /opt/view/bin"
+expect_eq "$(tr '\n' ' ' <<<"$OUT")" "f2py f2py3 samtools xxh128sum xxh32sum xxh64sum xxhsum " "view executables, sorted"
+run "$SING" exec --cleanenv -B /tmp:/tmp image.sif ls /opt/view/bin
+expect_rc 0 "exec with flags, ls without -1"
+expect_in "$OUT" "xxhsum" "ls lists executables"
+run "$SING" exec image.sif xxhsum --version
+expect_rc 0 "exec an executable"
+expect_eq "$OUT" "fake xxhsum (from xxhash@0.8.1) args: --version" "fake executable output"
+run "$SING" exec image.sif /opt/view/bin/samtools view x.bam
+expect_eq "$OUT" "fake samtools (from samtools@1.17) args: view x.bam" "exec by absolute view path"
+run "$SING" exec image.sif hello
+expect_rc 255 "exec a missing executable"
+# shellcheck disable=SC2016 # literal $PATH
+expect_eq "$ERR" 'FATAL:   "hello": executable file not found in $PATH' "missing executable message"
+run "$SING" exec image.sif cat /opt/spack-environment/spack.yaml
+expect_in "$OUT" "- samtools" "image carries its spack.yaml"
+run "$SING" run image.sif f2py -h
+expect_eq "$OUT" "fake f2py (from py-numpy@1.26.4) args: -h" "singularity run IMAGE CMD"
+run "$APPT" exec image.sif xxh64sum
+expect_eq "$OUT" "fake xxh64sum (from xxhash@0.8.1) args: " "apptainer exec"
+echo "not a sif" >plain.sif
+run "$SING" exec plain.sif ls /opt/view/bin
+expect_rc 255 "exec of a non-SIF file"
+expect_in "$ERR" "image format not recognized" "non-SIF message"
+run "$SING" exec nonexistent.sif ls
+expect_rc 255 "exec of a missing image"
+run "$SING" inspect --deffile image.sif
+expect_eq "$OUT" "$DEF1" "inspect --deffile returns the def"
+
+# ---------------------------------------------------------------- symlinks, overrides, speed
+mkdir bin
+ln -s "$SPACK" bin/spack
+ln -s "$SING" bin/singularity
+run bin/spack -e env1 concretize -f -q
+expect_rc 0 "spack via a symlink finds packages.yaml"
+cat >alt.yaml <<'EOF'
+packages:
+  only-this:
+    versions: ["3.0"]
+    executables: [only]
+EOF
+mkenv env6 <<'EOF'
+spack:
+  specs: [only-this]
+EOF
+run env FAKE_SPACK_PACKAGES="$WORK/alt.yaml" bin/spack -e env6 concretize -f
+expect_rc 0 "FAKE_SPACK_PACKAGES overrides the universe"
+run env FAKE_SPACK_PACKAGES="$WORK/alt.yaml" "$SPACK" -e env1 concretize -f
+expect_rc 1 "overridden universe lacks the default packages"
+
+start=$(date +%s%N)
+for _ in 1 2 3 4 5; do "$SING" exec image.sif true; done
+ms=$(( ($(date +%s%N) - start) / 5000000 ))
+if (( ms > 1000 )); then fail "singularity exec is too slow: ${ms}ms per call"; else pass; fi
+echo "timing: singularity exec ${ms}ms per call"
+
+if (( FAILS > 0 )); then
+  echo "test_fakes.sh: $FAILS check(s) FAILED, $PASSES passed" >&2
+  exit 1
+fi
+echo "test_fakes.sh: all $PASSES checks passed"
