@@ -110,8 +110,9 @@ public:
 
   template <typename Duration> Expected<void> duration(std::string_view key, Duration& out) {
     if (const YamlNode* n = get(key)) {
-      auto d = n->is_scalar() ? parse_duration(n->scalar)
-                              : Expected<std::chrono::seconds>(make_error(ErrorKind::config, ""));
+      auto d = n->is_scalar()
+                   ? parse_duration(n->scalar)
+                   : Expected<std::chrono::milliseconds>(make_error(ErrorKind::config, ""));
       if (!d) {
         return bad(*n, m_source, key_path(key),
                    "expected a duration such as 30s, 5m, 2h or 1:00:00, found '" +
@@ -248,7 +249,7 @@ Config default_config() {
   return c;
 }
 
-Expected<std::chrono::seconds> parse_duration(std::string_view text) {
+Expected<std::chrono::milliseconds> parse_duration(std::string_view text) {
   const std::string_view s = trim(text);
   auto number = [](std::string_view digits) -> std::optional<long long> {
     long long v = 0;
@@ -300,37 +301,24 @@ Expected<std::chrono::seconds> parse_duration(std::string_view text) {
     } else {
       return fail;
     }
-    return std::chrono::seconds(days * 86400 + secs);
+    return std::chrono::milliseconds((days * 86400 + secs) * 1000);
   }
-  const char unit = s.back();
-  long long mult = 1;
-  std::string_view digits = s;
-  switch (unit) {
-  case 's':
-    mult = 1;
-    break;
-  case 'm':
-    mult = 60;
-    break;
-  case 'h':
-    mult = 3600;
-    break;
-  case 'd':
-    mult = 86400;
-    break;
-  default:
-    mult = 0;
-  }
-  if (mult != 0) {
-    digits.remove_suffix(1);
-  } else {
-    mult = 1;
-  }
+  // A number and a unit; a plain number is seconds.
+  const auto unit_at = s.find_first_not_of("0123456789");
+  const std::string_view digits = s.substr(0, unit_at);
+  const std::string_view unit = unit_at == std::string_view::npos ? "s" : s.substr(unit_at);
+  static constexpr std::pair<std::string_view, long long> k_units[] = {
+      {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
   auto n = number(digits);
   if (!n) {
     return fail;
   }
-  return std::chrono::seconds(*n * mult);
+  for (const auto& [name, ms] : k_units) {
+    if (unit == name) {
+      return std::chrono::milliseconds(*n * ms);
+    }
+  }
+  return fail;
 }
 
 Expected<std::uint64_t> parse_memory_mb(std::string_view text) {

@@ -117,8 +117,8 @@ Config default_config();
 Expected<Config> parse_config(std::string_view text, std::string_view source_name);
 Expected<Config> load_config(const std::filesystem::path& path);
 
-// "30s", "5m", "2h", "1d", plain seconds, or Slurm's "[D-]HH:MM:SS" / "MM:SS" / "MM".
-Expected<std::chrono::seconds> parse_duration(std::string_view text);
+// "250ms", "30s", "5m", "2h", "1d", plain seconds, or Slurm's "[D-]HH:MM:SS" / "MM:SS".
+Expected<std::chrono::milliseconds> parse_duration(std::string_view text);
 // "512M", "4G", "1T" or plain megabytes.
 Expected<std::uint64_t> parse_memory_mb(std::string_view text);
 

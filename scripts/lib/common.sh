@@ -1,0 +1,46 @@
+# Shared by the scripts in scripts/: locations and the dependency installer.
+# shellcheck shell=bash
+
+SP_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+SP_BUILD_DIR="${SP_BUILD_DIR:-$SP_ROOT/build}"
+
+# Debian 12 packages the project needs to build, test and run (nothing else is downloaded).
+SP_DEBIAN_PACKAGES=(
+  cmake g++ make git ca-certificates
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+  libyaml-cpp-dev libcurl4-openssl-dev libspdlog-dev catch2 libsqlite3-dev
+  libkainjow-mustache-dev libcli11-dev
+  python3 python3-yaml
+)
+
+sp_log() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
+
+# Installs the missing packages with apt-get (as root); idempotent and quick when all are there.
+sp_install_deps() {
+  local missing=() pkg
+  for pkg in "${SP_DEBIAN_PACKAGES[@]}" "$@"; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+      missing+=("$pkg")
+    fi
+  done
+  if ((${#missing[@]} == 0)); then
+    return 0
+  fi
+  if [[ $(id -u) -ne 0 ]]; then
+    sp_log "missing Debian packages: ${missing[*]}"
+    sp_log "install them as root: apt-get install -y ${missing[*]}"
+    return 1
+  fi
+  sp_log "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+# Configures and builds into $SP_BUILD_DIR. Extra arguments go to cmake's configure step.
+sp_build() {
+  cmake -S "$SP_ROOT" -B "$SP_BUILD_DIR" -DCMAKE_BUILD_TYPE="${SP_BUILD_TYPE:-RelWithDebInfo}" "$@" >/dev/null
+  cmake --build "$SP_BUILD_DIR" -j "$(nproc)"
+}

@@ -1,0 +1,55 @@
+# Shared by the integration tests: a scratch directory, a config using the stand-ins, checks.
+# shellcheck shell=bash
+set -euo pipefail
+
+: "${SP_SUBMIT:?run through ctest (SP_SUBMIT is set there)}"
+: "${SOFTPACK_BUILDER:?run through ctest}"
+: "${SOFTPACK_SOURCE_DIR:?run through ctest}"
+
+IT_NAME="$(basename "$0" .sh)"
+IT_DIR="${SOFTPACK_TEST_TMP:-/tmp/softpack-it}/$IT_NAME"
+rm -rf "$IT_DIR"
+mkdir -p "$IT_DIR"
+FAKES="$SOFTPACK_SOURCE_DIR/tests/fakes"
+
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+skip() {
+  echo "SKIPPED: $*"
+  exit 77
+}
+
+# Writes $IT_DIR/config.yaml for the given backend (default local); extra YAML on stdin.
+write_config() {
+  local backend="${1:-local}"
+  {
+    echo "data_dir: $IT_DIR/var"
+    echo "scheduler:"
+    echo "  backend: $backend"
+    echo "  poll_interval: 2s"
+    echo "  min_poll_interval: 200ms"
+    echo "jobs:"
+    echo "  path: $FAKES:/usr/local/bin:/usr/bin:/bin"
+    if [[ ! -t 0 ]]; then cat; fi
+  } >"$IT_DIR/config.yaml"
+}
+
+# Files of a path at a commit of the artifacts repository.
+repo_files() { # repo commit dir
+  git -C "$1" ls-tree -r --name-only "$2" -- "$3" | sed "s|^$3/||" | sort
+}
+
+assert_eq() { # expected actual what
+  if [[ "$1" != "$2" ]]; then
+    fail "$3: expected [$1], got [$2]"
+  fi
+}
+
+assert_contains() { # haystack needle what
+  if [[ "$1" != *"$2"* ]]; then
+    fail "$3: expected to contain [$2]; got: $1"
+  fi
+}
