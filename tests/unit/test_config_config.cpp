@@ -1,0 +1,231 @@
+#include "config/config.hpp"
+#include "util/fs.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace softpack;
+using namespace std::chrono_literals;
+
+namespace {
+config::Config parse_ok(const std::string& text) {
+  auto c = config::parse_config(text, "site.yaml");
+  INFO(text);
+  if (!c) {
+    FAIL(c.error().describe());
+  }
+  return *c;
+}
+
+Error parse_error(const std::string& text) {
+  auto c = config::parse_config(text, "site.yaml");
+  INFO(text);
+  REQUIRE_FALSE(c.has_value());
+  CHECK(c.error().kind == ErrorKind::config);
+  return c.error();
+}
+} // namespace
+
+TEST_CASE("config: the shipped config/softpack-builder.yaml parses to the defaults", "[config]") {
+  auto c = config::load_config(std::string(SOFTPACK_SOURCE_DIR) + "/config/softpack-builder.yaml");
+  REQUIRE(c.has_value());
+  const auto d = config::default_config();
+  CHECK(c->scheduler.backend == d.scheduler.backend);
+  CHECK(c->scheduler.poll_interval == d.scheduler.poll_interval);
+  CHECK(c->scheduler.min_poll_interval == d.scheduler.min_poll_interval);
+  CHECK(c->scheduler.lost_grace == d.scheduler.lost_grace);
+  CHECK(c->scheduler.local_max_running == d.scheduler.local_max_running);
+  CHECK(c->scheduler.defaults.cpus == d.scheduler.defaults.cpus);
+  CHECK(c->scheduler.defaults.time_limit == d.scheduler.defaults.time_limit);
+  CHECK(c->spack.command == d.spack.command);
+  CHECK(c->spack.view == d.spack.view);
+  CHECK(c->spack.install_tree == d.spack.install_tree);
+  CHECK(c->spack.container_os == d.spack.container_os);
+  CHECK(c->spack.container_spack == d.spack.container_spack);
+  CHECK(c->container.build_command == d.container.build_command);
+  CHECK(c->container.exec_command == d.container.exec_command);
+  CHECK(c->jobs.path == d.jobs.path);
+  CHECK(c->artifacts.branch == d.artifacts.branch);
+  CHECK(c->artifacts.author_name == d.artifacts.author_name);
+  CHECK(c->artifacts_repo() == (c->data_dir / "artifacts.git").string());
+}
+
+TEST_CASE("config: an empty file gives the defaults", "[config]") {
+  auto c = parse_ok("");
+  CHECK(c.scheduler.backend == "local");
+  CHECK(c.scheduler.poll_interval == 30s);
+  CHECK(c.artifacts.branch == "main");
+}
+
+TEST_CASE("config: values are read", "[config]") {
+  auto c = parse_ok(R"(
+data_dir: /srv/softpack
+scheduler:
+  backend: slurm
+  poll_interval: 1m
+  min_poll_interval: 250ms
+  lost_grace: 0:05:00
+  defaults:
+    partition: normal
+    account: hgi
+    time: 1-00:00:00
+    mem: 4G
+    cpus: 2
+  stages:
+    build:
+      time: 4:00:00
+      mem: 16G
+      extra_args: [--exclusive]
+spack:
+  command: [/opt/spack/bin/spack, -d]
+  target: x86_64_v3
+  repo: /opt/repo
+container:
+  build_command: [apptainer, build, --fakeroot]
+module:
+  dependencies: [ISG/singularity/3.11.4]
+  load_prefix: HGI/softpack
+jobs:
+  environment:
+    SPACK_DISABLE_LOCAL_CONFIG: "true"
+artifacts:
+  repo: ssh://git@gitlab.example.org/hgi/softpack-artifacts.git
+  branch: builds
+)");
+  CHECK(c.data_dir == "/srv/softpack");
+  CHECK(c.scheduler.backend == "slurm");
+  CHECK(c.scheduler.poll_interval == 60s);
+  CHECK(c.scheduler.min_poll_interval == 250ms);
+  CHECK(c.scheduler.lost_grace == 300s);
+  CHECK(c.scheduler.defaults.partition == "normal");
+  CHECK(c.scheduler.defaults.time_limit == 86400s);
+  CHECK(c.scheduler.defaults.memory_mb == 4096);
+  CHECK(c.scheduler.defaults.cpus == 2);
+  SECTION("stages inherit the defaults and override some") {
+    const auto build = c.resources_for("build");
+    CHECK(build.partition == "normal");
+    CHECK(build.cpus == 2);
+    CHECK(build.time_limit == 4h);
+    CHECK(build.memory_mb == 16384);
+    CHECK(build.extra_args == std::vector<std::string>{"--exclusive"});
+    CHECK(c.resources_for("module").time_limit == 86400s);
+  }
+  CHECK(c.spack.command == std::vector<std::string>{"/opt/spack/bin/spack", "-d"});
+  CHECK(c.spack.target == "x86_64_v3");
+  CHECK(c.container.build_command.front() == "apptainer");
+  CHECK(c.module.load_prefix == "HGI/softpack");
+  CHECK(c.jobs.environment.at("SPACK_DISABLE_LOCAL_CONFIG") == "true");
+  CHECK(c.artifacts_repo() == "ssh://git@gitlab.example.org/hgi/softpack-artifacts.git");
+}
+
+TEST_CASE("config: errors name the key and the line", "[config]") {
+  SECTION("unknown top-level key") {
+    auto e = parse_error("data_dir: x\nsheduler:\n  backend: local\n");
+    CHECK(e.context == "site.yaml:2");
+    CHECK_THAT(e.message, Catch::Contains("unknown key 'sheduler'"));
+  }
+  SECTION("unknown nested key") {
+    auto e = parse_error("scheduler:\n  backend: local\n  pol_interval: 3s\n");
+    CHECK(e.context == "site.yaml:3");
+    CHECK_THAT(e.message, Catch::Contains("scheduler.pol_interval"));
+  }
+  SECTION("unknown backend") {
+    auto e = parse_error("scheduler:\n  backend: pbs\n");
+    CHECK(e.context == "site.yaml:2");
+    CHECK_THAT(e.message, Catch::Contains("pbs"));
+  }
+  SECTION("bad duration") {
+    auto e = parse_error("scheduler:\n  poll_interval: soon\n");
+    CHECK(e.context == "site.yaml:2");
+    CHECK_THAT(e.message, Catch::Contains("scheduler.poll_interval"));
+  }
+  SECTION("bad memory") {
+    auto e = parse_error("scheduler:\n  defaults:\n    mem: lots\n");
+    CHECK(e.context == "site.yaml:3");
+    CHECK_THAT(e.message, Catch::Contains("scheduler.defaults.mem"));
+  }
+  SECTION("cpus out of range") {
+    auto e = parse_error("scheduler:\n  defaults:\n    cpus: 0\n");
+    CHECK_THAT(e.message, Catch::Contains("cpus"));
+  }
+  SECTION("unknown stage") {
+    auto e = parse_error("scheduler:\n  stages:\n    compile:\n      cpus: 2\n");
+    CHECK(e.context == "site.yaml:3");
+    CHECK_THAT(e.message, Catch::Contains("compile"));
+  }
+  SECTION("wrong type") {
+    auto e = parse_error("spack:\n  command: {a: b}\n");
+    CHECK_THAT(e.message, Catch::Contains("spack.command"));
+  }
+  SECTION("empty command") {
+    auto e = parse_error("container:\n  build_command: []\n");
+    CHECK_THAT(e.message, Catch::Contains("must not be empty"));
+  }
+  SECTION("bad environment variable name") {
+    auto e = parse_error("jobs:\n  environment:\n    \"A B\": x\n");
+    CHECK_THAT(e.message, Catch::Contains("jobs.environment.A B"));
+  }
+  SECTION("bad branch") {
+    auto e = parse_error("artifacts:\n  branch: a..b\n");
+    CHECK_THAT(e.message, Catch::Contains("artifacts.branch"));
+  }
+  SECTION("bad target") {
+    auto e = parse_error("spack:\n  target: \"x86; rm\"\n");
+    CHECK_THAT(e.message, Catch::Contains("spack.target"));
+  }
+  SECTION("not YAML") {
+    auto e = parse_error("scheduler: [\n");
+    CHECK_THAT(e.context, Catch::StartsWith("site.yaml"));
+  }
+  SECTION("duplicate key") {
+    auto e = parse_error("data_dir: a\ndata_dir: b\n");
+    CHECK(e.context == "site.yaml:2");
+  }
+}
+
+TEST_CASE("config: extra_args may not override managed options", "[config]") {
+  for (const std::string arg : {"--job-name=x", "-J", "--dependency=afterany:1", "--export=ALL",
+                                "--output=/tmp/x", "-o", "--partition=big", "-pbig", "--time=1",
+                                "-t10", "--mem=1G", "--requeue", "-w", "-R"}) {
+    INFO(arg);
+    auto e = parse_error("scheduler:\n  defaults:\n    extra_args: [\"" + arg + "\"]\n");
+    CHECK_THAT(e.message, Catch::Contains("would override"));
+    CHECK(e.context == "site.yaml:3");
+  }
+  for (const std::string arg : {"--exclusive", "--constraint=avx2", "--gres=gpu:1", "--nice=10"}) {
+    INFO(arg);
+    parse_ok("scheduler:\n  defaults:\n    extra_args: [\"" + arg + "\"]\n");
+  }
+}
+
+TEST_CASE("config: durations and memory sizes", "[config]") {
+  CHECK(*config::parse_duration("30") == 30s);
+  CHECK(*config::parse_duration("30s") == 30s);
+  CHECK(*config::parse_duration("250ms") == 250ms);
+  CHECK(*config::parse_duration("5m") == 300s);
+  CHECK(*config::parse_duration("2h") == 7200s);
+  CHECK(*config::parse_duration("1d") == 86400s);
+  CHECK(*config::parse_duration("10:00") == 600s);
+  CHECK(*config::parse_duration("1:00:00") == 3600s);
+  CHECK(*config::parse_duration("2-03:00:00") == std::chrono::seconds(2 * 86400 + 3 * 3600));
+  CHECK(*config::parse_duration("1-12") == std::chrono::seconds(86400 + 12 * 3600));
+  for (const char* bad : {"", "x", "5x", "-5", "1:2:3:4", "s", "5 m"}) {
+    INFO(bad);
+    CHECK_FALSE(config::parse_duration(bad).has_value());
+  }
+  CHECK(*config::parse_memory_mb("512") == 512);
+  CHECK(*config::parse_memory_mb("512M") == 512);
+  CHECK(*config::parse_memory_mb("4G") == 4096);
+  CHECK(*config::parse_memory_mb("1T") == 1024 * 1024);
+  CHECK(*config::parse_memory_mb("1536K") == 2);
+  for (const char* bad : {"", "G", "4X", "-1", "1.5G"}) {
+    INFO(bad);
+    CHECK_FALSE(config::parse_memory_mb(bad).has_value());
+  }
+}
+
+TEST_CASE("config: load_config reports a missing file", "[config]") {
+  auto c = config::load_config("/nonexistent/softpack.yaml");
+  REQUIRE_FALSE(c.has_value());
+  CHECK(c.error().kind == ErrorKind::config);
+  CHECK_THAT(c.error().describe(), Catch::Contains("/nonexistent/softpack.yaml"));
+}
