@@ -92,6 +92,18 @@ public:
     return {};
   }
 
+  Expected<void> boolean(std::string_view key, bool& out) {
+    if (const YamlNode* n = get(key)) {
+      if (n->is_scalar() && (n->scalar == "true" || n->scalar == "false")) {
+        out = n->scalar == "true";
+      } else {
+        return bad(*n, m_source, key_path(key),
+                   "expected true or false, found '" + printable(n->scalar) + "'");
+      }
+    }
+    return {};
+  }
+
   Expected<void> integer(std::string_view key, int& out, int min, int max) {
     if (const YamlNode* n = get(key)) {
       int value = 0;
@@ -393,6 +405,15 @@ Expected<Config> parse_config(std::string_view text, std::string_view source_nam
     if (c.scheduler.poll_interval.count() < 1) {
       return bad(*n->find("poll_interval"), source_name, "scheduler.poll_interval",
                  "must be at least 1s");
+    }
+    if (const YamlNode* sl = r.child("slurm")) {
+      MapReader sr(*sl, source_name, "scheduler.slurm");
+      SP_TRY(sr.check_is_map());
+      SP_TRY(sr.boolean("requeue", c.scheduler.slurm.requeue));
+      SP_TRY(sr.duration("timeout_signal", c.scheduler.slurm.timeout_signal));
+      SP_TRY(sr.duration("command_timeout", c.scheduler.slurm.command_timeout));
+      SP_TRY(sr.integer("retries", c.scheduler.slurm.retries, 0, 100));
+      SP_TRY(sr.finish());
     }
     if (const YamlNode* d = r.child("defaults")) {
       SP_TRY(read_resources(*d, source_name, "scheduler.defaults", c.scheduler.defaults));

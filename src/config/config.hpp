@@ -15,6 +15,19 @@
 
 namespace softpack::config {
 
+struct SlurmConfig {
+  // Let Slurm requeue a stage's job after a node failure (--requeue); default --no-requeue.
+  bool requeue = false;
+  // Ask Slurm to send USR2 to the job script this long before its time limit
+  // (--signal=B:USR2@<seconds>), so the script records the timeout itself. 0 = off.
+  std::chrono::seconds timeout_signal{0};
+  // Time limit for each Slurm command (sbatch, squeue, sacct, scancel).
+  std::chrono::seconds command_timeout{60};
+  // How many times a command that failed transiently (controller unreachable, socket timed
+  // out) is retried, with backoff and jitter, before the caller sees a transient error.
+  int retries = 3;
+};
+
 struct SchedulerConfig {
   // Which backend runs the jobs: "local" (child processes of this program), "slurm" or "lsf".
   std::string backend = "local";
@@ -30,6 +43,8 @@ struct SchedulerConfig {
   scheduler::Resources defaults;
   // Per-stage resources, by stage name (concretize, build, module); unset fields take defaults.
   std::map<std::string, scheduler::Resources> stages;
+  // Slurm backend settings.
+  SlurmConfig slurm;
 };
 
 struct SpackConfig {

@@ -1,6 +1,7 @@
 #include "scheduler/registry.hpp"
 
 #include "scheduler/local/local_executor.hpp"
+#include "scheduler/slurm/slurm_scheduler.hpp"
 
 namespace softpack::scheduler {
 
@@ -12,6 +13,16 @@ Expected<std::unique_ptr<Scheduler>> make_local(const BackendContext& ctx) {
   LocalExecutorOptions options;
   options.max_running = ctx.config.scheduler.local_max_running;
   return std::unique_ptr<Scheduler>(std::make_unique<LocalExecutor>(ctx.io, options));
+}
+
+Expected<std::unique_ptr<Scheduler>> make_slurm(const BackendContext& ctx) {
+  const auto& c = ctx.config.scheduler.slurm;
+  slurm::SlurmOptions options;
+  options.requeue = c.requeue;
+  options.timeout_signal = c.timeout_signal;
+  options.command_timeout = c.command_timeout;
+  options.retries = c.retries;
+  return std::unique_ptr<Scheduler>(std::make_unique<slurm::SlurmScheduler>(ctx.runner, options));
 }
 
 Expected<std::unique_ptr<Scheduler>> not_yet(const BackendContext& ctx) {
@@ -27,7 +38,7 @@ struct Backend {
 
 constexpr Backend k_backends[] = {
     {"local", make_local},
-    {"slurm", not_yet},
+    {"slurm", make_slurm},
     {"lsf", not_yet},
 };
 

@@ -86,9 +86,10 @@ public:
   virtual Expected<std::vector<JobInfo>> poll(std::span<const JobId> ids) = 0;
   // Cancels all of them in one call; ids that already ended are not an error.
   virtual Expected<void> cancel(std::span<const JobId> ids) = 0;
-  // A job with exactly this name that the scheduler still knows, if any: used after a submission
-  // whose outcome is unknown (timed out, daemon killed) so a stage is never submitted twice.
-  virtual Expected<std::optional<JobId>> find_by_name(const std::string& name) = 0;
+  // The job the scheduler knows that was submitted for this spec (same name and comment, i.e.
+  // the same stage of the same build), if any: used after a submission whose outcome is unknown
+  // (timed out, daemon killed) so a stage is never submitted twice.
+  virtual Expected<std::optional<JobId>> find_submitted(const JobSpec& spec) = 0;
   // Backends that learn of job changes without being polled call `listener` (from any thread)
   // when one happens, so the caller can poll early. Others ignore it. nullptr removes it.
   virtual void set_change_listener(std::function<void()> listener) { (void)listener; }

@@ -394,11 +394,12 @@ Expected<void> LocalExecutor::cancel(std::span<const JobId> ids) {
   return {};
 }
 
-Expected<std::optional<JobId>> LocalExecutor::find_by_name(const std::string& name) {
+Expected<std::optional<JobId>> LocalExecutor::find_submitted(const JobSpec& spec) {
   std::lock_guard lock(m_impl->mutex);
   const Job* best = nullptr;
   for (const auto& [id, job] : m_impl->jobs) {
-    if (job.spec.name == name && (!best || job.seq > best->seq)) {
+    if (job.spec.name == spec.name && job.spec.comment == spec.comment &&
+        (!best || job.seq > best->seq)) {
       best = &job;
     }
   }

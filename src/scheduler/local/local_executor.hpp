@@ -37,7 +37,7 @@ public:
   Expected<JobId> submit(const JobSpec& spec) override;
   Expected<std::vector<JobInfo>> poll(std::span<const JobId> ids) override;
   Expected<void> cancel(std::span<const JobId> ids) override;
-  Expected<std::optional<JobId>> find_by_name(const std::string& name) override;
+  Expected<std::optional<JobId>> find_submitted(const JobSpec& spec) override;
   void set_change_listener(std::function<void()> listener) override;
 
   // Number of jobs not yet final.

@@ -1,0 +1,256 @@
+#include "scheduler/slurm/slurm_parse.hpp"
+
+#include "util/text.hpp"
+
+#include <charconv>
+#include <ctime>
+
+namespace softpack::scheduler::slurm {
+
+const std::vector<StateMapping>& state_table() {
+  // From squeue(1)/sacct(1) "JOB STATE CODES" (Slurm 22.05).
+  static const std::vector<StateMapping> table{
+      {"PENDING", "PD", JobState::pending},
+      {"CONFIGURING", "CF", JobState::pending}, // nodes allocated, booting; script not started
+      {"REQUEUED", "RQ", JobState::pending},
+      {"REQUEUE_HOLD", "RH", JobState::pending},
+      {"REQUEUE_FED", "RF", JobState::pending},
+      {"RUNNING", "R", JobState::running},
+      {"COMPLETING", "CG", JobState::running}, // the script has ended; epilogues run
+      {"SUSPENDED", "S", JobState::running},
+      {"STOPPED", "ST", JobState::running},
+      {"RESIZING", "RS", JobState::running},
+      {"SIGNALING", "SI", JobState::running},
+      {"STAGE_OUT", "SO", JobState::running},
+      {"COMPLETED", "CD", JobState::completed},
+      {"FAILED", "F", JobState::failed},
+      {"OUT_OF_MEMORY", "OOM", JobState::failed},
+      {"SPECIAL_EXIT", "SE", JobState::failed},
+      {"CANCELLED", "CA", JobState::cancelled},
+      {"REVOKED", "RV", JobState::cancelled}, // a federated sibling ran instead
+      {"TIMEOUT", "TO", JobState::timeout},
+      {"DEADLINE", "DL", JobState::timeout},
+      {"NODE_FAIL", "NF", JobState::node_fail},
+      {"BOOT_FAIL", "BF", JobState::node_fail},
+      {"PREEMPTED", "PR", JobState::node_fail},
+  };
+  return table;
+}
+
+JobState map_state(std::string_view native) {
+  std::string_view s = trim(native);
+  // "CANCELLED by 1000": the state is the first word.
+  s = s.substr(0, s.find(' '));
+  // sacct without -P truncates to the column width and marks it with '+'.
+  const bool truncated = !s.empty() && s.back() == '+';
+  if (truncated) {
+    s.remove_suffix(1);
+  }
+  for (const auto& row : state_table()) {
+    if (s == row.name || s == row.code) {
+      return row.state;
+    }
+  }
+  if (truncated && !s.empty()) {
+    for (const auto& row : state_table()) {
+      if (starts_with(row.name, s)) {
+        return row.state;
+      }
+    }
+  }
+  return JobState::unknown;
+}
+
+namespace {
+
+bool all_digits(std::string_view s) {
+  return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
+Error shape_error(std::string_view command, std::size_t line_no, std::string_view line,
+                  std::string_view expected) {
+  return make_error(ErrorKind::scheduler,
+                    "unexpected output line " + std::to_string(line_no) + ": '" +
+                        printable(line, 120) + "' (expected " + std::string(expected) + ")",
+                    std::string(command));
+}
+
+std::optional<SystemTime> parse_slurm_time(std::string_view s) {
+  s = trim(s);
+  if (s.empty() || s == "Unknown" || s == "None" || s == "N/A") {
+    return std::nullopt;
+  }
+  std::tm tm{};
+  int y, mo, d, h, mi, sec;
+  if (std::sscanf(std::string(s).c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &y, &mo, &d, &h, &mi,
+                  &sec) != 6) {
+    return std::nullopt;
+  }
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = sec;
+  tm.tm_isdst = -1;
+  const std::time_t t = std::mktime(&tm); // sacct prints the cluster's local time
+  if (t == static_cast<std::time_t>(-1)) {
+    return std::nullopt;
+  }
+  return from_unix_seconds(t);
+}
+
+std::string clean_reason(std::string_view r) {
+  r = trim(r);
+  if (r == "None" || r == "(null)") {
+    return {};
+  }
+  // squeue prints some reasons in parentheses.
+  if (r.size() >= 2 && r.front() == '(' && r.back() == ')') {
+    r = r.substr(1, r.size() - 2);
+  }
+  return std::string(r);
+}
+
+} // namespace
+
+bool parse_exit_code(std::string_view text, std::optional<int>& code, std::optional<int>& signal) {
+  text = trim(text);
+  const auto colon = text.find(':');
+  const auto code_text = text.substr(0, colon);
+  int c = 0;
+  auto [p, ec] = std::from_chars(code_text.data(), code_text.data() + code_text.size(), c);
+  if (ec != std::errc() || p != code_text.data() + code_text.size()) {
+    return false;
+  }
+  code = c;
+  if (colon != std::string_view::npos) {
+    const auto sig_text = text.substr(colon + 1);
+    int s = 0;
+    auto [q, ec2] = std::from_chars(sig_text.data(), sig_text.data() + sig_text.size(), s);
+    if (ec2 != std::errc() || q != sig_text.data() + sig_text.size()) {
+      return false;
+    }
+    if (s != 0) {
+      signal = s;
+    }
+  }
+  return true;
+}
+
+Expected<JobId> parse_sbatch(std::string_view out) {
+  // The id is on the last non-empty line; other lines (warnings) may come first.
+  const auto lines = split_lines(out);
+  for (auto it = lines.rbegin(); it != lines.rend(); ++it) {
+    const auto line = trim(*it);
+    if (line.empty()) {
+      continue;
+    }
+    const auto id = line.substr(0, line.find(';'));
+    if (all_digits(id)) {
+      return JobId{std::string(id)};
+    }
+    break;
+  }
+  return make_error(ErrorKind::scheduler,
+                    "no job id in output '" + printable(trim(out), 200) +
+                        "' (expected '<id>' or '<id>;<cluster>')",
+                    "sbatch --parsable");
+}
+
+Expected<std::vector<JobInfo>> parse_squeue(std::string_view out) {
+  std::vector<JobInfo> jobs;
+  std::size_t n = 0;
+  for (auto line : split_lines(out)) {
+    ++n;
+    if (trim(line).empty()) {
+      continue;
+    }
+    const auto f = split(line, k_delimiter);
+    if (f.size() != 5 || !all_digits(trim(f[0]))) {
+      return shape_error("squeue", n, line, "5 fields: JobID, State, Reason, exit_code, Name");
+    }
+    JobInfo info;
+    info.id = JobId{std::string(trim(f[0]))};
+    info.native_state = std::string(trim(f[1]));
+    info.state = map_state(info.native_state);
+    info.reason = clean_reason(f[2]);
+    std::optional<int> code, signal;
+    if (parse_exit_code(f[3], code, signal) && is_final(info.state)) {
+      info.exit_code = code;
+      info.signal = signal;
+    }
+    jobs.push_back(std::move(info));
+  }
+  return jobs;
+}
+
+Expected<std::vector<JobInfo>> parse_sacct(std::string_view out) {
+  std::vector<JobInfo> jobs;
+  std::size_t n = 0;
+  for (auto line : split_lines(out)) {
+    ++n;
+    if (trim(line).empty()) {
+      continue;
+    }
+    const auto f = split(line, k_delimiter);
+    if (f.size() != 7 || !all_digits(trim(f[0]))) {
+      return shape_error("sacct", n, line,
+                         "7 fields: JobIDRaw, State, ExitCode, Reason, Start, End, JobName");
+    }
+    JobInfo info;
+    info.id = JobId{std::string(trim(f[0]))};
+    info.native_state = std::string(trim(f[1]));
+    info.state = map_state(info.native_state);
+    info.reason = clean_reason(f[3]);
+    if (starts_with(info.native_state, "CANCELLED by ")) {
+      info.reason = info.reason.empty() ? info.native_state : info.reason;
+    }
+    std::optional<int> code, signal;
+    if (parse_exit_code(f[2], code, signal)) {
+      info.exit_code = code;
+      info.signal = signal;
+    }
+    info.started = parse_slurm_time(f[4]);
+    info.ended = parse_slurm_time(f[5]);
+    jobs.push_back(std::move(info));
+  }
+  return jobs;
+}
+
+Expected<std::vector<NamedJob>> parse_squeue_named(std::string_view out) {
+  std::vector<NamedJob> jobs;
+  std::size_t n = 0;
+  for (auto line : split_lines(out)) {
+    ++n;
+    if (trim(line).empty()) {
+      continue;
+    }
+    const auto f = split(line, k_delimiter);
+    if (f.size() != 3 || !all_digits(trim(f[0]))) {
+      return shape_error("squeue", n, line, "3 fields: JobID, State, Comment");
+    }
+    jobs.push_back({JobId{std::string(trim(f[0]))}, map_state(f[1]), std::string(trim(f[2]))});
+  }
+  return jobs;
+}
+
+bool is_transient_error(std::string_view err) {
+  for (std::string_view marker :
+       {"Socket timed out", "Unable to contact slurm controller", "temporarily unable",
+        "Zero Bytes were transmitted or received", "Connection refused", "Connection timed out",
+        "Resource temporarily unavailable", "Slurm backup controller in standby mode",
+        "Transport endpoint is not connected", "Communication connection failure",
+        "slurmdbd: Connection", "Problem talking to the database", "Timeout"}) {
+    if (err.find(marker) != std::string_view::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool is_invalid_job_id(std::string_view err) {
+  return err.find("Invalid job id specified") != std::string_view::npos;
+}
+
+} // namespace softpack::scheduler::slurm
