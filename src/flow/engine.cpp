@@ -232,8 +232,10 @@ struct FlowEngine::Impl {
       spdlog::error("build {}: {}", id, b.status.error);
       for (std::size_t i = out.ids.size(); i < b.status.stages.size(); ++i) {
         auto& st = b.status.stages[i];
-        st.state = JobState::cancelled;
-        st.reason = i == out.ids.size() ? "submission failed" : "not submitted";
+        const bool failed_here = i == out.ids.size();
+        st.state = failed_here ? JobState::failed : JobState::cancelled;
+        st.reason = failed_here ? "submission failed: " + out.error->describe()
+                                : "not submitted: dependency failed to submit";
         notify_stage(b, st);
       }
     }
@@ -436,6 +438,17 @@ struct FlowEngine::Impl {
     arm(interval);
   }
 
+  // A build whose first stage that did not complete was cancelled (someone ran scancel/bkill
+  // on it) ended because of a cancellation, not a failure.
+  static bool first_unfinished_was_cancelled(const Build& b) {
+    for (const auto& st : b.status.stages) {
+      if (st.state != JobState::completed) {
+        return st.state == JobState::cancelled && st.reason.find("dependency") == std::string::npos;
+      }
+    }
+    return false;
+  }
+
   void maybe_finish(Build& b) {
     if (b.finishing || is_final(b.status.state)) {
       return;
@@ -492,7 +505,7 @@ struct FlowEngine::Impl {
           spdlog::info("build {}: published to {} ({})", id, r->destination, r->reference);
           if (b.status.succeeded) {
             set_state(b, BuildState::published);
-          } else if (b.status.cancel_requested) {
+          } else if (b.status.cancel_requested || first_unfinished_was_cancelled(b)) {
             set_state(b, BuildState::cancelled);
           } else {
             set_state(b, BuildState::failed);

@@ -166,19 +166,29 @@ Expected<std::vector<JobInfo>> parse_squeue(std::string_view out) {
     if (trim(line).empty()) {
       continue;
     }
+    // Every field is written "Type:\x1f", so a record ends with the delimiter.
     const auto f = split(line, k_delimiter);
-    if (f.size() != 5 || !all_digits(trim(f[0]))) {
-      return shape_error("squeue", n, line, "5 fields: JobID, State, Reason, exit_code, Name");
+    if (f.size() != 6 || !f[5].empty() || !all_digits(trim(f[0]))) {
+      return shape_error("squeue", n, line,
+                         "JobID, State, Reason, exit_code, Name, each ending in \\x1f");
     }
     JobInfo info;
     info.id = JobId{std::string(trim(f[0]))};
     info.native_state = std::string(trim(f[1]));
     info.state = map_state(info.native_state);
     info.reason = clean_reason(f[2]);
-    std::optional<int> code, signal;
-    if (parse_exit_code(f[3], code, signal) && is_final(info.state)) {
-      info.exit_code = code;
-      info.signal = signal;
+    // squeue's exit_code is the raw wait status (768 = exit 3, 9 = SIGKILL), unlike sacct's
+    // "code:signal". It shows 0 for jobs that never ran (cancelled while pending).
+    int status = 0;
+    const auto ec_text = trim(f[3]);
+    auto [p, ec] = std::from_chars(ec_text.data(), ec_text.data() + ec_text.size(), status);
+    if (ec == std::errc() && p == ec_text.data() + ec_text.size() && is_final(info.state) &&
+        !(info.state == JobState::cancelled && status == 0)) {
+      if ((status & 0x7f) != 0) {
+        info.signal = status & 0x7f;
+      } else {
+        info.exit_code = (status >> 8) & 0xff;
+      }
     }
     jobs.push_back(std::move(info));
   }
@@ -207,7 +217,8 @@ Expected<std::vector<JobInfo>> parse_sacct(std::string_view out) {
       info.reason = info.reason.empty() ? info.native_state : info.reason;
     }
     std::optional<int> code, signal;
-    if (parse_exit_code(f[2], code, signal)) {
+    if (parse_exit_code(f[2], code, signal) &&
+        !(info.state == JobState::cancelled && code == 0 && !signal)) {
       info.exit_code = code;
       info.signal = signal;
     }
@@ -227,8 +238,8 @@ Expected<std::vector<NamedJob>> parse_squeue_named(std::string_view out) {
       continue;
     }
     const auto f = split(line, k_delimiter);
-    if (f.size() != 3 || !all_digits(trim(f[0]))) {
-      return shape_error("squeue", n, line, "3 fields: JobID, State, Comment");
+    if (f.size() != 4 || !f[3].empty() || !all_digits(trim(f[0]))) {
+      return shape_error("squeue", n, line, "JobID, State, Comment, each ending in \\x1f");
     }
     jobs.push_back({JobId{std::string(trim(f[0]))}, map_state(f[1]), std::string(trim(f[2]))});
   }

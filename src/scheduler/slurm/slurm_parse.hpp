@@ -2,7 +2,8 @@
 
 // Pure parsers for Slurm's command output, and the one table from Slurm job states to ours.
 // The commands are asked for machine-readable output with explicit fields and the ASCII unit
-// separator (\x1f) as delimiter, which cannot occur in job names, states or reasons; a line of
+// separator (\x1f) as delimiter, which cannot occur in states or reasons, nor in our (validated)
+// job names, though Slurm itself accepts any name (see tests/fixtures/slurm/README.md); a line of
 // any other shape is an error that names what was expected.
 
 #include "scheduler/scheduler.hpp"
@@ -32,14 +33,15 @@ JobState map_state(std::string_view native);
 // `sbatch --parsable` stdout: "123" or "123;cluster", possibly after other lines.
 Expected<JobId> parse_sbatch(std::string_view out);
 
-// `squeue -h -t all --jobs=... -O JobID:\x1f,State:\x1f,Reason:\x1f,exit_code:\x1f,Name:`
+// `squeue -h -t all --jobs=... -O JobID:\x1f,State:\x1f,Reason:\x1f,exit_code:\x1f,Name:\x1f`
+// (each field unpadded and ending in \x1f; exit_code is a raw wait status).
 Expected<std::vector<JobInfo>> parse_squeue(std::string_view out);
 
 // `sacct -X -P -n --delimiter=\x1f -o JobIDRaw,State,ExitCode,Reason,Start,End,JobName`
 // Times are the cluster's local time ("2026-11-25T07:19:50"; "Unknown"/"None" when unset).
 Expected<std::vector<JobInfo>> parse_sacct(std::string_view out);
 
-// `squeue -h -t all -n NAME -O JobID:\x1f,State:\x1f,Comment:` rows: (id, state, comment).
+// `squeue -h -t all -n NAME -O JobID:\x1f,State:\x1f,Comment:\x1f` rows.
 struct NamedJob {
   JobId id;
   JobState state;

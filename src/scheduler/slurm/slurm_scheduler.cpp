@@ -100,7 +100,7 @@ std::vector<std::string> sbatch_argv(const JobSpec& spec, const SlurmOptions& op
 std::vector<std::string> squeue_argv(std::span<const JobId> ids) {
   return {"squeue", "--noheader", "--states=all", "--jobs=" + id_list(ids),
           "--Format=JobID:" + k_u + ",State:" + k_u + ",Reason:" + k_u + ",exit_code:" + k_u +
-              ",Name:"};
+              ",Name:" + k_u};
 }
 
 std::vector<std::string> sacct_argv(std::span<const JobId> ids) {
@@ -123,7 +123,7 @@ std::vector<std::string> scancel_argv(std::span<const JobId> ids) {
 
 std::vector<std::string> squeue_name_argv(const std::string& name) {
   return {"squeue", "--noheader", "--states=all", "--name=" + name,
-          "--Format=JobID:" + k_u + ",State:" + k_u + ",Comment:"};
+          "--Format=JobID:" + k_u + ",State:" + k_u + ",Comment:" + k_u};
 }
 
 SlurmScheduler::SlurmScheduler(CommandRunner& runner, SlurmOptions options)

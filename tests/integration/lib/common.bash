@@ -53,3 +53,27 @@ assert_contains() { # haystack needle what
     fail "$3: expected to contain [$2]; got: $1"
   fi
 }
+
+# Skips (exit 77, with the reason) unless the local Slurm cluster answers.
+require_slurm() {
+  if [[ -n "${SOFTPACK_TEST_SLURM_SKIP:-}" ]]; then
+    skip "$SOFTPACK_TEST_SLURM_SKIP"
+  fi
+  command -v sbatch >/dev/null || skip "Slurm is not installed (scripts/slurm-up installs and starts it, as root)"
+  timeout 10 sinfo -h -o '%t' 2>/dev/null | grep -qE '^(idle|mix|alloc)' ||
+    skip "no Slurm node is up (start the local cluster with scripts/slurm-up, as root)"
+}
+
+# Waits up to $2 seconds for a command to succeed.
+wait_for() { # command-string seconds
+  local deadline=$((SECONDS + $2))
+  until eval "$1"; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.5
+  done
+}
+
+# Slurm job ids of a build directory's stages, from its sp-submit output.
+job_id_of() { # output stage
+  sed -n "s/.*  $2  job \([0-9]*\)  .*/\1/p" <<<"$1" | head -1
+}
