@@ -7,6 +7,8 @@
 #include "flow/plan.hpp"
 #include "scheduler/registry.hpp"
 #include "util/command.hpp"
+#include "util/fs.hpp"
+#include "util/text.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -184,6 +186,23 @@ int run_build(const config::Config& config, const spec::EnvironmentSpec& spec,
         << artifacts::environment_dir(spec) << ")" << std::endl;
   }
   out << "logs: " << (b->build_dir / "logs").string() << std::endl;
+  if (b->state != flow::BuildState::published) {
+    // Show the end of the first stage that did not complete: usually the reason.
+    for (const auto& st : b->stages) {
+      if (st.state == scheduler::JobState::completed) {
+        continue;
+      }
+      const auto log = b->build_dir / "logs" / (st.name + ".out");
+      const std::string tail = tail_lines(read_tail(log, 16384), 15);
+      if (!tail.empty()) {
+        out << "--- last lines of " << log.string() << " ---\n" << tail;
+        if (tail.back() != '\n') {
+          out << "\n";
+        }
+      }
+      break;
+    }
+  }
   return b->state == flow::BuildState::published ? k_exit_ok : k_exit_build_failed;
 }
 

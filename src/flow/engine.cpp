@@ -468,6 +468,9 @@ struct FlowEngine::Impl {
           if (!st.reason.empty()) {
             b.status.error += ": " + st.reason;
           }
+          if (st.exit_code && st.reason.find("exit code") == std::string::npos) {
+            b.status.error += " (exit code " + std::to_string(*st.exit_code) + ")";
+          }
           break;
         }
       }
