@@ -106,6 +106,7 @@ struct FlowEngine::Impl {
   std::map<std::string, std::unique_ptr<Build>> builds;
   std::map<std::string, std::pair<std::string, std::size_t>> by_job; // job id -> build, stage
   BuildObserver* observer = nullptr;
+  BuildJournal* journal = nullptr;
   bool poll_in_flight = false;
   bool timer_armed = false;
   asio::steady_timer::time_point timer_due{};
@@ -141,12 +142,21 @@ struct FlowEngine::Impl {
     });
   }
 
+  void save(const Build& b) {
+    if (journal) {
+      if (auto r = journal->save(b.status); !r) {
+        spdlog::error("build {}: saving state failed: {}", b.status.id, r.error().describe());
+      }
+    }
+  }
   void notify_build(const Build& b) {
+    save(b);
     if (observer) {
       observer->on_build_changed(b.status);
     }
   }
   void notify_stage(const Build& b, const StageStatus& st) {
+    save(b);
     if (observer) {
       observer->on_stage_changed(b.status, st);
     }
@@ -180,70 +190,125 @@ struct FlowEngine::Impl {
     builds.emplace(id, std::move(b));
     notify_build(build);
     set_state(build, BuildState::submitting);
-    submit(build);
+    submit_next(build);
     return id;
   }
 
-  struct SubmitOutcome {
-    std::vector<std::optional<JobId>> ids;
-    std::optional<Error> error;
-    std::string failed_stage;
-  };
-
-  void submit(Build& b) {
-    const BuildPlan plan = b.plan;
-    offload(
-        [this, plan] {
-          SubmitOutcome out;
-          std::map<std::string, JobId> by_stage;
-          for (const auto& stage : plan.stages) {
-            std::vector<JobId> after;
-            for (const auto& dep : stage.after) {
-              after.push_back(by_stage.at(dep));
-            }
-            auto id = sched.submit(plan.job_spec(stage, after));
-            if (!id) {
-              out.error = id.error();
-              out.failed_stage = stage.name;
-              break;
-            }
-            by_stage[stage.name] = *id;
-            out.ids.emplace_back(*id);
-          }
-          return out;
-        },
-        [this, id = b.status.id](SubmitOutcome out) { on_submitted(id, std::move(out)); });
-  }
-
-  void on_submitted(const std::string& id, SubmitOutcome out) {
-    Build& b = *builds.at(id);
-    const auto now = clock.now();
-    for (std::size_t i = 0; i < out.ids.size(); ++i) {
-      auto& st = b.status.stages[i];
-      st.job_id = out.ids[i];
-      st.submitted = now;
-      by_job[out.ids[i]->value] = {id, i};
-      spdlog::info("build {}: stage {} submitted as job {} ({})", id, st.name,
-                   out.ids[i]->value, st.job_name);
-      notify_stage(b, st);
-    }
-    if (out.error) {
-      b.status.error = "submitting stage " + out.failed_stage + ": " + out.error->describe();
-      spdlog::error("build {}: {}", id, b.status.error);
-      for (std::size_t i = out.ids.size(); i < b.status.stages.size(); ++i) {
-        auto& st = b.status.stages[i];
-        const bool failed_here = i == out.ids.size();
-        st.state = failed_here ? JobState::failed : JobState::cancelled;
-        st.reason = failed_here ? "submission failed: " + out.error->describe()
-                                : "not submitted: dependency failed to submit";
-        notify_stage(b, st);
+  // Submits the build's stages one at a time, in plan order, each after the jobs it depends
+  // on. Write-ahead: a stage is saved as `submitting` before the scheduler is asked and with
+  // its job id right after, so a restart knows which stages may exist without an id.
+  void submit_next(Build& b) {
+    std::size_t idx = b.status.stages.size();
+    for (std::size_t i = 0; i < b.status.stages.size(); ++i) {
+      const auto& st = b.status.stages[i];
+      if (!st.job_id && !scheduler::is_final(st.state)) {
+        idx = i;
+        break;
       }
     }
-    // Jobs that were submitted are followed to their end either way.
-    set_state(b, BuildState::running);
-    if (out.error || b.status.cancel_requested) {
-      cancel_remaining(b);
+    if (idx == b.status.stages.size()) {
+      set_state(b, BuildState::running);
+      if (b.status.cancel_requested) {
+        cancel_remaining(b);
+      }
+      maybe_finish(b);
+      poll_soon();
+      return;
     }
+    if (b.status.cancel_requested) {
+      for (std::size_t i = idx; i < b.status.stages.size(); ++i) {
+        auto& st = b.status.stages[i];
+        st.state = JobState::cancelled;
+        st.reason = "not submitted: the build was cancelled";
+        st.submitting = false;
+        notify_stage(b, st);
+      }
+      submit_next(b);
+      return;
+    }
+    auto& st = b.status.stages[idx];
+    const bool check_first = st.submitting; // set before a restart: the job may exist
+    st.submitting = true;
+    notify_stage(b, st);
+    std::vector<JobId> after;
+    for (const auto& dep : b.plan.stages[idx].after) {
+      for (const auto& other : b.status.stages) {
+        if (other.name == dep && other.job_id) {
+          after.push_back(*other.job_id);
+        }
+      }
+    }
+    const scheduler::JobSpec js = b.plan.job_spec(b.plan.stages[idx], after);
+    offload(
+        [this, js, check_first]() -> Expected<JobId> {
+          if (check_first) {
+            auto found = sched.find_submitted(js);
+            if (found && found->has_value()) {
+              return **found;
+            }
+          }
+          return sched.submit(js);
+        },
+        [this, id = b.status.id, idx](Expected<JobId> r) { on_stage_submitted(id, idx, r); });
+  }
+
+  void on_stage_submitted(const std::string& id, std::size_t idx, const Expected<JobId>& r) {
+    Build& b = *builds.at(id);
+    auto& st = b.status.stages[idx];
+    st.submitting = false;
+    if (r) {
+      st.job_id = *r;
+      st.submitted = clock.now();
+      by_job[r->value] = {id, idx};
+      spdlog::info("build {}: stage {} submitted as job {} ({})", id, st.name, r->value,
+                   st.job_name);
+      notify_stage(b, st);
+      submit_next(b);
+      return;
+    }
+    b.status.error = "submitting stage " + st.name + ": " + r.error().describe();
+    spdlog::error("build {}: {}", id, b.status.error);
+    for (std::size_t i = idx; i < b.status.stages.size(); ++i) {
+      auto& s = b.status.stages[i];
+      const bool failed_here = i == idx;
+      s.state = failed_here ? JobState::failed : JobState::cancelled;
+      s.reason = failed_here ? "submission failed: " + r.error().describe()
+                             : "not submitted: a stage before it failed to submit";
+      notify_stage(b, s);
+    }
+    // Jobs already submitted are cancelled and followed to their end.
+    set_state(b, BuildState::running);
+    cancel_remaining(b);
+    poll_soon();
+  }
+
+  void resume(BuildPlan plan, BuildStatus status) {
+    auto b = std::make_unique<Build>();
+    b->status = std::move(status);
+    b->plan = std::move(plan);
+    const std::string id = b->status.id;
+    for (std::size_t i = 0; i < b->status.stages.size(); ++i) {
+      const auto& st = b->status.stages[i];
+      if (st.job_id) {
+        by_job[st.job_id->value] = {id, i};
+      }
+    }
+    Build& build = *b;
+    builds[id] = std::move(b);
+    spdlog::info("build {}: resuming in state {}", id, to_string(build.status.state));
+    if (build.status.state == BuildState::publishing) {
+      build.status.state = BuildState::running; // publish again: it is idempotent
+    }
+    const bool unsubmitted =
+        std::any_of(build.status.stages.begin(), build.status.stages.end(),
+                    [](const StageStatus& s) { return !s.job_id && !scheduler::is_final(s.state); });
+    if (unsubmitted) {
+      set_state(build, BuildState::submitting);
+      submit_next(build);
+      return;
+    }
+    set_state(build, BuildState::running);
+    maybe_finish(build);
     poll_soon();
   }
 
@@ -529,6 +594,10 @@ FlowEngine::~FlowEngine() {
 }
 
 void FlowEngine::set_observer(BuildObserver* observer) { m_impl->observer = observer; }
+void FlowEngine::set_journal(BuildJournal* journal) { m_impl->journal = journal; }
+void FlowEngine::resume(BuildPlan plan, BuildStatus status) {
+  m_impl->resume(std::move(plan), std::move(status));
+}
 std::string FlowEngine::start(BuildPlan plan) { return m_impl->start(std::move(plan)); }
 bool FlowEngine::cancel(const std::string& build_id) { return m_impl->cancel(build_id); }
 

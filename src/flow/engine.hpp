@@ -49,6 +49,7 @@ struct StageStatus {
   std::optional<SystemTime> started;
   std::optional<SystemTime> ended;
   std::optional<SystemTime> missing_since; // the scheduler stopped knowing the job
+  bool submitting = false; // the scheduler has been asked; the job id is not known yet
 };
 
 struct BuildStatus {
@@ -80,6 +81,14 @@ public:
   virtual void on_build_changed(const BuildStatus& build) = 0;
 };
 
+// Where the engine writes every change of a build, before acting on it further (the service's
+// durable store). A failing save is logged; the build goes on.
+class BuildJournal {
+public:
+  virtual ~BuildJournal() = default;
+  virtual Expected<void> save(const BuildStatus& build) = 0;
+};
+
 class FlowEngine {
 public:
   FlowEngine(boost::asio::io_context& io, scheduler::Scheduler& scheduler,
@@ -89,8 +98,14 @@ public:
   FlowEngine& operator=(const FlowEngine&) = delete;
 
   void set_observer(BuildObserver* observer);
+  void set_journal(BuildJournal* journal);
   // Starts a build whose directory write_plan() has written. Returns its id.
   std::string start(BuildPlan plan);
+  // Takes over a build from an earlier run of the service (its plan re-made from the spec):
+  // stages with job ids are polled again; a stage that was being submitted is first looked up
+  // by name (Scheduler::find_submitted) so it is never submitted twice; a build whose jobs all
+  // ended is published (publishing is idempotent).
+  void resume(BuildPlan plan, BuildStatus status);
   // Cancels every job of the build that has not ended (one scheduler call).
   bool cancel(const std::string& build_id);
   const BuildStatus* find(const std::string& build_id) const;
