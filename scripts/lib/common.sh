@@ -10,7 +10,7 @@ SP_DEBIAN_PACKAGES=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libyaml-cpp-dev libcurl4-openssl-dev libspdlog-dev catch2 libsqlite3-dev
   libkainjow-mustache-dev libcli11-dev
-  python3 python3-yaml environment-modules tcl
+  python3 python3-yaml environment-modules tcl curl
 )
 
 sp_log() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }

@@ -2,6 +2,8 @@
 
 #include "artifacts/module_files.hpp"
 #include "cli/common.hpp"
+#include "cli/serve.hpp"
+#include "util/http_client.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -24,6 +26,19 @@ int softpack_builder_main(int argc, char** argv) {
   check->add_option("--config", config_file, "site configuration (YAML)");
 
   auto* version = app.add_subcommand("version", "print the version");
+
+  auto* serve_cmd = app.add_subcommand("serve", "run the service (HTTP API, webhook, builds)");
+  serve_cmd->add_option("--config", config_file, "site configuration (YAML)");
+
+  std::string server_url, build_id;
+  auto* status = app.add_subcommand("status", "show builds (or one build) of a running service");
+  status->add_option("id", build_id, "a build id");
+  status->add_option("--server", server_url, "the service's URL (default: from the config)");
+  status->add_option("--config", config_file, "site configuration (YAML)");
+  auto* cancel = app.add_subcommand("cancel", "cancel a build of a running service");
+  cancel->add_option("id", build_id, "the build id")->required();
+  cancel->add_option("--server", server_url, "the service's URL (default: from the config)");
+  cancel->add_option("--config", config_file, "site configuration (YAML)");
 
   try {
     app.parse(argc, argv);
@@ -49,6 +64,41 @@ int softpack_builder_main(int argc, char** argv) {
     std::cout << "configuration OK: backend " << c->scheduler.backend << ", data dir "
               << c->data_dir.string() << ", artifacts " << c->artifacts_repo() << "\n";
     return k_exit_ok;
+  }
+  if (*serve_cmd) {
+    auto c = load_site_config(config_file);
+    if (!c) {
+      std::cerr << "softpack-builder: " << c.error().describe() << "\n";
+      return k_exit_config;
+    }
+    return serve(*c);
+  }
+  if (*status || *cancel) {
+    auto c = load_site_config(config_file);
+    if (!c) {
+      std::cerr << "softpack-builder: " << c.error().describe() << "\n";
+      return k_exit_config;
+    }
+    if (server_url.empty()) {
+      server_url = "http://" + c->server.address + ":" + std::to_string(c->server.port);
+    }
+    std::map<std::string, std::string> headers;
+    auto token = config::read_secret("SOFTPACK_API_TOKEN", c->server.api_token_file);
+    if (token && !token->empty()) {
+      headers["Authorization"] = "Bearer " + *token;
+    }
+    auto r = *cancel ? http_request("DELETE", server_url + "/builds/" + build_id, {}, headers)
+                     : http_request("GET", server_url + (build_id.empty() ? "/builds"
+                                                                          : "/builds/" + build_id),
+                                    {}, headers);
+    if (!r) {
+      std::cerr << "softpack-builder: " << r.error().describe() << "\n";
+      return k_exit_internal;
+    }
+    std::cout << r->body << "\n";
+    return r->status >= 200 && r->status < 300 ? k_exit_ok
+           : r->status == 404                  ? k_exit_bad_input
+                                               : k_exit_internal;
   }
   if (*version) {
     std::cout << "softpack-builder " << SOFTPACK_VERSION << "\n";

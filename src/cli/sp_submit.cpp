@@ -3,10 +3,14 @@
 #include "cli/common.hpp"
 #include "flow/plan.hpp"
 #include "util/fs.hpp"
+#include "util/http_client.hpp"
 
 #include <CLI/CLI.hpp>
+#include <boost/json.hpp>
 
 #include <iostream>
+#include <thread>
+#include <unistd.h>
 
 namespace softpack::cli {
 
@@ -84,6 +88,91 @@ int dry_run(const config::Config& config, const spec::EnvironmentSpec& spec,
   return k_exit_ok;
 }
 
+// The JSON request softpack-core sends, for a spec.
+std::string build_request_json(const spec::EnvironmentSpec& spec) {
+  boost::json::array packages;
+  for (const auto& p : spec.packages) {
+    packages.emplace_back(boost::json::object{{"name", p.name}, {"version", p.version}});
+  }
+  boost::json::object model{{"description", spec.description}, {"packages", packages}};
+  return boost::json::serialize(boost::json::object{
+      {"name", spec.path + "/" + spec.name}, {"version", spec.version}, {"model", model}});
+}
+
+// Submits to a running service; with --wait, follows GET /builds/{id} until the build ends.
+int submit_to_server(const std::string& url, const config::Config& config,
+                     const spec::EnvironmentSpec& spec, bool wait) {
+  std::map<std::string, std::string> headers;
+  auto token = config::read_secret("SOFTPACK_API_TOKEN", config.server.api_token_file);
+  if (token && !token->empty()) {
+    headers["Authorization"] = "Bearer " + *token;
+  }
+  auto r = http_request("POST", url + "/environments/build", build_request_json(spec), headers);
+  if (!r) {
+    std::cerr << "sp-submit: " << r.error().describe() << "\n";
+    return k_exit_internal;
+  }
+  boost::system::error_code ec;
+  auto doc = boost::json::parse(r->body, ec);
+  const auto* obj = ec ? nullptr : doc.if_object();
+  if (r->status != 200 || !obj || !obj->if_contains("id")) {
+    std::cerr << "sp-submit: the service answered " << r->status << ": " << r->body << "\n";
+    return r->status == 400 ? k_exit_bad_input : k_exit_internal;
+  }
+  const std::string id(obj->at("id").as_string());
+  std::cout << "build " << id << " of " << spec.full_name()
+            << (obj->at("existing").as_bool() ? " (already building)" : "") << " at " << url
+            << std::endl;
+  if (!wait) {
+    return k_exit_ok;
+  }
+  const bool tty = ::isatty(STDOUT_FILENO);
+  std::map<std::string, std::string> last;
+  std::string last_line;
+  while (true) {
+    auto b = http_request("GET", url + "/builds/" + id, {}, headers);
+    if (b && b->status == 200) {
+      auto bd = boost::json::parse(b->body, ec);
+      if (!ec && bd.is_object()) {
+        const auto& o = bd.as_object();
+        std::string line;
+        for (const auto& st : o.at("stages").as_array()) {
+          const auto& so = st.as_object();
+          const std::string name(so.at("name").as_string());
+          std::string state(so.at("state").as_string());
+          if (!tty && last[name] != state) {
+            std::cout << name << "  job "
+                      << (so.at("job_id").is_string() ? std::string(so.at("job_id").as_string())
+                                                      : std::string("-"))
+                      << "  " << state << std::endl;
+          }
+          last[name] = state;
+          line += name + ":" + state + "  ";
+        }
+        const std::string state(o.at("state").as_string());
+        if (tty && line != last_line) {
+          std::cout << "\r\033[K" << line << std::flush;
+          last_line = line;
+        }
+        if (state == "published" || state == "failed" || state == "cancelled") {
+          if (tty) {
+            std::cout << "\n";
+          }
+          std::cout << "build " << id << " " << state;
+          if (!o.at("error").as_string().empty()) {
+            std::cout << ": " << o.at("error").as_string().c_str();
+          }
+          std::cout << std::endl;
+          return state == "published" ? k_exit_ok : k_exit_build_failed;
+        }
+      }
+    } else if (!b) {
+      std::cerr << "sp-submit: " << b.error().describe() << " (retrying)\n";
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+}
+
 } // namespace
 
 int sp_submit_main(int argc, char** argv) {
@@ -102,6 +191,10 @@ int sp_submit_main(int argc, char** argv) {
   app.add_option("--config", config_file, "site configuration (YAML)");
   app.add_flag("--wait", options.wait, "print each stage's transitions while waiting");
   app.add_flag("-v,--verbose", options.verbose, "log what the engine does");
+  std::string server_url;
+  app.add_option("--server", server_url,
+                 "submit to a running softpack-builder service at this URL (e.g. "
+                 "http://127.0.0.1:7080) instead of running the build here");
   app.add_option("--dry-run", dry_run_dir,
                  "write the job scripts and spack.yaml into DIR; submit nothing");
   try {
@@ -123,6 +216,9 @@ int sp_submit_main(int argc, char** argv) {
   }
   if (!dry_run_dir.empty()) {
     return dry_run(*config, *spec, dry_run_dir);
+  }
+  if (!server_url.empty()) {
+    return submit_to_server(server_url, *config, *spec, options.wait);
   }
   return run_build(*config, *spec, options, std::cout, std::cerr);
 }

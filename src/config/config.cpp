@@ -510,8 +510,49 @@ Expected<Config> parse_config(std::string_view text, std::string_view source_nam
     SP_TRY(r.finish());
   }
 
+  if (const YamlNode* n = top.child("server")) {
+    MapReader r(*n, source_name, "server");
+    SP_TRY(r.check_is_map());
+    SP_TRY(r.string("address", c.server.address));
+    SP_TRY(r.integer("port", c.server.port, 0, 65535));
+    SP_TRY(r.string("api_token_file", c.server.api_token_file));
+    SP_TRY(r.string("gitlab_token_file", c.server.gitlab_token_file));
+    if (const YamlNode* m = r.get("max_body")) {
+      auto mb = parse_memory_mb(m->scalar);
+      if (!m->is_scalar() || !mb || *mb == 0) {
+        return bad(*m, source_name, "server.max_body",
+                   "expected a size such as 1M, found '" + printable(m->scalar) + "'");
+      }
+      c.server.max_body_bytes = *mb * 1024 * 1024;
+    }
+    SP_TRY(r.duration("read_timeout", c.server.read_timeout));
+    SP_TRY(r.duration("write_timeout", c.server.write_timeout));
+    SP_TRY(r.integer("max_builds_in_flight", c.server.max_builds_in_flight, 1, 100000));
+    SP_TRY(r.finish());
+  }
+
   SP_TRY(top.finish());
   return c;
+}
+
+Expected<std::string> read_secret(const char* env_var, const std::string& file) {
+  if (const char* v = std::getenv(env_var); v && *v) {
+    return std::string(v);
+  }
+  if (file.empty()) {
+    return std::string();
+  }
+  auto text = read_file(file, 64 * 1024);
+  if (!text) {
+    Error e = text.error();
+    e.kind = ErrorKind::config;
+    return e;
+  }
+  std::string secret(trim(text->substr(0, text->find('\n'))));
+  if (secret.empty()) {
+    return make_error(ErrorKind::config, "the secret file is empty", file);
+  }
+  return secret;
 }
 
 Expected<Config> load_config(const std::filesystem::path& path) {

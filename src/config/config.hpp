@@ -102,6 +102,25 @@ struct ArtifactsConfig {
   std::string author_email = "softpack-builder@localhost";
 };
 
+struct ServerConfig {
+  // Address and port of the HTTP API (softpack-builder serve).
+  std::string address = "127.0.0.1";
+  int port = 7080;
+  // A file holding the bearer token that mutating endpoints require; $SOFTPACK_API_TOKEN, when
+  // set, wins. Empty = no token required.
+  std::string api_token_file;
+  // A file holding the secret GitLab sends as X-Gitlab-Token; $SOFTPACK_GITLAB_TOKEN wins.
+  // Empty = the webhook endpoint is off.
+  std::string gitlab_token_file;
+  // Largest request body accepted.
+  std::uint64_t max_body_bytes = 1 << 20;
+  // Read and write timeouts of each request.
+  std::chrono::seconds read_timeout{30};
+  std::chrono::seconds write_timeout{30};
+  // Builds running at once; more wait, durably, in state `queued`, and start in order.
+  int max_builds_in_flight = 10;
+};
+
 struct Config {
   // Where builds, state and the default artifacts repository live. Default: ./var, or
   // $XDG_STATE_HOME/softpack-builder when XDG_STATE_HOME is set. Relative paths are relative to
@@ -116,6 +135,7 @@ struct Config {
   ModuleConfig module;
   JobsConfig jobs;
   ArtifactsConfig artifacts;
+  ServerConfig server;
 
   // Derived locations.
   std::filesystem::path builds_dir() const { return data_dir / "builds"; }
@@ -131,6 +151,10 @@ Config default_config();
 // `source_name:line`.
 Expected<Config> parse_config(std::string_view text, std::string_view source_name);
 Expected<Config> load_config(const std::filesystem::path& path);
+
+// A secret: the environment variable when set, else the first line of the file (when a file
+// is named), else empty. Errors name the file, never the secret.
+Expected<std::string> read_secret(const char* env_var, const std::string& file);
 
 // "250ms", "30s", "5m", "2h", "1d", plain seconds, or Slurm's "[D-]HH:MM:SS" / "MM:SS".
 Expected<std::chrono::milliseconds> parse_duration(std::string_view text);

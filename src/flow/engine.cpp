@@ -489,18 +489,28 @@ struct FlowEngine::Impl {
     }
     for (const auto& id : touched) {
       Build& b = *builds.at(id);
-      const bool any_bad = std::any_of(b.status.stages.begin(), b.status.stages.end(),
-                                       [](const StageStatus& s) {
-                                         return scheduler::is_final(s.state) &&
-                                                s.state != JobState::completed;
-                                       });
-      if (any_bad) {
+      if (any_stage_ended_badly(b)) {
         cancel_remaining(b);
       }
       maybe_finish(b);
     }
+    // A cancel call that failed is tried again on every poll: the jobs it was for would
+    // otherwise wait forever for dependencies that can no longer succeed.
+    for (auto& [id, bp] : builds) {
+      Build& b = *bp;
+      if (b.status.state == BuildState::running && !b.cancel_sent &&
+          (b.status.cancel_requested || any_stage_ended_badly(b))) {
+        cancel_remaining(b);
+      }
+    }
     interval = changed ? options.min_poll_interval : std::min(options.poll_interval, interval * 2);
     arm(interval);
+  }
+
+  static bool any_stage_ended_badly(const Build& b) {
+    return std::any_of(b.status.stages.begin(), b.status.stages.end(), [](const StageStatus& s) {
+      return scheduler::is_final(s.state) && s.state != JobState::completed;
+    });
   }
 
   // A build whose first stage that did not complete was cancelled (someone ran scancel/bkill

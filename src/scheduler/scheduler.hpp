@@ -93,6 +93,8 @@ public:
   // Backends that learn of job changes without being polled call `listener` (from any thread)
   // when one happens, so the caller can poll early. Others ignore it. nullptr removes it.
   virtual void set_change_listener(std::function<void()> listener) { (void)listener; }
+  // Prometheus text lines about the backend's own commands (counts, errors, latency).
+  virtual std::string metrics() const { return {}; }
 };
 
 } // namespace softpack::scheduler

@@ -5,6 +5,8 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
+#include <atomic>
+#include <cstdio>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -36,6 +38,20 @@ struct Job {
 
 int open_pidfd(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
+// Microseconds since the epoch in hex, made unique within the process.
+std::string instance_token() {
+  static std::atomic<std::uint64_t> last{0};
+  auto now = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                            std::chrono::system_clock::now().time_since_epoch())
+                                            .count());
+  std::uint64_t prev = last.load();
+  while (!last.compare_exchange_weak(prev, std::max(now, prev + 1))) {
+  }
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%llx", static_cast<unsigned long long>(std::max(now, prev + 1)));
+  return buf;
+}
+
 std::vector<std::string> job_environment(const std::string& job_id) {
   std::vector<std::string> env{"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8",
                                "SOFTPACK_JOB_ID=" + job_id};
@@ -55,6 +71,9 @@ struct LocalExecutor::Impl : std::enable_shared_from_this<LocalExecutor::Impl> {
   mutable std::mutex mutex;
   std::map<std::string, Job> jobs; // by id
   std::uint64_t next_seq = 1;
+  // Makes ids unique across executors (a restarted service keeps the ids of its earlier run in
+  // its store; "local-1" must not name a job of the new run): "local-<instance>-<seq>".
+  std::string id_prefix = "local-" + instance_token() + "-";
   int running = 0;
   bool scheduled = false;
   std::function<void()> listener;
@@ -337,7 +356,7 @@ Expected<JobId> LocalExecutor::submit(const JobSpec& spec) {
   Job job;
   job.seq = m_impl->next_seq++;
   job.spec = spec;
-  job.info.id = JobId{"local-" + std::to_string(job.seq)};
+  job.info.id = JobId{m_impl->id_prefix + std::to_string(job.seq)};
   job.info.state = JobState::pending;
   job.info.native_state = "pending";
   job.info.reason = spec.after_ok.empty() ? "Resources" : "Dependency";

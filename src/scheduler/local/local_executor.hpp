@@ -8,7 +8,13 @@
 //   - at most `max_running` jobs run at once; ready jobs start in submission order;
 //   - a job over its time limit gets SIGTERM (then SIGKILL) and ends `timeout`.
 // Children run in their own session with a minimal environment (like a batch job): PATH,
-// HOME, USER, LOGNAME, LANG and SOFTPACK_JOB_ID; the job script sets the rest itself.
+// LANG and SOFTPACK_JOB_ID, plus HOME, USER, LOGNAME and TMPDIR when this program has them; the
+// job script sets the rest itself. Job ids ("local-<instance>-<n>") are never reused, not even
+// by another executor. Running children are left running when the executor is destroyed; a
+// new executor (after a restart) does not know them.
+//
+// The change listener is called with the executor's lock held, on the io_context or the
+// thread calling cancel(): it must not call back into the executor (post instead).
 //
 // Thread-safety: the Scheduler verbs may be called from any thread; child processes are
 // watched on the io_context, which must be running for jobs to make progress.

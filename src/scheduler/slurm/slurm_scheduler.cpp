@@ -159,7 +159,11 @@ Expected<CommandResult> SlurmScheduler::run(const std::vector<std::string>& argv
       m_options.sleep(std::chrono::milliseconds(d(rng)));
     }
     count();
+    const auto t0 = std::chrono::steady_clock::now();
     auto r = m_runner.run(argv, opts);
+    m_counts.micros += std::chrono::duration_cast<std::chrono::microseconds>(
+                           std::chrono::steady_clock::now() - t0)
+                           .count();
     if (!r) {
       ++m_counts.errors;
       return r.error(); // could not run at all (not installed): not worth retrying
@@ -179,6 +183,23 @@ Expected<CommandResult> SlurmScheduler::run(const std::vector<std::string>& argv
                  m_options.retries + 1, last.message);
   }
   return last;
+}
+
+std::string SlurmScheduler::metrics() const {
+  std::string out = "# HELP softpack_scheduler_commands_total Slurm commands run, by command.\n"
+                    "# TYPE softpack_scheduler_commands_total counter\n";
+  for (const auto& [name, n] : {std::pair<const char*, std::size_t>{"sbatch", m_counts.sbatch},
+                                {"squeue", m_counts.squeue},
+                                {"sacct", m_counts.sacct},
+                                {"scancel", m_counts.scancel}}) {
+    out += "softpack_scheduler_commands_total{command=\"" + std::string(name) + "\"} " +
+           std::to_string(n) + "\n";
+  }
+  out += "softpack_scheduler_command_errors_total " + std::to_string(m_counts.errors) + "\n";
+  out += "softpack_scheduler_command_retries_total " + std::to_string(m_counts.retries) + "\n";
+  out += "softpack_scheduler_command_seconds_total " +
+         std::to_string(static_cast<double>(m_counts.micros) / 1e6) + "\n";
+  return out;
 }
 
 Expected<JobId> SlurmScheduler::submit(const JobSpec& spec) {

@@ -36,6 +36,7 @@ std::string slurm_time(std::chrono::seconds limit);
 
 struct CommandCounts {
   std::atomic<std::size_t> sbatch{0}, squeue{0}, sacct{0}, scancel{0}, errors{0}, retries{0};
+  std::atomic<std::uint64_t> micros{0}; // time spent in commands
 };
 
 class SlurmScheduler final : public Scheduler {
@@ -48,6 +49,7 @@ public:
   Expected<void> cancel(std::span<const JobId> ids) override;
   Expected<std::optional<JobId>> find_submitted(const JobSpec& spec) override;
 
+  std::string metrics() const override;
   const CommandCounts& counts() const { return m_counts; }
 
 private:

@@ -77,3 +77,48 @@ wait_for() { # command-string seconds
 job_id_of() { # output stage
   sed -n "s/.*  $2  job \([0-9]*\)  .*/\1/p" <<<"$1" | head -1
 }
+
+# A free TCP port on 127.0.0.1.
+free_port() {
+  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Starts `softpack-builder serve` with $IT_DIR/config.yaml in the background; sets SERVICE_PID
+# and URL, and waits until /healthz answers.
+start_service() {
+  "$SOFTPACK_BUILDER" serve --config "$IT_DIR/config.yaml" >>"$IT_DIR/service.log" 2>&1 &
+  SERVICE_PID=$!
+  wait_for "curl -fsS '$URL/healthz' >/dev/null 2>&1" 20 ||
+    fail "the service did not come up: $(tail -20 "$IT_DIR/service.log")"
+}
+
+stop_service() {
+  if [[ -n "${SERVICE_PID:-}" ]] && kill -0 "$SERVICE_PID" 2>/dev/null; then
+    kill -TERM "$SERVICE_PID"
+    wait "$SERVICE_PID" || true
+  fi
+}
+
+# curl that prints "<status> <body>" and never fails.
+http() { # method path [curl args...]
+  local method=$1 path=$2
+  shift 2
+  curl -sS -o "$IT_DIR/http.body" -w '%{http_code}' -X "$method" "$URL$path" "$@" || true
+  printf ' '
+  cat "$IT_DIR/http.body"
+}
+
+# Waits until GET /builds/ID reports a final state; prints it.
+wait_build() { # id seconds
+  local deadline=$((SECONDS + $2)) state
+  while ((SECONDS < deadline)); do
+    state=$(curl -fsS "$URL/builds/$1" | jq -r .state 2>/dev/null || true)
+    case "$state" in published | failed | cancelled)
+      echo "$state"
+      return 0
+      ;;
+    esac
+    sleep 0.5
+  done
+  echo "timeout (last state: $state)"
+}

@@ -1,0 +1,96 @@
+#pragma once
+
+// The HTTP API as a function from request to response (no sockets), and the service behind it.
+// Routes:
+//   POST   /environments/build   go-softpack-builder's contract (JSON request -> 200 / 400)
+//   GET    /environments/status  go-softpack-builder's status array
+//   GET    /builds               all builds
+//   GET    /builds/{id}          one build: stages, job ids, states, reasons, times, log tails
+//   DELETE /builds/{id}          cancel (all its jobs in one scheduler call)
+//   GET    /healthz
+//   GET    /metrics              Prometheus text format
+//   POST   /webhooks/gitlab      GitLab Push Hook (X-Gitlab-Token, X-Gitlab-Event,
+//                                X-Gitlab-Event-UUID); 202 quickly, work done asynchronously
+// Every error is a JSON body {"error": "<message>"}; bad JSON -> 400, unknown route -> 404,
+// wrong method -> 405 (with Allow), over the body limit -> 413, missing/wrong bearer token on a
+// mutating endpoint -> 401.
+
+#include "server/gitlab.hpp"
+#include "spec/spec.hpp"
+#include "util/error.hpp"
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace softpack::server {
+
+struct CaseInsensitiveLess {
+  bool operator()(const std::string& a, const std::string& b) const;
+};
+
+struct Request {
+  std::string method; // "GET", "POST", ...
+  std::string target; // "/builds/123?x=y"
+  std::map<std::string, std::string, CaseInsensitiveLess> headers;
+  std::string body;
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers; // extra headers (Allow, ...)
+  // When set, the body is this shared buffer (e.g. a cached status document) instead of `body`.
+  std::shared_ptr<const std::string> shared_body;
+  const std::string& payload() const { return shared_body ? *shared_body : body; }
+};
+
+struct SubmitOutcome {
+  std::string build_id;
+  bool existing = false; // the same environment and version was already building
+};
+
+struct WebhookOutcome {
+  std::size_t environments = 0; // builds that will be started (asynchronously)
+  std::string message;
+};
+
+// What the HTTP layer needs from the service. Called on the service's io_context thread.
+class ServiceApi {
+public:
+  virtual ~ServiceApi() = default;
+  virtual Expected<SubmitOutcome> submit(const spec::EnvironmentSpec& spec) = 0;
+  // The JSON array for GET /environments/status; cached by the service, so cheap.
+  virtual std::shared_ptr<const std::string> environments_status_json() = 0;
+  virtual std::shared_ptr<const std::string> builds_json() = 0;
+  // nullopt when there is no such build.
+  virtual std::optional<std::string> build_json(const std::string& id) = 0;
+  // false when there is no such build; an error when it cannot be cancelled now.
+  virtual Expected<bool> cancel(const std::string& id) = 0;
+  virtual std::string metrics_text() = 0;
+  // false (with a reason) when the service cannot do its work (e.g. the store is failing).
+  virtual bool healthy(std::string& detail) = 0;
+  // An authenticated, parsed push; must return quickly (work continues asynchronously).
+  virtual Expected<WebhookOutcome> gitlab_push(const std::string& delivery_id,
+                                               const GitlabPush& push) = 0;
+};
+
+struct HandlerOptions {
+  std::string api_token;    // bearer token for mutating endpoints; empty = none required
+  std::string gitlab_token; // X-Gitlab-Token; empty = webhook disabled (404)
+  std::size_t max_body_bytes = 1 << 20;
+};
+
+// Routes one request. Never throws; an unexpected exception becomes a 500 JSON error.
+Response handle(const Request& request, ServiceApi& service, const HandlerOptions& options);
+
+// Compares secrets in time independent of where they differ.
+bool constant_time_equal(std::string_view a, std::string_view b);
+
+// {"error": message}
+std::string error_json(std::string_view message);
+
+} // namespace softpack::server

@@ -1,0 +1,45 @@
+#pragma once
+
+// The HTTP/1.1 listener and sessions (Boost.Beast): they only do I/O and call server::handle().
+// One strand per connection; a read timeout and a write timeout on every operation; the
+// request body is capped (413 beyond it); keep-alive honoured. stop() closes the acceptor and
+// lets in-flight requests finish.
+
+#include "server/api.hpp"
+
+#include <boost/asio/io_context.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace softpack::server {
+
+struct ServerOptions {
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 7080; // 0 = any free port (see HttpServer::port())
+  std::chrono::seconds read_timeout{30};
+  std::chrono::seconds write_timeout{30};
+  HandlerOptions handler;
+};
+
+class HttpServer {
+public:
+  HttpServer(boost::asio::io_context& io, ServiceApi& service, ServerOptions options);
+  ~HttpServer();
+  // Binds and starts accepting. Errors name the address and port.
+  Expected<void> start();
+  // Stops accepting; open connections finish their current request and close.
+  void stop();
+  // The bound port (useful with port 0).
+  std::uint16_t port() const;
+  // Requests answered so far, by status class, for metrics.
+  std::string metrics_text() const;
+
+private:
+  struct Impl;
+  std::shared_ptr<Impl> m_impl;
+};
+
+} // namespace softpack::server

@@ -1,0 +1,77 @@
+#pragma once
+
+// The service behind `softpack-builder serve`: accepts builds (HTTP, webhook), keeps every
+// build durable in the store, limits builds in flight (the rest wait as `queued`, in order),
+// re-attaches to unfinished builds at start, and renders the JSON the HTTP API serves (cached
+// until something changes).
+//
+// Threading: everything runs on the io_context thread; webhook git work goes to a worker
+// thread and posts its results back.
+
+#include "artifacts/publisher.hpp"
+#include "config/config.hpp"
+#include "flow/engine.hpp"
+#include "scheduler/scheduler.hpp"
+#include "server/api.hpp"
+#include "store/store.hpp"
+#include "util/command.hpp"
+#include "util/time.hpp"
+
+#include <boost/asio/io_context.hpp>
+
+#include <deque>
+#include <map>
+#include <memory>
+
+namespace softpack::service {
+
+// Conversions between the engine's view of a build and the store's rows.
+store::BuildRecord to_record(const flow::BuildStatus& b, std::string_view scheduler_name);
+Expected<flow::BuildStatus> from_record(const store::BuildRecord& r);
+
+class Service final : public server::ServiceApi,
+                      public flow::BuildObserver,
+                      public flow::BuildJournal {
+public:
+  Service(boost::asio::io_context& io, const config::Config& config,
+          scheduler::Scheduler& scheduler, artifacts::Publisher& publisher, store::Store& store,
+          CommandRunner& runner, const Clock& clock);
+  ~Service() override;
+
+  // Loads the store: finished builds for the status API, unfinished ones resumed (or queued).
+  Expected<void> start();
+  // Builds not yet final (running or queued).
+  std::size_t active() const;
+
+  // server::ServiceApi
+  Expected<server::SubmitOutcome> submit(const spec::EnvironmentSpec& spec) override;
+  std::shared_ptr<const std::string> environments_status_json() override;
+  std::shared_ptr<const std::string> builds_json() override;
+  std::optional<std::string> build_json(const std::string& id) override;
+  Expected<bool> cancel(const std::string& id) override;
+  std::string metrics_text() override;
+  bool healthy(std::string& detail) override;
+  Expected<server::WebhookOutcome> gitlab_push(const std::string& delivery_id,
+                                               const server::GitlabPush& push) override;
+
+  // flow::BuildObserver
+  void on_stage_changed(const flow::BuildStatus& build, const flow::StageStatus& stage) override;
+  void on_build_changed(const flow::BuildStatus& build) override;
+  // flow::BuildJournal
+  Expected<void> save(const flow::BuildStatus& build) override;
+
+  // Extra metrics text appended to /metrics (e.g. the HTTP server's counters).
+  void set_extra_metrics(std::function<std::string()> extra) { m_extra_metrics = std::move(extra); }
+
+private:
+  void start_queued();
+  Expected<void> launch(const flow::BuildStatus& queued);
+  void changed();
+  void handle_push(const std::string& delivery_id, const server::GitlabPush& push);
+
+  struct Impl;
+  std::unique_ptr<Impl> m_impl;
+  std::function<std::string()> m_extra_metrics;
+};
+
+} // namespace softpack::service

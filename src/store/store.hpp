@@ -1,0 +1,74 @@
+#pragma once
+
+// Durable state in SQLite (one file in the data directory): builds and their stages, and the
+// GitLab webhook deliveries already handled. The service writes a build's row and its stages'
+// rows whenever they change (write-ahead: a stage is saved as submitting before the scheduler
+// is asked, its job id right after), so a restart - even after kill -9 - reloads every
+// unfinished build and re-attaches to its jobs.
+//
+// Thread-safety: one Store is used from one thread (the service's io_context thread). Writes
+// are transactions; the database runs in WAL mode with synchronous=FULL, so a returned success
+// means the data survives a crash of the process or the machine.
+
+#include "util/error.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace softpack::store {
+
+struct StageRecord {
+  std::string name;            // "concretize"
+  std::string job_name;        // "sp.<owner>.<env>-<version>.<stage>"
+  std::string job_id;          // "" until submitted
+  std::string scheduler;       // backend name: "slurm", "lsf", "local"
+  std::string state;           // scheduler::JobState name, or "submitting"
+  std::string reason;
+  std::optional<int> exit_code;
+  std::optional<std::int64_t> submitted; // epoch seconds
+  std::optional<std::int64_t> started;
+  std::optional<std::int64_t> ended;
+  bool operator==(const StageRecord&) const = default;
+};
+
+struct BuildRecord {
+  std::string id;
+  std::string env_path;    // "users/alice"
+  std::string env_name;    // "my-env"
+  std::string env_version; // "1"
+  std::string spec_json;   // spec::to_json
+  std::string spec_hash;
+  std::string state;       // flow::BuildState name
+  std::string error;
+  std::string build_dir;
+  std::string published_ref;
+  bool cancel_requested = false;
+  std::int64_t requested = 0; // epoch seconds
+  std::optional<std::int64_t> started;
+  std::optional<std::int64_t> done;
+  std::vector<StageRecord> stages; // in flow order
+  bool operator==(const BuildRecord&) const = default;
+};
+
+class Store {
+public:
+  // Opens (creating if needed) the database file and applies the schema migrations.
+  static Expected<std::unique_ptr<Store>> open(const std::filesystem::path& path);
+  virtual ~Store() = default;
+
+  // Inserts or replaces the build and all its stages, in one transaction.
+  virtual Expected<void> save(const BuildRecord& build) = 0;
+  virtual Expected<std::optional<BuildRecord>> get(const std::string& id) = 0;
+  // All builds, oldest request first (stages included).
+  virtual Expected<std::vector<BuildRecord>> all() = 0;
+  // Builds whose state is not published, failed or cancelled, oldest request first.
+  virtual Expected<std::vector<BuildRecord>> unfinished() = 0;
+  // Records a webhook delivery id; false when it was already recorded (a duplicate delivery).
+  virtual Expected<bool> record_delivery(const std::string& delivery_id) = 0;
+};
+
+} // namespace softpack::store
