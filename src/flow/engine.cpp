@@ -103,6 +103,9 @@ struct FlowEngine::Impl {
   const Clock& clock;
   asio::thread_pool pool{2};
   asio::steady_timer timer;
+  asio::steady_timer watch_timer;       // looks for new result files between polls
+  bool watch_armed = false;
+  std::set<std::string> results_seen;   // job ids whose result file has been seen
   std::map<std::string, std::unique_ptr<Build>> builds;
   std::map<std::string, std::pair<std::string, std::size_t>> by_job; // job id -> build, stage
   BuildObserver* observer = nullptr;
@@ -116,7 +119,7 @@ struct FlowEngine::Impl {
 
   Impl(asio::io_context& io_, scheduler::Scheduler& s, artifacts::Publisher& p, EngineOptions o,
        const Clock& c)
-      : io(io_), sched(s), publisher(p), options(o), clock(c), timer(io_),
+      : io(io_), sched(s), publisher(p), options(o), clock(c), timer(io_), watch_timer(io_),
         interval(o.min_poll_interval) {
     // Backends that learn of changes themselves (the local executor) wake the poll early.
     sched.set_change_listener([this, alive = std::weak_ptr<bool>(alive)] {
@@ -345,8 +348,9 @@ struct FlowEngine::Impl {
 
   bool cancel(const std::string& id) {
     auto it = builds.find(id);
-    if (it == builds.end() || is_final(it->second->status.state)) {
-      return false;
+    if (it == builds.end() || is_final(it->second->status.state) ||
+        it->second->status.state == BuildState::publishing) {
+      return false; // nothing left to cancel
     }
     Build& b = *it->second;
     b.status.cancel_requested = true;
@@ -378,6 +382,60 @@ struct FlowEngine::Impl {
   void poll_soon() {
     interval = options.min_poll_interval;
     arm(options.min_poll_interval);
+    arm_watch();
+  }
+
+  // A job script writes its result file as its last act, so a new result file means a stage
+  // has ended: poll the scheduler now instead of at the end of a backed-off interval. Checking
+  // files costs no scheduler call.
+  void arm_watch() {
+    if (watch_armed || options.result_watch_interval.count() <= 0) {
+      return;
+    }
+    watch_armed = true;
+    watch_timer.expires_after(options.result_watch_interval);
+    watch_timer.async_wait([this, alive = std::weak_ptr<bool>(alive)](const boost::system::error_code& ec) {
+      if (ec || !alive.lock()) {
+        return;
+      }
+      watch_armed = false;
+      std::vector<std::pair<std::string, std::filesystem::path>> files;
+      for (const auto& [id, b] : builds) {
+        if (b->status.state != BuildState::running) {
+          continue;
+        }
+        for (const auto& st : b->status.stages) {
+          if (st.job_id && !scheduler::is_final(st.state) &&
+              !results_seen.count(st.job_id->value)) {
+            files.emplace_back(st.job_id->value, b->plan.result_path(st.name));
+          }
+        }
+      }
+      if (files.empty()) {
+        return; // re-armed by the next poll_soon()
+      }
+      offload(
+          [files] {
+            std::vector<std::string> found;
+            for (const auto& [job, path] : files) {
+              std::error_code ec;
+              if (std::filesystem::exists(path, ec)) {
+                found.push_back(job);
+              }
+            }
+            return found;
+          },
+          [this](std::vector<std::string> found) {
+            for (const auto& job : found) {
+              results_seen.insert(job);
+            }
+            if (!found.empty()) {
+              poll_soon();
+            } else {
+              arm_watch();
+            }
+          });
+    });
   }
 
   void poll() {
@@ -556,9 +614,10 @@ struct FlowEngine::Impl {
     req.build_id = b.status.id;
     req.success = b.status.succeeded;
     req.out_dir = b.plan.out_dir();
-    const std::string builder_out = compose_builder_out(b, options.log_tail_bytes);
+    // Reading the logs may block (network filesystems): done on the pool, from a snapshot.
     offload(
-        [this, req, builder_out]() -> Expected<artifacts::PublishResult> {
+        [this, req, snapshot = b, tail = options.log_tail_bytes]() -> Expected<artifacts::PublishResult> {
+          const std::string builder_out = compose_builder_out(snapshot, tail);
           if (auto w = write_file_atomic(req.out_dir / "builder.out", builder_out); !w) {
             return w.error();
           }
@@ -600,6 +659,7 @@ FlowEngine::~FlowEngine() {
   m_impl->sched.set_change_listener(nullptr);
   m_impl->alive.reset();
   m_impl->timer.cancel();
+  m_impl->watch_timer.cancel();
   m_impl->pool.join();
 }
 

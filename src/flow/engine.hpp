@@ -1,7 +1,7 @@
 #pragma once
 
-// The flow runner: takes build plans, submits every stage at once chained with "after ok"
-// dependencies (so the jobs are futures), follows all jobs of all builds with ONE scheduler poll
+// The flow runner: takes build plans, submits every stage up front, one after the other, each
+// chained to the previous with "after ok" dependencies (so the jobs are futures), follows all jobs of all builds with ONE scheduler poll
 // per interval, cancels the rest of a build when a stage fails, and publishes the outcome
 // (builder.out alone on failure) once every job of the build has ended.
 //
@@ -72,6 +72,9 @@ struct EngineOptions {
   std::chrono::milliseconds min_poll_interval{std::chrono::seconds(1)};
   std::chrono::seconds lost_grace{120};
   std::size_t log_tail_bytes = 64 * 1024; // per stage, in failure messages and builder.out
+  // How often to look for new result files between polls (0 = never): a stage's end is then
+  // noticed without waiting for the backed-off poll interval, at no cost to the scheduler.
+  std::chrono::milliseconds result_watch_interval{250};
 };
 
 class BuildObserver {

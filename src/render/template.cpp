@@ -13,14 +13,20 @@ namespace softpack::render {
 namespace km = kainjow::mustache;
 
 Escape escape_for(std::string_view name) {
-  auto has = [&](std::string_view ext) { return name.find(ext) != std::string_view::npos; };
-  if (has(".sh")) {
+  // The output's extension: the one before ".mustache" ("job.sh.mustache" -> ".sh").
+  constexpr std::string_view k_suffix = ".mustache";
+  if (name.size() >= k_suffix.size() && name.substr(name.size() - k_suffix.size()) == k_suffix) {
+    name.remove_suffix(k_suffix.size());
+  }
+  const auto dot = name.rfind('.');
+  const std::string_view ext = dot == std::string_view::npos ? "" : name.substr(dot);
+  if (ext == ".sh") {
     return Escape::shell;
   }
-  if (has(".yaml") || has(".yml")) {
+  if (ext == ".yaml" || ext == ".yml") {
     return Escape::yaml;
   }
-  if (has(".tcl")) {
+  if (ext == ".tcl") {
     return Escape::tcl;
   }
   return Escape::none;

@@ -21,7 +21,7 @@
 namespace softpack::scheduler {
 
 struct JobId {
-  std::string value; // "1234" for Slurm and LSF, "local-7" for the local executor
+  std::string value; // "1234" for Slurm and LSF, "local-<hex>-7" for the local executor
   auto operator<=>(const JobId&) const = default;
 };
 

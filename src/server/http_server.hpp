@@ -4,6 +4,10 @@
 // One strand per connection; a read timeout and a write timeout on every operation; the
 // request body is capped (413 beyond it); keep-alive honoured. stop() closes the acceptor and
 // lets in-flight requests finish.
+//
+// Threading: handle() runs on the io_context, which must be run by one thread only (the service
+// is not thread-safe). stop() and metrics_text() may be called from any thread; start() and the
+// destructor from the io_context's thread or while it is not running.
 
 #include "server/api.hpp"
 

@@ -414,6 +414,10 @@ Expected<bool> Service::cancel(const std::string& id) {
                       "build " + id + " already ended (" + std::string(flow::to_string(b.state)) +
                           ")");
   }
+  if (b.state == BuildState::publishing) {
+    return make_error(ErrorKind::invalid_input,
+                      "build " + id + " has finished its jobs and is being published");
+  }
   if (b.state == BuildState::queued) {
     b.cancel_requested = true;
     b.state = BuildState::cancelled;

@@ -1,2 +1,14 @@
-#define CATCH_CONFIG_MAIN
+// The unit tests' main: Catch2's, with the product's log quietened (SOFTPACK_TEST_LOG=info to
+// see it).
+#define CATCH_CONFIG_RUNNER
+#include "util/log.hpp"
+
 #include <catch2/catch.hpp>
+
+#include <cstdlib>
+
+int main(int argc, char* argv[]) {
+  const char* level = std::getenv("SOFTPACK_TEST_LOG");
+  softpack::set_log_level(level ? level : "error");
+  return Catch::Session().run(argc, argv);
+}

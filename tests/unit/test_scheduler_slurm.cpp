@@ -250,7 +250,7 @@ TEST_CASE("slurm: sbatch argv", "[slurm]") {
       "--chdir=/data/builds/build-42",
       "--output=/data/builds/build-42/logs/build.out",
       "--error=/data/builds/build-42/logs/build.out",
-      "--export=NONE",
+      "--export=ALL",
       "--no-requeue",
       "--dependency=afterok:101:102",
       "--kill-on-invalid-dep=yes",
@@ -442,5 +442,21 @@ TEST_CASE("slurm: cancel is one scancel call, and already-ended jobs are not an 
     auto r = s3.cancel(ids);
     REQUIRE_FALSE(r.has_value());
     CHECK_THAT(r.error().message, Catch::Contains("permission denied"));
+  }
+}
+
+TEST_CASE("slurm: sbatch runs with a minimal environment, so nothing of ours leaks into jobs",
+          "[slurm]") {
+  ::setenv("SOFTPACK_TEST_SECRET_TOKEN", "do-not-leak", 1);
+  const auto env = sbatch_environment(spec_for("build"));
+  ::unsetenv("SOFTPACK_TEST_SECRET_TOKEN");
+  CHECK(env.count("SOFTPACK_TEST_SECRET_TOKEN") == 0);
+  CHECK(env.at("SOFTPACK_BUILD_ID") == "build-42");
+  CHECK(env.at("PATH") == "/usr/local/bin:/usr/bin:/bin");
+  for (const auto& [k, v] : env) {
+    INFO(k);
+    const bool allowed = k == "PATH" || k == "LANG" || k == "SOFTPACK_BUILD_ID" ||
+                         k == "SLURM_CONF" || k == "HOME" || k == "USER" || k == "LOGNAME";
+    CHECK(allowed);
   }
 }

@@ -278,6 +278,10 @@ struct LocalExecutor::Impl : std::enable_shared_from_this<LocalExecutor::Impl> {
     if (w == 0) {
       return false;
     }
+    // As on a batch system, the job's end ends whatever it left running in its process group
+    // (background children, children that ignore SIGTERM); the group outlives its reaped
+    // leader only while it has members, so the id cannot have been reused.
+    ::kill(-job.pid, SIGKILL);
     job.pid = -1;
     --running;
     job.pidfd.reset();

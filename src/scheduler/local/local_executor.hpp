@@ -6,7 +6,8 @@
 //   - when a dependency ends any other way, the dependent ends `cancelled` with reason
 //     "dependency failed" (as Slurm does with --kill-on-invalid-dep=yes), and so on down the DAG;
 //   - at most `max_running` jobs run at once; ready jobs start in submission order;
-//   - a job over its time limit gets SIGTERM (then SIGKILL) and ends `timeout`.
+//   - a job over its time limit gets SIGTERM (then SIGKILL) and ends `timeout`;
+//   - when a job's script ends, whatever is left in its process group is killed (SIGKILL).
 // Children run in their own session with a minimal environment (like a batch job): PATH,
 // LANG and SOFTPACK_JOB_ID, plus HOME, USER, LOGNAME and TMPDIR when this program has them; the
 // job script sets the rest itself. Job ids ("local-<instance>-<n>") are never reused, not even

@@ -58,9 +58,12 @@ std::vector<std::string> sbatch_argv(const JobSpec& spec, const SlurmOptions& op
       "--chdir=" + spec.workdir.string(),
       "--output=" + spec.stdout_path.string(),
       "--error=" + (spec.stderr_path.empty() ? spec.stdout_path : spec.stderr_path).string(),
-      // Slurm's default (--export=ALL) would leak this daemon's environment into the job; the
-      // job script sets what it needs itself.
-      "--export=NONE",
+      // The job gets exactly the environment sbatch runs with, and sbatch runs with a minimal
+      // one (sbatch_environment()), so nothing of this daemon's environment leaks into jobs.
+      // --export=NONE (or a list of variables) would also keep it out, but makes Slurm 22.05
+      // load the user's login environment on the node first: seconds per job and the user's
+      // dotfiles in the job (docs/performance.md).
+      "--export=ALL",
       options.requeue ? "--requeue" : "--no-requeue",
   };
   if (!spec.after_ok.empty()) {
@@ -133,10 +136,28 @@ SlurmScheduler::SlurmScheduler(CommandRunner& runner, SlurmOptions options)
   }
 }
 
-Expected<CommandResult> SlurmScheduler::run(const std::vector<std::string>& argv) {
+std::map<std::string, std::string> sbatch_environment(const JobSpec& spec) {
+  std::map<std::string, std::string> env{{"PATH", "/usr/local/bin:/usr/bin:/bin"},
+                                         {"LANG", "C.UTF-8"},
+                                         {"SOFTPACK_BUILD_ID", spec.comment}};
+  // What sbatch itself needs to reach the cluster, and who the user is.
+  for (const char* name : {"SLURM_CONF", "HOME", "USER", "LOGNAME"}) {
+    if (const char* v = std::getenv(name)) {
+      env[name] = v;
+    }
+  }
+  return env;
+}
+
+Expected<CommandResult> SlurmScheduler::run(const std::vector<std::string>& argv,
+                                            const std::map<std::string, std::string>* only_env) {
   static thread_local std::mt19937 rng{std::random_device{}()};
   CommandOptions opts;
   opts.timeout = m_options.command_timeout;
+  if (only_env) {
+    opts.clear_env = true;
+    opts.env = *only_env;
+  }
   const std::string& cmd = argv.front();
   auto count = [&] {
     if (cmd == "sbatch") {
@@ -204,11 +225,12 @@ std::string SlurmScheduler::metrics() const {
 
 Expected<JobId> SlurmScheduler::submit(const JobSpec& spec) {
   const auto argv = sbatch_argv(spec, m_options);
+  const auto env = sbatch_environment(spec);
   for (int attempt = 0; attempt <= m_options.retries; ++attempt) {
     if (attempt > 0) {
       m_options.sleep(m_options.retry_base * (1 << std::min(attempt - 1, 6)));
     }
-    auto r = run(argv);
+    auto r = run(argv, &env);
     if (!r) {
       return r.error();
     }

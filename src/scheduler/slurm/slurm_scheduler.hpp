@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
 
 namespace softpack::scheduler::slurm {
 
@@ -31,6 +32,9 @@ std::vector<std::string> squeue_argv(std::span<const JobId> ids);
 std::vector<std::string> sacct_argv(std::span<const JobId> ids);
 std::vector<std::string> scancel_argv(std::span<const JobId> ids);
 std::vector<std::string> squeue_name_argv(const std::string& name);
+// The whole environment sbatch runs with (and so the job gets, with --export=ALL): a fixed PATH
+// and LANG, SOFTPACK_BUILD_ID, and SLURM_CONF/HOME/USER/LOGNAME when set. Never the daemon's.
+std::map<std::string, std::string> sbatch_environment(const JobSpec& spec);
 // Slurm's time format for --time: "D-HH:MM:SS" (Slurm rounds up to whole minutes).
 std::string slurm_time(std::chrono::seconds limit);
 
@@ -55,7 +59,8 @@ public:
 private:
   // Runs a command, retrying transient failures with backoff and jitter. Returns the last result
   // (which may be a failure the caller interprets) or a transient error.
-  Expected<CommandResult> run(const std::vector<std::string>& argv);
+  Expected<CommandResult> run(const std::vector<std::string>& argv,
+                              const std::map<std::string, std::string>* only_env = nullptr);
 
   CommandRunner& m_runner;
   SlurmOptions m_options;

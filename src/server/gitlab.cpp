@@ -1,0 +1,308 @@
+#include "server/gitlab.hpp"
+
+#include "spec/spec.hpp"
+
+#include <optional>
+#include <unordered_map>
+
+#include <boost/json.hpp>
+
+namespace softpack::server {
+
+namespace json = boost::json;
+
+namespace {
+
+// GitLab's payloads are flat (depth 4 in the documented example); anything deeper is not one.
+constexpr std::size_t k_max_json_depth = 32;
+
+Error invalid(std::string message) {
+  return make_error(ErrorKind::invalid_input, std::move(message), "GitLab push hook");
+}
+
+std::string_view kind_name(const json::value& v) {
+  switch (v.kind()) {
+  case json::kind::null:
+    return "null";
+  case json::kind::bool_:
+    return "boolean";
+  case json::kind::int64:
+  case json::kind::uint64:
+  case json::kind::double_:
+    return "number";
+  case json::kind::string:
+    return "string";
+  case json::kind::array:
+    return "array";
+  case json::kind::object:
+    return "object";
+  }
+  return "value";
+}
+
+// The value in an error message: printable ASCII as is, everything else as \xNN, truncated.
+std::string shown(std::string_view value) {
+  constexpr std::size_t k_max_shown = 80;
+  std::string out = "\"";
+  for (std::size_t i = 0; i < value.size() && i < k_max_shown; ++i) {
+    const auto c = static_cast<unsigned char>(value[i]);
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      static constexpr char k_hex[] = "0123456789abcdef";
+      out += "\\x";
+      out += k_hex[c >> 4];
+      out += k_hex[c & 0xf];
+    }
+  }
+  if (value.size() > k_max_shown) {
+    out += "...";
+  }
+  return out + "\"";
+}
+
+std::string join(std::string_view parent, std::string_view key) {
+  return parent.empty() ? std::string(key) : std::string(parent) + "." + std::string(key);
+}
+
+// GitLab omits some fields (and sends null for others, e.g. checkout_sha of a deleted branch),
+// so absent and null both mean "empty"; a present value of another type is an error.
+Expected<std::string> optional_string(const json::object& obj, std::string_view key,
+                                      std::string_view parent) {
+  const json::value* v = obj.if_contains(key);
+  if (v == nullptr || v->is_null()) {
+    return std::string();
+  }
+  if (!v->is_string()) {
+    return invalid(join(parent, key) + ": expected a string, got " + std::string(kind_name(*v)));
+  }
+  return std::string(v->get_string());
+}
+
+// obj[key] as an object, nullptr when absent or null.
+Expected<const json::object*> optional_object(const json::object& obj, std::string_view key,
+                                              std::string_view parent) {
+  const json::value* v = obj.if_contains(key);
+  if (v == nullptr || v->is_null()) {
+    return static_cast<const json::object*>(nullptr);
+  }
+  if (!v->is_object()) {
+    return invalid(join(parent, key) + ": expected an object, got " + std::string(kind_name(*v)));
+  }
+  return &v->get_object();
+}
+
+Expected<const json::array*> optional_array(const json::object& obj, std::string_view key,
+                                            std::string_view parent) {
+  const json::value* v = obj.if_contains(key);
+  if (v == nullptr || v->is_null()) {
+    return static_cast<const json::array*>(nullptr);
+  }
+  if (!v->is_array()) {
+    return invalid(join(parent, key) + ": expected an array, got " + std::string(kind_name(*v)));
+  }
+  return &v->get_array();
+}
+
+Expected<std::vector<std::string>> string_list(const json::object& obj, std::string_view key,
+                                               std::string_view parent) {
+  auto arr = optional_array(obj, key, parent);
+  if (!arr) {
+    return arr.error();
+  }
+  std::vector<std::string> out;
+  if (*arr == nullptr) {
+    return out;
+  }
+  out.reserve((*arr)->size());
+  for (std::size_t i = 0; i < (*arr)->size(); ++i) {
+    const json::value& item = (**arr)[i];
+    if (!item.is_string()) {
+      return invalid(join(parent, key) + "[" + std::to_string(i) + "]: expected a string, got " +
+                     std::string(kind_name(item)));
+    }
+    out.emplace_back(item.get_string());
+  }
+  return out;
+}
+
+Expected<GitlabCommit> parse_commit(const json::value& value, const std::string& path) {
+  if (!value.is_object()) {
+    return invalid(path + ": expected an object, got " + std::string(kind_name(value)));
+  }
+  const json::object& obj = value.get_object();
+  GitlabCommit c;
+  for (auto [field, key] : {std::pair{&c.id, "id"}, std::pair{&c.message, "message"}}) {
+    auto s = optional_string(obj, key, path);
+    if (!s) {
+      return s.error();
+    }
+    *field = std::move(*s);
+  }
+  auto author = optional_object(obj, "author", path);
+  if (!author) {
+    return author.error();
+  }
+  if (*author != nullptr) {
+    const std::string author_path = path + ".author";
+    for (auto [field, key] :
+         {std::pair{&c.author_name, "name"}, std::pair{&c.author_email, "email"}}) {
+      auto s = optional_string(**author, key, author_path);
+      if (!s) {
+        return s.error();
+      }
+      *field = std::move(*s);
+    }
+  }
+  for (auto [list, key] : {std::pair{&c.added, "added"}, std::pair{&c.modified, "modified"},
+                           std::pair{&c.removed, "removed"}}) {
+    auto files = string_list(obj, key, path);
+    if (!files) {
+      return files.error();
+    }
+    *list = std::move(*files);
+  }
+  return c;
+}
+
+} // namespace
+
+Expected<GitlabPush> parse_push_hook(std::string_view body) {
+  json::parse_options options;
+  options.max_depth = k_max_json_depth;
+  json::parser parser(json::storage_ptr(), options);
+  boost::system::error_code ec;
+  const std::size_t consumed = parser.write(body.data(), body.size(), ec);
+  if (ec) {
+    return invalid("not valid JSON: " + ec.message() + " at offset " + std::to_string(consumed));
+  }
+  const json::value root = parser.release();
+  if (!root.is_object()) {
+    return invalid("expected a JSON object, got " + std::string(kind_name(root)));
+  }
+  const json::object& obj = root.get_object();
+
+  GitlabPush push;
+  const json::value* kind = obj.if_contains("object_kind");
+  if (kind == nullptr) {
+    return invalid("object_kind: missing");
+  }
+  if (!kind->is_string()) {
+    return invalid("object_kind: expected a string, got " + std::string(kind_name(*kind)));
+  }
+  push.object_kind = std::string(kind->get_string());
+  if (push.object_kind != "push") {
+    return invalid("object_kind: expected \"push\", got " + shown(push.object_kind));
+  }
+  for (auto [field, key] :
+       {std::pair{&push.ref, "ref"}, std::pair{&push.before, "before"},
+        std::pair{&push.after, "after"}, std::pair{&push.checkout_sha, "checkout_sha"}}) {
+    auto s = optional_string(obj, key, "");
+    if (!s) {
+      return s.error();
+    }
+    *field = std::move(*s);
+  }
+  auto project = optional_object(obj, "project", "");
+  if (!project) {
+    return project.error();
+  }
+  if (*project != nullptr) {
+    auto s = optional_string(**project, "path_with_namespace", "project");
+    if (!s) {
+      return s.error();
+    }
+    push.project_path = std::move(*s);
+  }
+  auto commits = optional_array(obj, "commits", "");
+  if (!commits) {
+    return commits.error();
+  }
+  if (*commits != nullptr) {
+    push.commits.reserve((*commits)->size());
+    for (std::size_t i = 0; i < (*commits)->size(); ++i) {
+      auto c = parse_commit((**commits)[i], "commits[" + std::to_string(i) + "]");
+      if (!c) {
+        return c.error();
+      }
+      push.commits.push_back(std::move(*c));
+    }
+  }
+  return push;
+}
+
+namespace {
+
+// environments/<users|groups>/<owner>/<name>-<version>/softpack.yml, validated; nullopt otherwise.
+std::optional<ChangedEnvironment> environment_of(const std::string& file) {
+  std::vector<std::string_view> parts;
+  std::string_view rest = file;
+  while (true) {
+    const auto slash = rest.find('/');
+    parts.push_back(rest.substr(0, slash));
+    if (slash == std::string_view::npos) {
+      break;
+    }
+    rest.remove_prefix(slash + 1);
+  }
+  if (parts.size() != 5 || parts[0] != "environments" || parts[4] != "softpack.yml") {
+    return std::nullopt;
+  }
+  const std::string path = std::string(parts[1]) + "/" + std::string(parts[2]);
+  const std::string_view dir = parts[3];
+  const auto dash = dir.rfind('-');
+  if (dash == std::string_view::npos) {
+    return std::nullopt;
+  }
+  ChangedEnvironment env{path, std::string(dir.substr(0, dash)), std::string(dir.substr(dash + 1)),
+                         file};
+  if (!spec::validate_path(env.path, "path") || !spec::validate_name(env.name, "name") ||
+      !spec::validate_version(env.version, "version")) {
+    return std::nullopt;
+  }
+  return env;
+}
+
+} // namespace
+
+std::vector<ChangedEnvironment> changed_environments(const GitlabPush& push) {
+  // Commits arrive oldest first, so the last commit touching a file decides whether it exists
+  // at the end of the push; the order of first appearance is kept for the output.
+  std::vector<ChangedEnvironment> seen;
+  std::unordered_map<std::string, bool> exists_by_file; // file -> exists after the push
+  auto touch = [&](const std::string& file, bool exists) {
+    auto it = exists_by_file.find(file);
+    if (it != exists_by_file.end()) {
+      it->second = exists;
+      return;
+    }
+    if (!exists) {
+      return; // removed, never added in this push: nothing to build
+    }
+    if (auto env = environment_of(file)) {
+      seen.push_back(std::move(*env));
+      exists_by_file.emplace(file, true);
+    }
+  };
+  for (const auto& commit : push.commits) {
+    for (const auto& f : commit.added) {
+      touch(f, true);
+    }
+    for (const auto& f : commit.modified) {
+      touch(f, true);
+    }
+    for (const auto& f : commit.removed) {
+      touch(f, false);
+    }
+  }
+  std::vector<ChangedEnvironment> out;
+  out.reserve(seen.size());
+  for (auto& env : seen) {
+    if (exists_by_file.at(env.file)) {
+      out.push_back(std::move(env));
+    }
+  }
+  return out;
+}
+
+} // namespace softpack::server

@@ -1,0 +1,359 @@
+// The routes of api.hpp. Everything here is a pure function of the request, the options and
+// what the service answers, so the tests drive it without sockets.
+
+#include "server/api.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <string_view>
+
+#include <boost/json.hpp>
+#include <spdlog/spdlog.h>
+
+namespace softpack::server {
+
+namespace json = boost::json;
+
+bool CaseInsensitiveLess::operator()(const std::string& a, const std::string& b) const {
+  return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+    return std::tolower(static_cast<unsigned char>(x)) <
+           std::tolower(static_cast<unsigned char>(y));
+  });
+}
+
+bool constant_time_equal(std::string_view a, std::string_view b) {
+  // Every byte of `a` is visited whatever the contents; only the length difference shows.
+  // The volatile accumulator keeps the compiler from turning the loop into an early exit.
+  volatile unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const unsigned char other = b.empty() ? 0 : static_cast<unsigned char>(b[i % b.size()]);
+    diff = diff | (static_cast<unsigned char>(a[i]) ^ other);
+  }
+  return diff == 0;
+}
+
+namespace {
+
+// Text that came from the outside (a header, an error quoting user input) may not be UTF-8;
+// Boost.JSON writes string bytes as they are, so invalid sequences become U+FFFD first.
+std::string valid_utf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t len = 0;
+    std::uint32_t cp = 0;
+    std::uint32_t min = 0;
+    if (c < 0x80) {
+      out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    if ((c & 0xe0) == 0xc0) {
+      len = 2, cp = c & 0x1f, min = 0x80;
+    } else if ((c & 0xf0) == 0xe0) {
+      len = 3, cp = c & 0x0f, min = 0x800;
+    } else if ((c & 0xf8) == 0xf0) {
+      len = 4, cp = c & 0x07, min = 0x10000;
+    }
+    bool ok = len != 0 && i + len <= s.size();
+    for (std::size_t k = 1; ok && k < len; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      ok = (cc & 0xc0) == 0x80;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    ok = ok && cp >= min && cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff);
+    if (ok) {
+      out.append(s.substr(i, len));
+      i += len;
+    } else {
+      out += "\xef\xbf\xbd";
+      ++i;
+    }
+  }
+  return out;
+}
+
+Response json_response(int status, const json::object& obj) {
+  Response r;
+  r.status = status;
+  r.body = json::serialize(obj);
+  return r;
+}
+
+Response error_response(int status, std::string_view message) {
+  Response r;
+  r.status = status;
+  r.body = error_json(message);
+  return r;
+}
+
+Response method_not_allowed(std::string_view method, std::string_view allow) {
+  Response r = error_response(405, "method " + valid_utf8(method) + " not allowed; use " +
+                                       std::string(allow));
+  r.headers.emplace_back("Allow", std::string(allow));
+  return r;
+}
+
+// An anticipated service failure: the client's fault, worth retrying, or ours.
+int status_for(ErrorKind kind) {
+  switch (kind) {
+  case ErrorKind::invalid_input:
+    return 400;
+  case ErrorKind::not_found:
+    return 404;
+  case ErrorKind::transient:
+  case ErrorKind::io:
+    return 503;
+  default:
+    return 500;
+  }
+}
+
+const std::string* header(const Request& request, const std::string& name) {
+  auto it = request.headers.find(name);
+  return it == request.headers.end() ? nullptr : &it->second;
+}
+
+// The routed path: without the query or fragment, and without one trailing slash, so that
+// "/builds/" is "/builds" (clients and proxies add them; no route here needs the distinction).
+std::string_view route_path(std::string_view target) {
+  target = target.substr(0, target.find_first_of("?#"));
+  if (target.size() > 1 && target.back() == '/') {
+    target.remove_suffix(1);
+  }
+  return target;
+}
+
+// Build ids are [0-9A-Za-z-]; anything else cannot name a build.
+bool valid_id(std::string_view id) {
+  constexpr std::size_t k_max_id_length = 128;
+  return !id.empty() && id.size() <= k_max_id_length &&
+         std::all_of(id.begin(), id.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-';
+         });
+}
+
+bool is_get(const Request& r) {
+  return r.method == "GET" || r.method == "HEAD";
+}
+
+constexpr std::string_view k_get = "GET, HEAD";
+
+// nullopt when the request may go on; otherwise the 401 to send.
+std::optional<Response> check_bearer(const Request& request, const HandlerOptions& options) {
+  if (options.api_token.empty()) {
+    return std::nullopt;
+  }
+  auto refuse = [](std::string_view why) {
+    Response r = error_response(401, why);
+    r.headers.emplace_back("WWW-Authenticate", "Bearer");
+    return r;
+  };
+  const std::string* value = header(request, "Authorization");
+  if (value == nullptr) {
+    return refuse("missing bearer token (Authorization: Bearer <token>)");
+  }
+  // RFC 7235: the scheme is case-insensitive, followed by one or more spaces.
+  std::string_view v = *value;
+  constexpr std::string_view k_scheme = "bearer";
+  const bool scheme_ok =
+      v.size() > k_scheme.size() && v[k_scheme.size()] == ' ' &&
+      std::equal(k_scheme.begin(), k_scheme.end(), v.begin(),
+                 [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); });
+  if (!scheme_ok) {
+    return refuse("missing bearer token (Authorization: Bearer <token>)");
+  }
+  v.remove_prefix(k_scheme.size());
+  v.remove_prefix(std::min(v.find_first_not_of(' '), v.size()));
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) {
+    v.remove_suffix(1);
+  }
+  if (!constant_time_equal(v, options.api_token)) {
+    return refuse("invalid bearer token");
+  }
+  return std::nullopt;
+}
+
+Response post_build(const Request& request, ServiceApi& service, const HandlerOptions& options) {
+  if (auto refused = check_bearer(request, options)) {
+    return std::move(*refused);
+  }
+  auto spec = spec::parse_build_request_json(request.body);
+  if (!spec) {
+    return error_response(400, spec.error().describe());
+  }
+  auto outcome = service.submit(*spec);
+  if (!outcome) {
+    return error_response(status_for(outcome.error().kind), outcome.error().describe());
+  }
+  const std::string name = spec->full_name();
+  return json_response(
+      200, {{"id", outcome->build_id},
+            {"name", name},
+            {"existing", outcome->existing},
+            {"message", outcome->existing ? name + " is already building as " + outcome->build_id
+                                          : name + " queued as build " + outcome->build_id}});
+}
+
+Response get_build(const std::string& id, ServiceApi& service) {
+  auto body = service.build_json(id);
+  if (!body) {
+    return error_response(404, "no build " + id);
+  }
+  Response r;
+  r.body = std::move(*body);
+  return r;
+}
+
+Response delete_build(const Request& request, const std::string& id, ServiceApi& service,
+                      const HandlerOptions& options) {
+  if (auto refused = check_bearer(request, options)) {
+    return std::move(*refused);
+  }
+  auto cancelled = service.cancel(id);
+  if (!cancelled) {
+    const Error& e = cancelled.error();
+    // invalid_input here means the build cannot be cancelled in its state (it has finished).
+    const int status = e.kind == ErrorKind::invalid_input ? 409 : status_for(e.kind);
+    return error_response(status, e.describe());
+  }
+  if (!*cancelled) {
+    return error_response(404, "no build " + id);
+  }
+  return json_response(200, {{"id", id}, {"cancelled", true}});
+}
+
+Response healthz(ServiceApi& service) {
+  std::string detail;
+  if (service.healthy(detail)) {
+    return json_response(200, {{"status", "ok"}});
+  }
+  return json_response(503, {{"status", "unhealthy"}, {"detail", valid_utf8(detail)}});
+}
+
+Response shared(std::shared_ptr<const std::string> body) {
+  Response r;
+  if (body) {
+    r.shared_body = std::move(body);
+  } else {
+    r.body = "[]";
+  }
+  return r;
+}
+
+Response gitlab_webhook(const Request& request, ServiceApi& service,
+                        const HandlerOptions& options) {
+  const std::string* token = header(request, "X-Gitlab-Token");
+  if (token == nullptr || !constant_time_equal(*token, options.gitlab_token)) {
+    return error_response(401,
+                          token == nullptr ? "missing X-Gitlab-Token" : "invalid X-Gitlab-Token");
+  }
+  // GitLab retries failed deliveries and disables hooks that keep failing, so an event this
+  // service does not act on is accepted and ignored rather than refused.
+  const std::string* event = header(request, "X-Gitlab-Event");
+  if (event == nullptr || *event != "Push Hook") {
+    const std::string name = event == nullptr ? std::string() : valid_utf8(*event);
+    Response r = json_response(202, {{"ignored", name}});
+    return r;
+  }
+  auto push = parse_push_hook(request.body);
+  if (!push) {
+    return error_response(400, push.error().describe());
+  }
+  const std::string* uuid = header(request, "X-Gitlab-Event-UUID");
+  auto outcome = service.gitlab_push(uuid == nullptr ? std::string() : *uuid, *push);
+  if (!outcome) {
+    return error_response(status_for(outcome.error().kind), outcome.error().describe());
+  }
+  return json_response(
+      202, {{"environments", outcome->environments}, {"message", valid_utf8(outcome->message)}});
+}
+
+Response route(const Request& request, ServiceApi& service, const HandlerOptions& options) {
+  const std::string_view path = route_path(request.target);
+  const std::string& method = request.method;
+  if (request.body.size() > options.max_body_bytes) {
+    return error_response(413, "request body over the limit of " +
+                                   std::to_string(options.max_body_bytes) + " bytes");
+  }
+
+  if (path == "/environments/build") {
+    if (method != "POST") {
+      return method_not_allowed(method, "POST");
+    }
+    return post_build(request, service, options);
+  }
+  if (path == "/environments/status") {
+    if (!is_get(request)) {
+      return method_not_allowed(method, k_get);
+    }
+    return shared(service.environments_status_json());
+  }
+  if (path == "/builds") {
+    if (!is_get(request)) {
+      return method_not_allowed(method, k_get);
+    }
+    return shared(service.builds_json());
+  }
+  constexpr std::string_view k_builds = "/builds/";
+  if (path.starts_with(k_builds)) {
+    const std::string id(path.substr(k_builds.size()));
+    if (!valid_id(id)) {
+      return error_response(404, "no such route: " + valid_utf8(path));
+    }
+    if (is_get(request)) {
+      return get_build(id, service);
+    }
+    if (method == "DELETE") {
+      return delete_build(request, id, service, options);
+    }
+    return method_not_allowed(method, "GET, HEAD, DELETE");
+  }
+  if (path == "/healthz") {
+    if (!is_get(request)) {
+      return method_not_allowed(method, k_get);
+    }
+    return healthz(service);
+  }
+  if (path == "/metrics") {
+    if (!is_get(request)) {
+      return method_not_allowed(method, k_get);
+    }
+    Response r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = service.metrics_text();
+    return r;
+  }
+  if (path == "/webhooks/gitlab" && !options.gitlab_token.empty()) {
+    if (method != "POST") {
+      return method_not_allowed(method, "POST");
+    }
+    return gitlab_webhook(request, service, options);
+  }
+  return error_response(404, "no such route: " + valid_utf8(path));
+}
+
+} // namespace
+
+std::string error_json(std::string_view message) {
+  return json::serialize(json::object{{"error", valid_utf8(message)}});
+}
+
+Response handle(const Request& request, ServiceApi& service, const HandlerOptions& options) {
+  // The one place per request where exceptions stop: they are bugs, so they are logged.
+  try {
+    return route(request, service, options);
+  } catch (const std::exception& e) {
+    spdlog::error("{} {}: unexpected exception: {}", request.method, request.target, e.what());
+  } catch (...) {
+    spdlog::error("{} {}: unexpected exception", request.method, request.target);
+  }
+  Response r;
+  r.status = 500;
+  r.body = R"({"error":"internal error"})";
+  return r;
+}
+
+} // namespace softpack::server

@@ -1,0 +1,16 @@
+#include "util/log.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <string>
+
+namespace softpack {
+
+void set_log_level(std::string_view level) {
+  const auto parsed = spdlog::level::from_str(std::string(level));
+  if (parsed != spdlog::level::off || level == "off") {
+    spdlog::set_level(parsed);
+  }
+}
+
+} // namespace softpack

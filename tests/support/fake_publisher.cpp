@@ -1,0 +1,36 @@
+#include "support/fake_publisher.hpp"
+
+#include "util/fs.hpp"
+
+namespace softpack::testing {
+
+Expected<artifacts::PublishResult>
+FakePublisher::publish(const artifacts::PublishRequest& request) {
+  Call call{request, std::nullopt};
+  if (auto text = read_file_if_exists(request.out_dir / "builder.out"); text && text->has_value()) {
+    call.builder_out = **text;
+  }
+  std::lock_guard lock(m_mutex);
+  m_calls.push_back(std::move(call));
+  if (m_failure) {
+    return make_error(ErrorKind::io, *m_failure, "fake publisher");
+  }
+  return artifacts::PublishResult{"fake", "ref-" + request.build_id};
+}
+
+void FakePublisher::fail_with(std::string message) {
+  std::lock_guard lock(m_mutex);
+  m_failure = std::move(message);
+}
+
+std::vector<FakePublisher::Call> FakePublisher::calls() const {
+  std::lock_guard lock(m_mutex);
+  return m_calls;
+}
+
+std::size_t FakePublisher::call_count() const {
+  std::lock_guard lock(m_mutex);
+  return m_calls.size();
+}
+
+} // namespace softpack::testing

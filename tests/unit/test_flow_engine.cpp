@@ -1,0 +1,470 @@
+#include "flow/engine.hpp"
+#include "support/fake_publisher.hpp"
+#include "support/fake_scheduler.hpp"
+#include "support/temp_dir.hpp"
+#include "util/fs.hpp"
+
+#include <algorithm>
+#include <mutex>
+#include <set>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <catch2/catch.hpp>
+
+using namespace softpack;
+using namespace std::chrono_literals;
+using flow::BuildState;
+using flow::FlowEngine;
+using scheduler::JobId;
+using scheduler::JobState;
+using testing::FakePublisher;
+using testing::FakeScheduler;
+using testing::TempDir;
+
+namespace {
+
+namespace asio = boost::asio;
+
+class ManualClock final : public Clock {
+public:
+  SystemTime now() const override {
+    std::lock_guard lock(m_mutex);
+    return m_now;
+  }
+  void advance(std::chrono::seconds d) {
+    std::lock_guard lock(m_mutex);
+    m_now += d;
+  }
+
+private:
+  mutable std::mutex m_mutex;
+  SystemTime m_now = from_unix_seconds(1795592695);
+};
+
+// Runs the io_context until `done()` holds or `limit` has passed; returns whether it held.
+template <typename Pred>
+bool run_until(asio::io_context& io, Pred done, std::chrono::milliseconds limit = 2000ms) {
+  auto guard = asio::make_work_guard(io);
+  if (io.stopped()) {
+    io.restart();
+  }
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return false;
+    }
+    io.run_one_for(5ms);
+  }
+  return true;
+}
+
+void run_for(asio::io_context& io, std::chrono::milliseconds d) {
+  run_until(
+      io, [] { return false; }, d);
+}
+
+std::vector<std::string> values(const std::vector<JobId>& ids) {
+  std::vector<std::string> out;
+  for (const auto& id : ids) {
+    out.push_back(id.value);
+  }
+  return out;
+}
+
+// One engine over a FakeScheduler and a FakePublisher, with plans written under a temporary
+// data directory. Members are destroyed in reverse order: the engine first.
+struct Harness {
+  TempDir dir;
+  config::Config config;
+  asio::io_context io;
+  FakeScheduler sched;
+  FakePublisher publisher;
+  ManualClock clock;
+  std::unique_ptr<FlowEngine> engine;
+
+  explicit Harness(flow::EngineOptions options = fast_options()) {
+    config = config::default_config();
+    config.data_dir = dir / "data";
+    config.templates_dir = std::string(SOFTPACK_SOURCE_DIR) + "/templates";
+    config.jobs.builder_command = "softpack-builder";
+    engine = std::make_unique<FlowEngine>(io, sched, publisher, options, clock);
+  }
+
+  static flow::EngineOptions fast_options() {
+    flow::EngineOptions o;
+    o.poll_interval = 10ms;
+    o.min_poll_interval = 2ms;
+    o.lost_grace = 60s;
+    return o;
+  }
+
+  flow::BuildPlan plan(const std::string& env = "env", bool write = true) {
+    spec::EnvironmentSpec s;
+    s.path = "users/alice";
+    s.name = env;
+    s.version = "1";
+    s.packages = {{"xxhash", "0.8.1"}};
+    auto p = flow::make_plan(config, s, "build-" + env, render::TemplateSet(config.templates_dir));
+    REQUIRE(p.has_value());
+    if (write) {
+      REQUIRE(flow::write_plan(*p).has_value());
+    }
+    return *p;
+  }
+
+  const flow::BuildStatus& status(const std::string& id) {
+    const auto* b = engine->find(id);
+    REQUIRE(b != nullptr);
+    return *b;
+  }
+
+  // Starts a build and runs until its three jobs are submitted and it is `running`.
+  std::string start_running(const flow::BuildPlan& p) {
+    const auto before = sched.submit_count();
+    const std::string id = engine->start(p);
+    REQUIRE(run_until(io, [&] {
+      return sched.submit_count() == before + 3 && status(id).state == BuildState::running;
+    }));
+    return id;
+  }
+
+  bool run_until_final(const std::string& id, std::chrono::milliseconds limit = 2000ms) {
+    return run_until(
+        io, [&] { return flow::is_final(status(id).state); }, limit);
+  }
+
+  void run_polls(std::size_t n) {
+    const auto target = sched.poll_count() + n;
+    REQUIRE(run_until(io, [&] { return sched.poll_count() >= target; }));
+  }
+};
+
+} // namespace
+
+TEST_CASE("engine: stages are submitted in order, each after the job before it", "[engine]") {
+  Harness h;
+  const auto plan = h.plan();
+  const std::string id = h.start_running(plan);
+  CHECK(id == plan.build_id);
+  const auto specs = h.sched.submitted();
+  REQUIRE(specs.size() == 3);
+  CHECK(specs[0].name == "sp.alice.env-1.concretize");
+  CHECK(specs[1].name == "sp.alice.env-1.build");
+  CHECK(specs[2].name == "sp.alice.env-1.module");
+  CHECK(specs[0].after_ok.empty());
+  CHECK(values(specs[1].after_ok) == std::vector<std::string>{"fake-1"});
+  CHECK(values(specs[2].after_ok) == std::vector<std::string>{"fake-2"});
+  for (std::size_t i = 0; i < 3; ++i) {
+    CHECK(specs[i].comment == plan.build_id);
+    CHECK(specs[i].script == plan.script_path(plan.stages[i].name));
+    CHECK(specs[i].stdout_path == plan.log_path(plan.stages[i].name));
+  }
+  const auto& st = h.status(id);
+  REQUIRE(st.stages.size() == 3);
+  CHECK(st.stages[2].job_id == JobId{"fake-3"});
+  CHECK(h.sched.cancel_count() == 0);
+  CHECK(h.publisher.call_count() == 0);
+}
+
+TEST_CASE("engine: a build whose stages all complete is published", "[engine]") {
+  Harness h;
+  const auto plan = h.plan();
+  const std::string id = h.start_running(plan);
+  h.sched.set_state(JobId{"fake-1"}, JobState::running);
+  REQUIRE(run_until(h.io, [&] { return h.status(id).stages[0].state == JobState::running; }));
+  CHECK(h.status(id).started.has_value());
+  for (const char* job : {"fake-1", "fake-2", "fake-3"}) {
+    h.sched.set_state(JobId{job}, JobState::completed, 0);
+  }
+  REQUIRE(h.run_until_final(id));
+  const auto& st = h.status(id);
+  CHECK(st.state == BuildState::published);
+  CHECK(st.succeeded);
+  CHECK(st.error.empty());
+  CHECK(st.published_reference == "ref-" + plan.build_id);
+  CHECK(st.done.has_value());
+  for (const auto& stage : st.stages) {
+    CHECK(stage.state == JobState::completed);
+  }
+  const auto calls = h.publisher.calls();
+  REQUIRE(calls.size() == 1);
+  CHECK(calls[0].request.success);
+  CHECK(calls[0].request.build_id == plan.build_id);
+  CHECK(calls[0].request.out_dir == plan.out_dir());
+  CHECK(calls[0].request.spec == plan.spec);
+  CHECK(calls[0].builder_out.has_value());
+  CHECK(std::filesystem::exists(plan.out_dir() / ".built_by_softpack"));
+  CHECK(h.sched.cancel_count() == 0);
+  CHECK(h.engine->active() == 0);
+}
+
+TEST_CASE("engine: a failing stage cancels the rest of its build in one call", "[engine]") {
+  Harness h;
+  const auto plan = h.plan();
+  const std::string id = h.start_running(plan);
+  std::string failed_stage;
+  std::vector<std::string> cancelled_jobs;
+  SECTION("the middle stage fails") {
+    REQUIRE(
+        write_file_atomic(plan.log_path("build"), "compiling...\nfoo.c:12: error: expected ';'\n")
+            .has_value());
+    h.sched.set_state(JobId{"fake-1"}, JobState::completed, 0);
+    h.sched.set_state(JobId{"fake-2"}, JobState::failed, 2);
+    failed_stage = "build";
+    cancelled_jobs = {"fake-3"};
+  }
+  SECTION("the first stage fails") {
+    REQUIRE(
+        write_file_atomic(plan.log_path("concretize"), "==> Error: Package 'xxhsh' not found.\n")
+            .has_value());
+    h.sched.set_state(JobId{"fake-1"}, JobState::failed, 2);
+    failed_stage = "concretize";
+    cancelled_jobs = {"fake-2", "fake-3"};
+  }
+  REQUIRE(h.run_until_final(id));
+  const auto cancels = h.sched.cancel_calls();
+  REQUIRE(cancels.size() == 1);
+  CHECK(values(cancels[0]) == cancelled_jobs);
+
+  const auto& st = h.status(id);
+  CHECK(st.state == BuildState::failed);
+  CHECK_FALSE(st.succeeded);
+  CHECK_THAT(st.error, Catch::Contains("stage " + failed_stage + " failed"));
+  CHECK_THAT(st.error, Catch::Contains("exit code 2"));
+
+  const auto calls = h.publisher.calls();
+  REQUIRE(calls.size() == 1);
+  CHECK_FALSE(calls[0].request.success);
+  CHECK_FALSE(std::filesystem::exists(plan.out_dir() / ".built_by_softpack"));
+  auto builder_out = read_file(plan.out_dir() / "builder.out");
+  REQUIRE(builder_out.has_value());
+  CHECK(calls[0].builder_out == *builder_out); // written before publishing
+  const std::string log = read_file(plan.log_path(failed_stage)).value();
+  CHECK_THAT(*builder_out, Catch::Contains(log));
+  CHECK_THAT(*builder_out, Catch::Contains("==> stage " + failed_stage));
+  CHECK_THAT(*builder_out, Catch::Contains(": failed, exit code 2"));
+  CHECK_THAT(*builder_out, Catch::Contains("error: stage " + failed_stage + " failed"));
+}
+
+TEST_CASE("engine: one scheduler poll per interval covers every open job of every build",
+          "[engine]") {
+  flow::EngineOptions o;
+  o.poll_interval = 20ms;
+  o.min_poll_interval = 20ms;
+  Harness h(o);
+  std::vector<std::string> builds;
+  for (int i = 0; i < 20; ++i) {
+    builds.push_back(h.engine->start(h.plan("env" + std::to_string(i), /*write=*/false)));
+  }
+  REQUIRE(run_until(h.io, [&] {
+    return h.sched.submit_count() == 60 &&
+           std::all_of(builds.begin(), builds.end(), [&](const std::string& id) {
+             return h.status(id).state == BuildState::running;
+           });
+  }));
+  const auto all_ids = values(h.sched.submitted_ids());
+  const std::set<std::string> all(all_ids.begin(), all_ids.end());
+
+  // Every poll made from now on has been decided with all builds running.
+  const std::size_t first = h.engine->poll_calls();
+  const auto t0 = std::chrono::steady_clock::now();
+  run_for(h.io, 300ms);
+  const auto elapsed = std::chrono::steady_clock::now() - t0;
+  const std::size_t made = h.engine->poll_calls() - first;
+  const auto intervals = elapsed / o.poll_interval;
+  CHECK(made >= 3);                                       // it does poll ...
+  CHECK(made <= static_cast<std::size_t>(intervals) + 2); // ... once per interval, not per build
+  const auto polls = h.sched.poll_calls();
+  REQUIRE(polls.size() >= first + made - 1); // the last may still be in flight
+  for (std::size_t i = first; i < polls.size(); ++i) {
+    const auto ids = values(polls[i]);
+    CHECK(ids.size() == 60);
+    CHECK(std::set<std::string>(ids.begin(), ids.end()) == all);
+  }
+
+  // A finished build drops out of the one poll.
+  for (const auto& stage : h.status(builds[0]).stages) {
+    REQUIRE(stage.job_id.has_value());
+    h.sched.set_state(*stage.job_id, JobState::completed, 0);
+  }
+  REQUIRE(h.run_until_final(builds[0]));
+  h.run_polls(2);
+  CHECK(h.sched.poll_calls().back().size() == 57);
+  CHECK(h.publisher.call_count() == 1);
+}
+
+TEST_CASE("engine: a poll that fails does not fail builds", "[engine]") {
+  Harness h;
+  const auto plan = h.plan();
+  h.sched.fail_next_polls(4);
+  const std::string id = h.start_running(plan);
+  h.run_polls(4);
+  CHECK(h.status(id).state == BuildState::running);
+  CHECK(h.status(id).error.empty());
+  for (const char* job : {"fake-1", "fake-2", "fake-3"}) {
+    h.sched.set_state(JobId{job}, JobState::completed, 0);
+  }
+  REQUIRE(h.run_until_final(id));
+  CHECK(h.status(id).state == BuildState::published);
+  CHECK(h.sched.cancel_count() == 0);
+}
+
+TEST_CASE("engine: a job the scheduler forgot", "[engine]") {
+  Harness h;
+  const auto plan = h.plan();
+  const std::string id = h.start_running(plan);
+  h.sched.set_state(JobId{"fake-1"}, JobState::running);
+  REQUIRE(run_until(h.io, [&] { return h.status(id).stages[0].state == JobState::running; }));
+  h.sched.forget(JobId{"fake-1"});
+
+  SECTION("without a result file it becomes lost only after the grace period") {
+    h.run_polls(3);
+    CHECK(h.status(id).stages[0].state == JobState::running);
+    CHECK(h.status(id).stages[0].missing_since == h.clock.now());
+    h.clock.advance(59s);
+    h.run_polls(3);
+    CHECK(h.status(id).stages[0].state == JobState::running);
+    CHECK(h.status(id).state == BuildState::running);
+    h.clock.advance(1s);
+    REQUIRE(h.run_until_final(id));
+    const auto& st = h.status(id);
+    CHECK(st.stages[0].state == JobState::lost);
+    CHECK_THAT(st.stages[0].reason, Catch::Contains("no result file"));
+    CHECK(st.state == BuildState::failed);
+    CHECK_THAT(st.error, Catch::Contains("lost"));
+    const auto cancels = h.sched.cancel_calls();
+    REQUIRE(cancels.size() == 1);
+    CHECK(values(cancels[0]) == std::vector<std::string>{"fake-2", "fake-3"});
+  }
+  SECTION("with a result file saying exit 0 it is completed") {
+    REQUIRE(write_file_atomic(plan.result_path("concretize"),
+                              "exit=0\nstart=1795592695\nend=1795592700\nsignal=\nhost=n1\n")
+                .has_value());
+    REQUIRE(run_until(h.io, [&] { return h.status(id).stages[0].state == JobState::completed; }));
+    CHECK(h.status(id).stages[0].exit_code == 0);
+    CHECK(to_unix_seconds(*h.status(id).stages[0].ended) == 1795592700);
+    h.sched.set_state(JobId{"fake-2"}, JobState::completed, 0);
+    h.sched.set_state(JobId{"fake-3"}, JobState::completed, 0);
+    REQUIRE(h.run_until_final(id));
+    CHECK(h.status(id).state == BuildState::published);
+  }
+  SECTION("with a result file saying exit 1 it failed") {
+    REQUIRE(write_file_atomic(plan.result_path("concretize"),
+                              "exit=1\nstart=1795592695\nend=1795592700\nsignal=\nhost=n1\n")
+                .has_value());
+    REQUIRE(h.run_until_final(id));
+    CHECK(h.status(id).stages[0].state == JobState::failed);
+    CHECK(h.status(id).state == BuildState::failed);
+  }
+}
+
+TEST_CASE("engine: a publisher failure fails the build", "[engine]") {
+  Harness h;
+  h.publisher.fail_with("git push: rejected (non-fast-forward)");
+  const auto plan = h.plan();
+  const std::string id = h.start_running(plan);
+  for (const char* job : {"fake-1", "fake-2", "fake-3"}) {
+    h.sched.set_state(JobId{job}, JobState::completed, 0);
+  }
+  REQUIRE(h.run_until_final(id));
+  const auto& st = h.status(id);
+  CHECK(st.state == BuildState::failed);
+  CHECK_THAT(st.error, Catch::Contains("publishing failed"));
+  CHECK_THAT(st.error, Catch::Contains("non-fast-forward"));
+  CHECK(h.publisher.call_count() == 1);
+}
+
+TEST_CASE("engine: a submission that fails fails the build", "[engine]") {
+  Harness h;
+  h.sched.fail_next_submits(1);
+  const auto plan = h.plan();
+  const std::string id = h.engine->start(plan);
+  REQUIRE(h.run_until_final(id));
+  const auto& st = h.status(id);
+  CHECK(st.state == BuildState::failed);
+  CHECK_THAT(st.error, Catch::Contains("submitting stage concretize"));
+  CHECK(st.stages[0].state == JobState::failed);
+  CHECK(st.stages[1].state == JobState::cancelled);
+  CHECK(st.stages[2].state == JobState::cancelled);
+  CHECK(h.sched.submit_count() == 1);
+  REQUIRE(h.publisher.call_count() == 1);
+  CHECK_FALSE(h.publisher.calls()[0].request.success);
+}
+
+TEST_CASE("engine: cancelling a build", "[engine]") {
+  Harness h;
+  const auto plan = h.plan();
+  CHECK_FALSE(h.engine->cancel("no-such-build"));
+
+  SECTION("while its jobs run: one cancel call for all of them") {
+    const std::string id = h.start_running(plan);
+    h.sched.set_state(JobId{"fake-1"}, JobState::running);
+    REQUIRE(h.engine->cancel(id));
+    REQUIRE(h.run_until_final(id));
+    const auto cancels = h.sched.cancel_calls();
+    REQUIRE(cancels.size() == 1);
+    CHECK(values(cancels[0]) == std::vector<std::string>{"fake-1", "fake-2", "fake-3"});
+    CHECK(h.status(id).state == BuildState::cancelled);
+    CHECK(h.status(id).cancel_requested);
+  }
+  SECTION("while it is being submitted: the rest is never submitted") {
+    const std::string id = h.engine->start(plan);
+    REQUIRE(h.status(id).state == BuildState::submitting);
+    REQUIRE(h.engine->cancel(id));
+    REQUIRE(h.run_until_final(id));
+    CHECK(h.sched.submit_count() == 1);
+    const auto cancels = h.sched.cancel_calls();
+    REQUIRE(cancels.size() == 1);
+    CHECK(values(cancels[0]) == std::vector<std::string>{"fake-1"});
+    CHECK(h.status(id).state == BuildState::cancelled);
+    CHECK_THAT(h.status(id).stages[1].reason, Catch::Contains("not submitted"));
+  }
+  const auto calls = h.publisher.calls();
+  REQUIRE(calls.size() == 1);
+  CHECK_FALSE(calls[0].request.success);
+  CHECK(calls[0].builder_out.has_value());
+  CHECK_FALSE(h.engine->cancel(plan.build_id)); // already final
+}
+
+TEST_CASE("engine: a cancel call that fails is retried", "[engine]") {
+  Harness h;
+  const auto plan = h.plan();
+  const std::string id = h.start_running(plan);
+  h.sched.fail_next_cancels(1);
+  SECTION("after a stage failed") {
+    h.sched.set_state(JobId{"fake-1"}, JobState::failed, 1);
+  }
+  SECTION("after a cancel request") {
+    REQUIRE(h.engine->cancel(id));
+  }
+  // fake-2 and fake-3 wait for fake-1 forever (Slurm: DependencyNeverSatisfied) until cancelled.
+  REQUIRE(h.run_until_final(id));
+  const auto cancels = h.sched.cancel_calls();
+  REQUIRE(cancels.size() == 2);
+  CHECK(cancels[0] == cancels[1]);
+  CHECK(h.sched.state_of(JobId{"fake-3"}) == JobState::cancelled);
+}
+
+TEST_CASE("engine: a scheduler's change notice brings the next poll forward", "[engine]") {
+  flow::EngineOptions o;
+  o.poll_interval = 60s;
+  o.min_poll_interval = 1ms;
+  Harness h(o);
+  REQUIRE(h.sched.has_listener());
+  const auto plan = h.plan();
+  const std::string id = h.start_running(plan);
+  // Unchanged polls back off: 1, 2, 4 ... 256 ms; the next one is 512 ms away.
+  h.run_polls(9);
+  for (const char* job : {"fake-1", "fake-2", "fake-3"}) {
+    h.sched.set_state(JobId{job}, JobState::completed, 0);
+  }
+  const auto before = h.sched.poll_count();
+  h.sched.notify();
+  REQUIRE(run_until(
+      h.io, [&] { return h.sched.poll_count() > before; }, 200ms));
+  REQUIRE(h.run_until_final(id));
+  CHECK(h.status(id).state == BuildState::published);
+  h.engine.reset();
+  CHECK_FALSE(h.sched.has_listener()); // the engine removes itself
+}

@@ -1,0 +1,196 @@
+#include "flow/plan.hpp"
+#include "support/temp_dir.hpp"
+#include "util/fs.hpp"
+#include "util/text.hpp"
+#include "util/yaml.hpp"
+
+#include <cstdlib>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <catch2/catch.hpp>
+
+using namespace softpack;
+using testing::TempDir;
+
+namespace {
+
+const std::string k_build_id = "20261125T064636Z-3fa9c2b1";
+// Free text that would run commands, end quotes or start new lines if it reached a script
+// unquoted.
+const std::string k_hostile_description =
+    "Evil $(touch /tmp/softpack-pwned) `touch /tmp/softpack-pwned2` 'single' \"double\"\n"
+    "second line; rm -rf ~ && echo \\ ${HOME}\n"
+    "EOF\n'\"\n";
+
+config::Config test_config(const std::filesystem::path& data_dir) {
+  config::Config c = config::default_config();
+  c.data_dir = data_dir;
+  c.templates_dir = std::string(SOFTPACK_SOURCE_DIR) + "/templates";
+  c.jobs.path = std::string(SOFTPACK_TEST_FAKES) + ":/usr/local/bin:/usr/bin:/bin";
+  c.jobs.builder_command = "/opt/softpack/bin/softpack-builder";
+  return c;
+}
+
+spec::EnvironmentSpec test_spec() {
+  spec::EnvironmentSpec s;
+  s.path = "users/alice";
+  s.name = "env";
+  s.version = "1";
+  s.description = k_hostile_description;
+  s.packages = {{"xxhash", "0.8.1"}, {"hello", ""}};
+  return s;
+}
+
+flow::BuildPlan plan_for(const config::Config& c) {
+  auto plan = flow::make_plan(c, test_spec(), k_build_id, render::TemplateSet(c.templates_dir));
+  REQUIRE(plan.has_value());
+  return *plan;
+}
+
+// `bash -n` on the text; returns bash's exit status.
+int bash_syntax_check(const TempDir& dir, const std::string& text) {
+  const auto path = dir.write("syntax-check.sh", text);
+  const int status = std::system(("bash -n '" + path.string() + "' 2>&1").c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+const YamlNode& child(const YamlNode& node, std::string_view key) {
+  const YamlNode* found = node.find(key);
+  INFO("key " << key);
+  REQUIRE(found != nullptr);
+  return *found;
+}
+
+std::vector<std::string> scalars(const YamlNode& seq) {
+  std::vector<std::string> out;
+  for (const auto& item : seq.items) {
+    out.push_back(item.scalar);
+  }
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("plan: three stages, named for the environment, each after the one before", "[plan]") {
+  TempDir dir;
+  const auto plan = plan_for(test_config(dir / "data"));
+  CHECK(plan.build_id == k_build_id);
+  CHECK(plan.build_dir == std::filesystem::absolute(dir / "data" / "builds" / k_build_id));
+  REQUIRE(plan.stages.size() == 3);
+  const std::vector<std::string> names{"concretize", "build", "module"};
+  for (std::size_t i = 0; i < 3; ++i) {
+    CHECK(plan.stages[i].name == names[i]);
+    CHECK(plan.stages[i].job_name == "sp.alice.env-1." + names[i]);
+  }
+  CHECK(plan.stages[0].after.empty());
+  CHECK(plan.stages[1].after == std::vector<std::string>{"concretize"});
+  CHECK(plan.stages[2].after == std::vector<std::string>{"build"});
+
+  const auto js = plan.job_spec(plan.stages[1], {scheduler::JobId{"42"}});
+  CHECK(js.name == "sp.alice.env-1.build");
+  CHECK(js.comment == k_build_id);
+  CHECK(js.script == plan.build_dir / "scripts" / "build.sh");
+  CHECK(js.workdir == plan.build_dir);
+  CHECK(js.stdout_path == plan.build_dir / "logs" / "build.out");
+  CHECK(js.stderr_path == js.stdout_path);
+  REQUIRE(js.after_ok.size() == 1);
+  CHECK(js.after_ok[0].value == "42");
+}
+
+TEST_CASE("plan: job scripts are valid bash and never contain the description", "[plan]") {
+  TempDir dir;
+  const auto plan = plan_for(test_config(dir / "data"));
+  for (const auto& stage : plan.stages) {
+    INFO("stage " << stage.name << ":\n" << stage.script);
+    CHECK(bash_syntax_check(dir, stage.script) == 0);
+    CHECK_THAT(stage.script, Catch::Contains("set -euo pipefail"));
+    CHECK_THAT(stage.script, Catch::Contains("trap sp_finish EXIT"));
+    CHECK_THAT(stage.script,
+               Catch::Contains("SP_RESULT=" + sh_quote(plan.result_path(stage.name).string())));
+    CHECK_THAT(stage.script,
+               Catch::Contains("export PATH=" + sh_quote(std::string(SOFTPACK_TEST_FAKES) +
+                                                         ":/usr/local/bin:/usr/bin:/bin")));
+    CHECK_THAT(stage.script, !Catch::Contains(k_hostile_description));
+    CHECK_THAT(stage.script, !Catch::Contains("softpack-pwned"));
+    CHECK_THAT(stage.script, !Catch::Contains("Evil"));
+  }
+  CHECK_THAT(plan.spack_yaml, !Catch::Contains("softpack-pwned"));
+  CHECK_THAT(plan.stages[2].script,
+             Catch::Contains(sh_quote("/opt/softpack/bin/softpack-builder") + " stage-module"));
+}
+
+TEST_CASE("plan: write_plan lays out the build directory once", "[plan]") {
+  TempDir dir;
+  const auto plan = plan_for(test_config(dir / "data"));
+  REQUIRE(flow::write_plan(plan).has_value());
+  for (const auto* sub : {"env/spack.yaml", "build.json", "logs", "out"}) {
+    CHECK(std::filesystem::exists(plan.build_dir / sub));
+  }
+  for (const auto& stage : plan.stages) {
+    struct stat st {};
+    REQUIRE(::stat(plan.script_path(stage.name).c_str(), &st) == 0);
+    CHECK((st.st_mode & 0111) != 0);
+  }
+  auto again = flow::write_plan(plan);
+  REQUIRE_FALSE(again.has_value());
+  CHECK_THAT(again.error().describe(), Catch::Contains("already"));
+}
+
+TEST_CASE("plan: the concretize script runs with a fake spack and records its result", "[plan]") {
+  TempDir dir;
+  // A data directory whose path would break an unquoted script.
+  const auto plan = plan_for(test_config(dir / "data dir $(touch pwned) 'q'"));
+  REQUIRE(flow::write_plan(plan).has_value());
+  const std::string cmd = "cd '" + dir.path().string() + "' && env -i HOME=\"$HOME\" bash " +
+                          sh_quote(plan.script_path("concretize").string()) + " >/dev/null 2>&1";
+  const int status = std::system(cmd.c_str());
+  INFO(read_tail(plan.log_path("concretize"), 4096));
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  auto result = read_file(plan.result_path("concretize"));
+  REQUIRE(result.has_value());
+  CHECK_THAT(*result, Catch::StartsWith("exit=0\n"));
+  CHECK(std::filesystem::exists(plan.started_path("concretize")));
+  CHECK(std::filesystem::exists(plan.build_dir / "env" / "spack.lock"));
+  CHECK(std::filesystem::exists(plan.out_dir() / "spack.lock"));
+  CHECK_FALSE(std::filesystem::exists(dir / "pwned"));
+  CHECK_FALSE(std::filesystem::exists(plan.build_dir / "pwned"));
+}
+
+TEST_CASE("plan: spack.yaml lists the specs and the site's settings", "[plan]") {
+  TempDir dir;
+  config::Config c = test_config(dir / "data");
+  std::vector<std::string> expected_specs{"xxhash@0.8.1", "hello"};
+  bool expect_repo = false;
+  SECTION("defaults") {}
+  SECTION("a target is added to every spec") {
+    c.spack.target = "x86_64_v3";
+    expected_specs = {"xxhash@0.8.1 arch=None-None-x86_64_v3", "hello arch=None-None-x86_64_v3"};
+  }
+  SECTION("a repo adds repos:") {
+    c.spack.repo = "/opt/site repo";
+    expect_repo = true;
+  }
+  auto text = flow::render_spack_yaml(c, test_spec(), render::TemplateSet(c.templates_dir));
+  REQUIRE(text.has_value());
+  INFO(*text);
+  auto doc = parse_yaml(*text, "spack.yaml");
+  REQUIRE(doc.has_value());
+  REQUIRE(doc->entries.size() == 1);
+  const YamlNode& spack = child(*doc, "spack");
+  CHECK(scalars(child(spack, "specs")) == expected_specs);
+  CHECK(child(spack, "view").scalar == c.spack.view);
+  CHECK(child(child(spack, "concretizer"), "unify").scalar == "true");
+  CHECK(child(child(child(spack, "config"), "install_tree"), "root").scalar ==
+        c.spack.install_tree);
+  const YamlNode& container = child(spack, "container");
+  CHECK(child(container, "format").scalar == "singularity");
+  CHECK(child(child(container, "images"), "os").scalar == c.spack.container_os);
+  CHECK(child(child(container, "images"), "spack").scalar == c.spack.container_spack);
+  if (expect_repo) {
+    CHECK(scalars(child(spack, "repos")) == std::vector<std::string>{"/opt/site repo"});
+  } else {
+    CHECK(spack.find("repos") == nullptr);
+  }
+}
