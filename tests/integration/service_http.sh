@@ -115,8 +115,23 @@ assert_eq 1 "$(curl -fsS "$URL/builds" | jq 'map(select(.name == "groups/hgi/hoo
   "exactly one build for the push"
 assert_eq 2 "$(curl -fsS "$URL/builds" | jq length)" "builds in all (no build from our own commits)"
 
+
+# A user submits through the service with sp-submit and follows the build.
+printf 'description: via sp-submit\npackages:\n  - xxhash\n' >"$IT_DIR/mine.yml"
+out=$("$SP_SUBMIT" "$IT_DIR/mine.yml" --name users/bob/cli-env --version 1 --server "$URL" --wait \
+  --config "$IT_DIR/config.yaml" 2>&1) || fail "sp-submit --server exited $?: $out"
+echo "$out"
+assert_contains "$out" "module  job " "sp-submit --server shows stage progress"
+assert_contains "$out" "published" "sp-submit --server final state"
+# Admin commands.
+status_out=$("$SOFTPACK_BUILDER" status --server "$URL" --config "$IT_DIR/config.yaml")
+assert_eq 3 "$(jq length <<<"$status_out")" "softpack-builder status lists the builds"
+rc=0
+"$SOFTPACK_BUILDER" cancel no-such-build --server "$URL" --config "$IT_DIR/config.yaml" >/dev/null || rc=$?
+assert_eq 2 "$rc" "cancel of an unknown build"
+
 metrics=$(curl -fsS "$URL/metrics")
-assert_contains "$metrics" 'softpack_builds{state="published"} 2' "metrics"
+assert_contains "$metrics" 'softpack_builds{state="published"} 3' "metrics"
 
 kill -TERM "$SERVICE_PID"
 rc=0
