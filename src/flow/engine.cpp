@@ -115,6 +115,7 @@ struct FlowEngine::Impl {
   asio::steady_timer::time_point timer_due{};
   std::chrono::milliseconds interval;
   std::size_t poll_calls = 0;
+  std::optional<SystemTime> last_poll_ok;
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 
   Impl(asio::io_context& io_, scheduler::Scheduler& s, artifacts::Publisher& p, EngineOptions o,
@@ -490,6 +491,7 @@ struct FlowEngine::Impl {
     bool changed = false;
     std::set<std::string> touched;
     const auto now = clock.now();
+    last_poll_ok = now;
     for (const auto& raw : *out.infos) {
       auto where = by_job.find(raw.id.value);
       if (where == by_job.end()) {
@@ -693,5 +695,16 @@ std::size_t FlowEngine::active() const {
 }
 
 std::size_t FlowEngine::poll_calls() const { return m_impl->poll_calls; }
+
+std::optional<SystemTime> FlowEngine::last_successful_poll() const { return m_impl->last_poll_ok; }
+
+bool FlowEngine::tracking_jobs() const {
+  for (const auto& [id, b] : m_impl->builds) {
+    if (b->status.state == BuildState::running) {
+      return true;
+    }
+  }
+  return false;
+}
 
 } // namespace softpack::flow

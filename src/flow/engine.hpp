@@ -117,6 +117,10 @@ public:
   std::size_t active() const;
   // Scheduler poll calls made so far (one per interval, whatever the number of builds).
   std::size_t poll_calls() const;
+  // When the scheduler last answered a poll (nullopt: never).
+  std::optional<SystemTime> last_successful_poll() const;
+  // Whether any build has jobs being followed (so polls are expected).
+  bool tracking_jobs() const;
 
 private:
   struct Impl;

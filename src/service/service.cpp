@@ -215,7 +215,14 @@ Expected<void> Service::start() {
     }
     auto plan = flow::make_plan(m_impl->config, b->spec, b->id, m_impl->templates);
     if (!plan) {
-      spdlog::error("build {}: cannot re-make its plan: {}", b->id, plan.error().describe());
+      // Left as it was, the build would stay active forever (counted, deduplicated against,
+      // "cancelled" without effect): end it the way start_queued() ends a build it cannot start.
+      BuildStatus& stuck = m_impl->builds.at(b->id);
+      stuck.state = BuildState::failed;
+      stuck.error = "could not resume after a restart: " + plan.error().describe();
+      stuck.done = m_impl->clock.now();
+      spdlog::error("build {}: {}", b->id, stuck.error);
+      (void)save(stuck);
       continue;
     }
     ++resumed;
@@ -431,7 +438,11 @@ Expected<bool> Service::cancel(const std::string& id) {
     changed();
     return true;
   }
-  m_impl->engine.cancel(id);
+  if (!m_impl->engine.cancel(id)) {
+    return make_error(ErrorKind::invalid_input,
+                      "build " + id + " cannot be cancelled now (" +
+                          std::string(flow::to_string(b.state)) + ")");
+  }
   return true;
 }
 
@@ -470,6 +481,15 @@ std::string Service::metrics_text() {
          "builds).\n# TYPE softpack_scheduler_polls_total counter\n";
   out += "softpack_scheduler_polls_total{scheduler=\"" + std::string(m_impl->sched.name()) +
          "\"} " + std::to_string(m_impl->engine.poll_calls()) + "\n";
+  const auto last = m_impl->engine.last_successful_poll();
+  out += "# HELP softpack_scheduler_poll_age_seconds Seconds since the scheduler last answered a "
+         "poll, while jobs are followed (0 otherwise); far above poll_interval means polls lag "
+         "or fail.\n# TYPE softpack_scheduler_poll_age_seconds gauge\n";
+  double age = 0;
+  if (m_impl->engine.tracking_jobs() && last) {
+    age = std::chrono::duration<double>(m_impl->clock.now() - *last).count();
+  }
+  out += "softpack_scheduler_poll_age_seconds " + std::to_string(age) + "\n";
   out += m_impl->sched.metrics();
   out += "# HELP softpack_webhook_deliveries_total GitLab deliveries received, and duplicates.\n"
          "# TYPE softpack_webhook_deliveries_total counter\n";

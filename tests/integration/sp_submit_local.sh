@@ -16,8 +16,8 @@ YML
 out=$("$SP_SUBMIT" "$IT_DIR/softpack.yml" --name users/alice/it-env --version 2 --wait \
   --config "$IT_DIR/config.yaml" 2>&1) || fail "sp-submit exited $?: $out"
 echo "$out"
-assert_contains "$out" "concretize  job local-1  completed" "progress output"
-assert_contains "$out" "module  job local-3  completed" "progress output"
+assert_matches "$out" "concretize  job local-[0-9a-f-]+  completed" "progress output"
+assert_matches "$out" "module  job local-[0-9a-f-]+  completed" "progress output"
 assert_contains "$out" "published" "final state"
 
 repo="$IT_DIR/var/artifacts.git"
@@ -57,7 +57,7 @@ assert_contains "$def" "Bootstrap: docker" "singularity.def"
 readme=$(show README.md)
 assert_contains "$readme" "module load users/alice/it-env/2" "README.md"
 builder_out=$(show builder.out)
-assert_contains "$builder_out" "==> stage build (job local-2): completed" "builder.out"
+assert_matches "$builder_out" "==> stage build \\(job local-[0-9a-f-]+\\): completed" "builder.out"
 
 # The image and wrappers were made in the build directory.
 build_dir=$(ls -d "$IT_DIR"/var/builds/*/)

@@ -122,3 +122,7 @@ wait_build() { # id seconds
   done
   echo "timeout (last state: $state)"
 }
+
+assert_matches() { # haystack extended-regex what
+  grep -qE "$2" <<<"$1" || fail "$3: expected a match for [$2]; got: $1"
+}

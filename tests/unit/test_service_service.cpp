@@ -1,0 +1,733 @@
+#include "flow/plan.hpp"
+#include "service/service.hpp"
+#include "store/sqlite_store.hpp"
+#include "support/fake_command_runner.hpp"
+#include "support/fake_publisher.hpp"
+#include "support/fake_scheduler.hpp"
+#include "support/temp_dir.hpp"
+
+#include <algorithm>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+
+using namespace softpack;
+using namespace std::chrono_literals;
+using scheduler::JobId;
+using scheduler::JobState;
+using service::Service;
+using testing::FakeCommandRunner;
+using testing::FakePublisher;
+using testing::FakeScheduler;
+using testing::TempDir;
+
+namespace {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+constexpr std::int64_t k_start = 1795592695; // 2026-11-25T07:44:55Z
+
+class ManualClock final : public Clock {
+public:
+  SystemTime now() const override {
+    std::lock_guard lock(m_mutex);
+    return m_now;
+  }
+  void advance(std::chrono::seconds d) {
+    std::lock_guard lock(m_mutex);
+    m_now += d;
+  }
+
+private:
+  mutable std::mutex m_mutex;
+  SystemTime m_now = from_unix_seconds(k_start);
+};
+
+// Forwards to a FakeScheduler and logs the order of submit and find_submitted calls
+// ("find:<job name>", "submit:<job name>"), which the FakeScheduler only counts.
+class OrderLog final : public scheduler::Scheduler {
+public:
+  explicit OrderLog(FakeScheduler& fake) : m_fake(fake) {}
+  std::string_view name() const override { return m_fake.name(); }
+  Expected<JobId> submit(const scheduler::JobSpec& spec) override {
+    log("submit:" + spec.name);
+    return m_fake.submit(spec);
+  }
+  Expected<std::vector<scheduler::JobInfo>> poll(std::span<const JobId> ids) override {
+    return m_fake.poll(ids);
+  }
+  Expected<void> cancel(std::span<const JobId> ids) override { return m_fake.cancel(ids); }
+  Expected<std::optional<JobId>> find_submitted(const scheduler::JobSpec& spec) override {
+    log("find:" + spec.name);
+    return m_fake.find_submitted(spec);
+  }
+  void set_change_listener(std::function<void()> listener) override {
+    m_fake.set_change_listener(std::move(listener));
+  }
+  std::vector<std::string> calls() const {
+    std::lock_guard lock(m_mutex);
+    return m_calls;
+  }
+
+private:
+  void log(std::string entry) {
+    std::lock_guard lock(m_mutex);
+    m_calls.push_back(std::move(entry));
+  }
+  FakeScheduler& m_fake;
+  mutable std::mutex m_mutex;
+  std::vector<std::string> m_calls;
+};
+
+spec::EnvironmentSpec env_spec(const std::string& name, const std::string& version = "1") {
+  spec::EnvironmentSpec s;
+  s.path = "users/alice";
+  s.name = name;
+  s.version = version;
+  s.description = "test environment";
+  s.packages = {{"xxhash", "0.8.1"}};
+  return s;
+}
+
+// The service over a real SQLite store in a temporary data directory, a FakeScheduler, a
+// FakePublisher and a manual clock. boot() is one run of the process (a new io_context, store
+// handle and service, then start()); stop() ends it; the fakes outlive both, like the
+// cluster's batch system and the artifacts repository would.
+struct Harness {
+  TempDir dir;
+  config::Config config;
+  FakeScheduler fake;
+  FakePublisher publisher;
+  FakeCommandRunner runner;
+  ManualClock clock;
+  scheduler::Scheduler* sched = &fake; // what the service is given
+  std::unique_ptr<asio::io_context> io;
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<Service> service;
+
+  explicit Harness(int max_in_flight = 10) {
+    config = config::default_config();
+    config.data_dir = dir / "data";
+    config.templates_dir = std::string(SOFTPACK_SOURCE_DIR) + "/templates";
+    config.jobs.builder_command = "softpack-builder";
+    config.scheduler.poll_interval = 1s;
+    config.scheduler.min_poll_interval = 5ms;
+    config.scheduler.lost_grace = 60s;
+    config.server.max_builds_in_flight = max_in_flight;
+    std::filesystem::create_directories(config.data_dir);
+  }
+
+  std::filesystem::path db_path() const { return config.data_dir / "softpack-builder.db"; }
+
+  void boot(const store::SqliteOptions& options = {}) {
+    io = std::make_unique<asio::io_context>();
+    auto s = store::open_sqlite(db_path(), options);
+    REQUIRE(s.has_value());
+    store = std::move(s).value();
+    service = std::make_unique<Service>(*io, config, *sched, publisher, *store, runner, clock);
+    auto started = service->start();
+    INFO((started ? std::string() : started.error().describe()));
+    REQUIRE(started.has_value());
+  }
+
+  void stop() {
+    service.reset();
+    store.reset();
+    io.reset();
+  }
+
+  // Runs the io_context until `done()` holds or `limit` passes; returns whether it held. The
+  // scheduler is nudged (as the local executor would) so polls do not wait for the backed-off
+  // interval.
+  template <typename Pred> bool run_until(Pred done, std::chrono::milliseconds limit = 3000ms) {
+    auto guard = asio::make_work_guard(*io);
+    if (io->stopped()) {
+      io->restart();
+    }
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    auto next_nudge = std::chrono::steady_clock::now();
+    while (!done()) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= deadline) {
+        return false;
+      }
+      if (now >= next_nudge) {
+        fake.notify();
+        next_nudge = now + 20ms;
+      }
+      io->run_one_for(5ms);
+    }
+    return true;
+  }
+  void run_for(std::chrono::milliseconds d) {
+    run_until([] { return false; }, d);
+  }
+
+  std::string submit(const std::string& env) {
+    auto r = service->submit(env_spec(env));
+    INFO((r ? std::string() : r.error().describe()));
+    REQUIRE(r.has_value());
+    CHECK_FALSE(r->existing);
+    return r->build_id;
+  }
+
+  store::BuildRecord stored(const std::string& id) {
+    auto r = store->get(id);
+    REQUIRE(r.has_value());
+    REQUIRE(r->has_value());
+    return **r;
+  }
+  std::string state(const std::string& id) { return stored(id).state; }
+
+  // The jobs submitted for a build (their comment is the build id), in submission order.
+  std::vector<std::string> jobs_of(const std::string& id) const {
+    std::vector<std::string> out;
+    const auto specs = fake.submitted();
+    for (std::size_t i = 0; i < specs.size(); ++i) {
+      if (specs[i].comment == id) {
+        out.push_back("fake-" + std::to_string(i + 1));
+      }
+    }
+    return out;
+  }
+
+  bool running_with_jobs(const std::string& id) {
+    return jobs_of(id).size() == 3 && state(id) == "running";
+  }
+
+  void complete(const std::string& id) {
+    for (const auto& job : jobs_of(id)) {
+      fake.set_state(JobId{job}, JobState::completed, 0);
+    }
+  }
+
+  std::size_t publishes_of(const std::string& id) const {
+    const auto calls = publisher.calls();
+    return static_cast<std::size_t>(std::count_if(
+        calls.begin(), calls.end(), [&](const auto& c) { return c.request.build_id == id; }));
+  }
+};
+
+std::vector<std::string> keys_of(const json::object& o) {
+  std::vector<std::string> out;
+  for (const auto& kv : o) {
+    out.emplace_back(kv.key());
+  }
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("service: a build is stored before submit returns, runs its stages and is published",
+          "[service]") {
+  Harness h;
+  h.boot();
+  CHECK(*h.service->environments_status_json() == "[]");
+
+  auto out = h.service->submit(env_spec("env"));
+  REQUIRE(out.has_value());
+  CHECK_FALSE(out->existing);
+  const std::string id = out->build_id;
+  {
+    // Durable before acknowledged: another handle on the database sees it, io not yet run.
+    auto other = store::Store::open(h.db_path());
+    REQUIRE(other.has_value());
+    auto rec = (*other)->get(id);
+    REQUIRE(rec.has_value());
+    REQUIRE(rec->has_value());
+    const auto& r = **rec;
+    CHECK((r.state == "queued" || r.state == "submitting"));
+    CHECK(r.env_path == "users/alice");
+    CHECK(r.env_name == "env");
+    CHECK(r.env_version == "1");
+    CHECK(r.requested == k_start);
+    CHECK_FALSE(r.done.has_value());
+    REQUIRE(r.stages.size() == 3);
+    CHECK(r.stages[0].name == "concretize");
+    CHECK(r.stages[0].job_name == "sp.alice.env-1.concretize");
+    CHECK(r.stages[2].name == "module");
+  }
+  CHECK(h.service->active() == 1);
+
+  REQUIRE(h.run_until([&] { return h.running_with_jobs(id); }));
+  const auto specs = h.fake.submitted();
+  REQUIRE(specs.size() == 3);
+  CHECK(specs[0].name == "sp.alice.env-1.concretize");
+  CHECK(specs[1].name == "sp.alice.env-1.build");
+  CHECK(specs[2].name == "sp.alice.env-1.module");
+  for (const auto& s : specs) {
+    CHECK(s.comment == id);
+  }
+  {
+    const auto r = h.stored(id);
+    REQUIRE(r.stages.size() == 3);
+    CHECK(r.stages[0].job_id == "fake-1");
+    CHECK(r.stages[1].job_id == "fake-2");
+    CHECK(r.stages[2].job_id == "fake-3");
+    CHECK(r.stages[0].scheduler == "fake");
+  }
+
+  // go-softpack-builder's status shape, cached until something changes.
+  const auto s1 = h.service->environments_status_json();
+  CHECK(*s1 == R"([{"Name":"users/alice/env-1","Requested":"2026-11-25T07:44:55Z",)"
+               R"("BuildStart":null,"BuildDone":null}])");
+  CHECK(h.service->environments_status_json() == s1);
+  h.run_for(50ms); // polls that change nothing keep the cache
+  CHECK(h.service->environments_status_json() == s1);
+
+  h.clock.advance(60s);
+  h.fake.set_state(JobId{"fake-1"}, JobState::running);
+  REQUIRE(h.run_until([&] { return h.stored(id).stages[0].state == "running"; }));
+  const auto s2 = h.service->environments_status_json();
+  CHECK(s2 != s1);
+  CHECK(*s2 == R"([{"Name":"users/alice/env-1","Requested":"2026-11-25T07:44:55Z",)"
+               R"("BuildStart":"2026-11-25T07:45:55Z","BuildDone":null}])");
+  CHECK(h.service->environments_status_json() == s2);
+
+  h.clock.advance(60s);
+  h.complete(id);
+  REQUIRE(h.run_until([&] { return h.state(id) == "published"; }));
+  const auto calls = h.publisher.calls();
+  REQUIRE(calls.size() == 1);
+  CHECK(calls[0].request.build_id == id);
+  CHECK(calls[0].request.success);
+  CHECK(calls[0].request.spec == env_spec("env"));
+  {
+    const auto r = h.stored(id);
+    CHECK(r.published_ref == "ref-" + id);
+    CHECK(r.done == k_start + 120);
+    CHECK(r.started == k_start + 60);
+    CHECK(r.error.empty());
+    for (const auto& st : r.stages) {
+      CHECK(st.state == "completed");
+    }
+  }
+  CHECK(h.service->active() == 0);
+
+  const auto s3 = h.service->environments_status_json();
+  CHECK(s3 != s2);
+  const auto doc = json::parse(*s3);
+  REQUIRE(doc.is_array());
+  REQUIRE(doc.as_array().size() == 1);
+  const auto& o = doc.as_array()[0].as_object();
+  CHECK(keys_of(o) == std::vector<std::string>{"Name", "Requested", "BuildStart", "BuildDone"});
+  CHECK(o.at("Name").as_string() == "users/alice/env-1");
+  CHECK(o.at("Requested").as_string() == "2026-11-25T07:44:55Z");
+  CHECK(o.at("BuildStart").as_string() == "2026-11-25T07:45:55Z");
+  CHECK(o.at("BuildDone").as_string() == "2026-11-25T07:46:55Z");
+  h.run_for(30ms);
+  CHECK(h.service->environments_status_json() == s3);
+  CHECK(h.publisher.call_count() == 1);
+}
+
+TEST_CASE("service: the same environment and version is not built twice at once", "[service]") {
+  Harness h;
+  h.boot();
+  const std::string first = h.submit("env");
+
+  // Another description is still the same environment and version.
+  auto again_spec = env_spec("env");
+  again_spec.description = "edited";
+  auto again = h.service->submit(again_spec);
+  REQUIRE(again.has_value());
+  CHECK(again->existing);
+  CHECK(again->build_id == first);
+
+  REQUIRE(h.run_until([&] { return h.running_with_jobs(first); }));
+  auto running = h.service->submit(env_spec("env"));
+  REQUIRE(running.has_value());
+  CHECK(running->existing);
+  CHECK(running->build_id == first);
+
+  // Another version is another environment.
+  auto v2 = h.service->submit(env_spec("env", "2"));
+  REQUIRE(v2.has_value());
+  CHECK_FALSE(v2->existing);
+  CHECK(v2->build_id != first);
+
+  h.complete(first);
+  REQUIRE(h.run_until([&] { return h.state(first) == "published"; }));
+  auto after = h.service->submit(env_spec("env"));
+  REQUIRE(after.has_value());
+  CHECK_FALSE(after->existing);
+  CHECK(after->build_id != first);
+  REQUIRE(h.run_until([&] { return h.jobs_of(after->build_id).size() == 3; }));
+
+  auto all = h.store->all();
+  REQUIRE(all.has_value());
+  CHECK(all->size() == 3);
+}
+
+TEST_CASE("service: builds beyond max_builds_in_flight wait as queued and start in order",
+          "[service]") {
+  Harness h(1);
+  h.boot();
+  const std::string a = h.submit("env-a");
+  const std::string b = h.submit("env-b");
+  const std::string c = h.submit("env-c");
+  REQUIRE(h.run_until([&] { return h.running_with_jobs(a); }));
+  h.run_for(50ms);
+  CHECK(h.fake.submit_count() == 3);
+  CHECK(h.jobs_of(b).empty());
+  CHECK(h.jobs_of(c).empty());
+  CHECK(h.state(b) == "queued");
+  CHECK(h.state(c) == "queued");
+  CHECK(h.service->active() == 3);
+
+  // A queued build is deduplicated like a running one.
+  auto dup = h.service->submit(env_spec("env-b"));
+  REQUIRE(dup.has_value());
+  CHECK(dup->existing);
+  CHECK(dup->build_id == b);
+
+  h.complete(a);
+  REQUIRE(h.run_until([&] { return h.running_with_jobs(b); }));
+  CHECK(h.state(a) == "published");
+  h.run_for(50ms);
+  CHECK(h.jobs_of(c).empty());
+  CHECK(h.state(c) == "queued");
+
+  h.complete(b);
+  REQUIRE(h.run_until([&] { return h.running_with_jobs(c); }));
+  CHECK(h.state(b) == "published");
+  h.complete(c);
+  REQUIRE(h.run_until([&] { return h.state(c) == "published"; }));
+
+  const auto specs = h.fake.submitted();
+  REQUIRE(specs.size() == 9);
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    CHECK(specs[i].comment == (i < 3 ? a : i < 6 ? b : c));
+  }
+  const auto calls = h.publisher.calls();
+  REQUIRE(calls.size() == 3);
+  CHECK(calls[0].request.build_id == a);
+  CHECK(calls[1].request.build_id == b);
+  CHECK(calls[2].request.build_id == c);
+  CHECK(h.service->active() == 0);
+}
+
+TEST_CASE("service: a restart resumes the running build and starts the queued ones in order",
+          "[service]") {
+  Harness h(1);
+  h.boot();
+  const std::string a = h.submit("env-a");
+  const std::string b = h.submit("env-b");
+  const std::string c = h.submit("env-c");
+  REQUIRE(h.run_until([&] { return h.running_with_jobs(a); }));
+  h.fake.set_state(JobId{"fake-1"}, JobState::running);
+  REQUIRE(h.run_until([&] { return h.stored(a).stages[0].state == "running"; }));
+
+  h.stop();
+  REQUIRE(h.fake.submit_count() == 3);
+
+  SECTION("its jobs still running") {}
+  SECTION("its jobs ended while the service was down") {
+    h.complete(a);
+  }
+
+  const auto polls_before = h.fake.poll_count();
+  h.boot();
+  CHECK(h.service->active() == 3);
+  CHECK(h.state(b) == "queued");
+  CHECK(h.state(c) == "queued");
+
+  // Re-attached, not resubmitted: the stages have job ids, so no lookup either.
+  REQUIRE(h.run_until([&] { return h.fake.poll_count() > polls_before; }));
+  CHECK(h.fake.submit_count() == 3);
+  CHECK(h.fake.find_count() == 0);
+  const auto stored_a = h.stored(a);
+  REQUIRE(stored_a.stages.size() == 3);
+  CHECK(stored_a.stages[0].job_id == "fake-1");
+  CHECK(stored_a.stages[1].job_id == "fake-2");
+  CHECK(stored_a.stages[2].job_id == "fake-3");
+  const auto last_poll = h.fake.poll_calls().back();
+  CHECK(std::find(last_poll.begin(), last_poll.end(), JobId{"fake-2"}) != last_poll.end());
+
+  h.complete(a);
+  REQUIRE(h.run_until([&] { return h.running_with_jobs(b); }));
+  CHECK(h.state(a) == "published");
+  CHECK(h.jobs_of(a) == std::vector<std::string>{"fake-1", "fake-2", "fake-3"});
+  CHECK(h.jobs_of(b) == std::vector<std::string>{"fake-4", "fake-5", "fake-6"});
+  CHECK(h.jobs_of(c).empty());
+  CHECK(h.state(c) == "queued");
+
+  h.complete(b);
+  REQUIRE(h.run_until([&] { return h.running_with_jobs(c); }));
+  h.complete(c);
+  REQUIRE(h.run_until([&] { return h.state(c) == "published"; }));
+  h.run_for(50ms);
+  CHECK(h.publishes_of(a) == 1);
+  CHECK(h.publishes_of(b) == 1);
+  CHECK(h.publishes_of(c) == 1);
+  CHECK(h.fake.submit_count() == 9);
+  CHECK(h.fake.find_count() == 0);
+}
+
+TEST_CASE("service: a stage stored as submitting without a job id is looked up before any submit",
+          "[service]") {
+  Harness h;
+  OrderLog log(h.fake);
+  h.sched = &log;
+
+  // What the store holds after a crash between "saved as submitting" and "job id saved".
+  const auto spec = env_spec("env");
+  const std::string id = "20261125T074455Z-0000abcd";
+  auto plan = flow::make_plan(h.config, spec, id, render::TemplateSet(h.config.templates_dir));
+  REQUIRE(plan.has_value());
+  REQUIRE(flow::write_plan(*plan).has_value());
+  flow::BuildStatus b;
+  b.id = id;
+  b.spec = spec;
+  b.state = flow::BuildState::submitting;
+  b.requested = h.clock.now();
+  b.build_dir = plan->build_dir;
+  for (const auto& stage : flow::stage_names()) {
+    flow::StageStatus st;
+    st.name = stage;
+    st.job_name = flow::job_name(spec, stage);
+    b.stages.push_back(st);
+  }
+  b.stages[0].submitting = true;
+  {
+    auto s = store::Store::open(h.db_path());
+    REQUIRE(s.has_value());
+    REQUIRE((*s)->save(service::to_record(b, "fake")).has_value());
+    auto back = (*s)->get(id);
+    REQUIRE(back.has_value());
+    REQUIRE(back->has_value());
+    CHECK((**back).stages[0].state == "submitting");
+    CHECK((**back).stages[0].job_id.empty());
+  }
+
+  SECTION("the scheduler has the job: it is adopted, not submitted again") {
+    // The submission that went through before the crash.
+    auto pre = h.fake.submit(plan->job_spec(plan->stages[0], {}));
+    REQUIRE(pre.has_value());
+    REQUIRE(pre->value == "fake-1");
+
+    h.boot();
+    REQUIRE(h.run_until([&] { return h.running_with_jobs(id); }));
+    CHECK(log.calls() == std::vector<std::string>{"find:sp.alice.env-1.concretize",
+                                                  "submit:sp.alice.env-1.build",
+                                                  "submit:sp.alice.env-1.module"});
+    CHECK(h.fake.submit_count() == 3); // the one before the crash and two after
+    CHECK(h.stored(id).stages[0].job_id == "fake-1");
+    const auto specs = h.fake.submitted();
+    REQUIRE(specs.size() == 3);
+    REQUIRE(specs[1].after_ok.size() == 1);
+    CHECK(specs[1].after_ok[0].value == "fake-1");
+  }
+  SECTION("the scheduler does not have the job: it is submitted after the lookup") {
+    h.boot();
+    REQUIRE(h.run_until([&] { return h.running_with_jobs(id); }));
+    CHECK(log.calls() == std::vector<std::string>{
+                             "find:sp.alice.env-1.concretize", "submit:sp.alice.env-1.concretize",
+                             "submit:sp.alice.env-1.build", "submit:sp.alice.env-1.module"});
+    CHECK(h.stored(id).stages[0].job_id == "fake-1");
+  }
+  CHECK(h.fake.find_count() == 1);
+
+  h.complete(id);
+  REQUIRE(h.run_until([&] { return h.state(id) == "published"; }));
+  CHECK(h.publishes_of(id) == 1);
+}
+
+TEST_CASE("service: cancel", "[service]") {
+  Harness h(1);
+  h.boot();
+
+  auto unknown = h.service->cancel("no-such-build");
+  REQUIRE(unknown.has_value());
+  CHECK_FALSE(*unknown);
+
+  const std::string a = h.submit("env-a");
+  const std::string b = h.submit("env-b");
+  REQUIRE(h.run_until([&] { return h.running_with_jobs(a); }));
+
+  SECTION("a queued build is cancelled at once and never submitted") {
+    auto r = h.service->cancel(b);
+    REQUIRE(r.has_value());
+    CHECK(*r);
+    const auto rec = h.stored(b); // no io run: cancelled and stored synchronously
+    CHECK(rec.state == "cancelled");
+    CHECK(rec.cancel_requested);
+    CHECK(rec.done.has_value());
+    for (const auto& st : rec.stages) {
+      CHECK(st.state == "cancelled");
+      CHECK(st.job_id.empty());
+    }
+    CHECK(h.fake.cancel_count() == 0);
+    CHECK(h.service->active() == 1);
+
+    // The freed queue slot does not bring it back when the running build ends.
+    h.complete(a);
+    REQUIRE(h.run_until([&] { return h.state(a) == "published"; }));
+    h.run_for(50ms);
+    CHECK(h.jobs_of(b).empty());
+    CHECK(h.fake.submit_count() == 3);
+    CHECK(h.state(b) == "cancelled");
+    CHECK(h.publishes_of(b) == 0);
+
+    auto again = h.service->cancel(b);
+    REQUIRE_FALSE(again.has_value());
+    CHECK(again.error().kind == ErrorKind::invalid_input);
+  }
+  SECTION("a running build's jobs are cancelled in one scheduler call") {
+    auto r = h.service->cancel(a);
+    REQUIRE(r.has_value());
+    CHECK(*r);
+    REQUIRE(h.run_until([&] { return h.state(a) == "cancelled"; }));
+    const auto cancels = h.fake.cancel_calls();
+    REQUIRE(cancels.size() == 1);
+    CHECK(cancels[0] == std::vector<JobId>{JobId{"fake-1"}, JobId{"fake-2"}, JobId{"fake-3"}});
+    const auto calls = h.publisher.calls();
+    REQUIRE(calls.size() == 1);
+    CHECK(calls[0].request.build_id == a);
+    CHECK_FALSE(calls[0].request.success);
+    CHECK(h.stored(a).cancel_requested);
+
+    // Its slot goes to the queued build.
+    REQUIRE(h.run_until([&] { return h.running_with_jobs(b); }));
+
+    auto again = h.service->cancel(a);
+    REQUIRE_FALSE(again.has_value());
+    CHECK(again.error().kind == ErrorKind::invalid_input);
+  }
+}
+
+TEST_CASE("service: a store that cannot be written refuses the submission", "[service]") {
+  Harness h;
+  // max_page_count cannot go below the current size: 1 means "no more pages than now".
+  store::SqliteOptions full;
+  full.max_page_count = 1;
+  h.boot(full);
+  std::string detail;
+  CHECK(h.service->healthy(detail));
+
+  auto big = env_spec("env");
+  big.description = std::string(60 * 1024, 'd'); // needs overflow pages
+  auto r = h.service->submit(big);
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().kind == ErrorKind::io);
+  CHECK_THAT(r.error().message, Catch::Contains("disk full"));
+
+  CHECK_FALSE(h.service->healthy(detail));
+  CHECK_THAT(detail, Catch::StartsWith("store: ") && Catch::Contains("disk full"));
+  CHECK_THAT(h.service->metrics_text(), Catch::Contains("softpack_store_healthy 0\n"));
+
+  h.run_for(50ms);
+  CHECK(h.fake.submit_count() == 0);
+  CHECK(h.service->active() == 0);
+  CHECK(*h.service->environments_status_json() == "[]");
+  CHECK(*h.service->builds_json() == "[]");
+  CHECK_FALSE(std::filesystem::exists(h.config.builds_dir()));
+  auto all = h.store->all();
+  REQUIRE(all.has_value());
+  CHECK(all->empty());
+
+  // Nothing is remembered: the same environment is a new submission, not a duplicate.
+  auto retry = h.service->submit(big);
+  REQUIRE_FALSE(retry.has_value());
+  CHECK(h.service->active() == 0);
+}
+
+TEST_CASE("service: GitLab pushes that need no work are ignored", "[service]") {
+  Harness h;
+  h.boot();
+
+  server::GitlabCommit user;
+  user.id = "c1";
+  user.message = "add env-1";
+  user.author_name = "Alice";
+  user.author_email = "alice@example.com";
+  user.added = {"environments/users/alice/env-1/softpack.yml"};
+  server::GitlabPush push;
+  push.object_kind = "push";
+  push.ref = "refs/heads/main";
+  push.before = "0000";
+  push.after = "abcd";
+  push.checkout_sha = "abcd";
+  push.project_path = "hgi/softpack-artifacts";
+  push.commits = {user};
+
+  SECTION("a duplicate delivery") {
+    auto elsewhere = push;
+    elsewhere.ref = "refs/heads/dev";
+    auto first = h.service->gitlab_push("uuid-1", elsewhere);
+    REQUIRE(first.has_value());
+    CHECK(first->environments == 0);
+    // The same delivery again, even with work in it, is not looked at.
+    auto dup = h.service->gitlab_push("uuid-1", push);
+    REQUIRE(dup.has_value());
+    CHECK(dup->environments == 0);
+    CHECK_THAT(dup->message, Catch::Contains("duplicate"));
+    const auto metrics = h.service->metrics_text();
+    CHECK_THAT(metrics, Catch::Contains("softpack_webhook_deliveries_total 2\n"));
+    CHECK_THAT(metrics, Catch::Contains("softpack_webhook_duplicate_deliveries_total 1\n"));
+    h.run_for(50ms);
+    CHECK(h.runner.calls().empty());
+
+    // A new delivery of the same push does start work (reading the artifacts repository).
+    auto fresh = h.service->gitlab_push("uuid-2", push);
+    REQUIRE(fresh.has_value());
+    CHECK(fresh->environments == 1);
+    REQUIRE(h.run_until([&] { return h.runner.count("git") > 0; }));
+  }
+  SECTION("a push whose commits are all the builder's") {
+    auto own = push;
+    own.commits[0].message = "build env-1\n\nSoftpack-Build-Id: 20261125T074455Z-0000abcd\n";
+    own.commits[0].author_email = "someone@example.com"; // the trailer alone is enough
+    auto second = user;
+    second.id = "c2";
+    second.message = "module for env-2\n\nSoftpack-Build-Id: 20261125T074455Z-0000abce\n";
+    second.added = {"environments/users/alice/env-2/softpack.yml"};
+    own.commits.push_back(second);
+    auto r = h.service->gitlab_push("uuid-3", own);
+    REQUIRE(r.has_value());
+    CHECK(r->environments == 0);
+    CHECK_THAT(r->message, Catch::Contains("softpack-builder"));
+    h.run_for(50ms);
+    CHECK(h.runner.calls().empty());
+  }
+  SECTION("a push to another branch") {
+    auto other = push;
+    other.ref = "refs/heads/feature";
+    auto r = h.service->gitlab_push("uuid-4", other);
+    REQUIRE(r.has_value());
+    CHECK(r->environments == 0);
+    CHECK_THAT(r->message, Catch::Contains("refs/heads/feature") && Catch::Contains("ignored"));
+    h.run_for(50ms);
+    CHECK(h.runner.calls().empty());
+  }
+  CHECK(h.fake.submit_count() == 0);
+  CHECK(h.service->active() == 0);
+}
+
+TEST_CASE("service: a stored build whose plan cannot be re-made at start ends failed",
+          "[service]") {
+  Harness h;
+  h.boot();
+  const std::string a = h.submit("env-a");
+  REQUIRE(h.run_until([&] { return h.running_with_jobs(a); }));
+  h.stop();
+
+  // E.g. the templates moved in an upgrade: the running build cannot be followed any more.
+  h.config.templates_dir = h.dir / "no-templates";
+  h.boot();
+  const auto rec = h.stored(a);
+  CHECK(rec.state == "failed");
+  CHECK_THAT(rec.error, Catch::Contains("could not resume"));
+  CHECK(rec.done.has_value());
+  CHECK(h.service->active() == 0);
+  // Not left in limbo: the environment can be submitted again.
+  auto again = h.service->submit(env_spec("env-a"));
+  REQUIRE(again.has_value());
+  CHECK_FALSE(again->existing);
+  CHECK(again->build_id != a);
+}
