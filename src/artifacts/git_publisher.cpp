@@ -3,9 +3,9 @@
 #include "util/fs.hpp"
 #include "util/text.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include <unistd.h>
+
+#include <spdlog/spdlog.h>
 
 namespace softpack::artifacts {
 
@@ -103,8 +103,8 @@ Expected<std::string> GitPublisher::fetch_tip() {
   if (trim(ls->out).empty()) {
     return std::string(); // the branch does not exist yet: our commit will be its first
   }
-  auto fetch = git({"fetch", "--quiet", "origin",
-                    "+refs/heads/" + m_options.branch + ":" + tracking});
+  auto fetch =
+      git({"fetch", "--quiet", "origin", "+refs/heads/" + m_options.branch + ":" + tracking});
   if (!fetch) {
     return fetch.error();
   }
@@ -200,9 +200,9 @@ Expected<PublishResult> GitPublisher::publish(const PublishRequest& request) {
     info_opts.timeout = m_options.command_timeout;
     info_opts.env = index_env;
     info_opts.stdin_data = index_info;
-    auto upd = m_runner.run({"git", "--git-dir", m_options.mirror_dir.string(), "update-index",
-                             "--index-info"},
-                            info_opts);
+    auto upd = m_runner.run(
+        {"git", "--git-dir", m_options.mirror_dir.string(), "update-index", "--index-info"},
+        info_opts);
     if (!upd) {
       return upd.error();
     }

@@ -15,12 +15,12 @@
 namespace softpack::artifacts {
 
 struct GitPublisherOptions {
-  std::string remote;                 // any URL git understands, or a local path
-  bool create_remote = false;         // `git init --bare` the remote when it is a missing path
+  std::string remote;         // any URL git understands, or a local path
+  bool create_remote = false; // `git init --bare` the remote when it is a missing path
   std::string branch = "main";
   std::string author_name = "softpack-builder";
   std::string author_email = "softpack-builder@localhost";
-  std::filesystem::path mirror_dir;   // bare mirror, created on first use
+  std::filesystem::path mirror_dir; // bare mirror, created on first use
   int push_attempts = 5;
   std::chrono::seconds command_timeout{300};
 };

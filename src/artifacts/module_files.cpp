@@ -4,10 +4,10 @@
 #include "util/fs.hpp"
 #include "util/text.hpp"
 
-#include <boost/json.hpp>
-
 #include <algorithm>
 #include <set>
+
+#include <boost/json.hpp>
 
 namespace softpack::artifacts {
 
@@ -70,15 +70,14 @@ Expected<ModuleFiles> render_module_files(const ModuleInputs& in,
   }
 
   ModuleFiles files;
-  auto module = templates.render(
-      "module.tcl.mustache",
-      Map{{"description_lines", description_lines},
-          {"executables", exes_tcl},
-          {"whatis_name", "Name: " + in.spec.name},
-          {"whatis_version", "Version: " + in.spec.version},
-          {"whatis_packages", "Packages: " + join(package_specs, ", ")},
-          {"dependencies", deps},
-          {"scripts_dir", scripts}});
+  auto module = templates.render("module.tcl.mustache",
+                                 Map{{"description_lines", description_lines},
+                                     {"executables", exes_tcl},
+                                     {"whatis_name", "Name: " + in.spec.name},
+                                     {"whatis_version", "Version: " + in.spec.version},
+                                     {"whatis_packages", "Packages: " + join(package_specs, ", ")},
+                                     {"dependencies", deps},
+                                     {"scripts_dir", scripts}});
   if (!module) {
     return module.error();
   }

@@ -5,9 +5,9 @@
 #include "cli/serve.hpp"
 #include "util/http_client.hpp"
 
-#include <CLI/CLI.hpp>
-
 #include <iostream>
+
+#include <CLI/CLI.hpp>
 
 namespace softpack::cli {
 
@@ -87,10 +87,11 @@ int softpack_builder_main(int argc, char** argv) {
     if (token && !token->empty()) {
       headers["Authorization"] = "Bearer " + *token;
     }
-    auto r = *cancel ? http_request("DELETE", server_url + "/builds/" + build_id, {}, headers)
-                     : http_request("GET", server_url + (build_id.empty() ? "/builds"
-                                                                          : "/builds/" + build_id),
-                                    {}, headers);
+    auto r = *cancel
+                 ? http_request("DELETE", server_url + "/builds/" + build_id, {}, headers)
+                 : http_request("GET",
+                                server_url + (build_id.empty() ? "/builds" : "/builds/" + build_id),
+                                {}, headers);
     if (!r) {
       std::cerr << "softpack-builder: " << r.error().describe() << "\n";
       return k_exit_internal;

@@ -10,14 +10,13 @@
 #include "util/fs.hpp"
 #include "util/text.hpp"
 
+#include <cstdlib>
+#include <iostream>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-
 #include <spdlog/spdlog.h>
-
-#include <cstdlib>
-#include <iostream>
 
 namespace softpack::cli {
 
@@ -129,8 +128,8 @@ int run_build(const config::Config& config, const spec::EnvironmentSpec& spec,
   ProgressPrinter printer(out, options.wait);
   engine.set_observer(&printer);
 
-  out << "build " << build_id << " of " << spec.full_name() << " on " << (*sched)->name()
-      << ": " << plan->build_dir.string() << std::endl;
+  out << "build " << build_id << " of " << spec.full_name() << " on " << (*sched)->name() << ": "
+      << plan->build_dir.string() << std::endl;
   engine.start(std::move(*plan));
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -182,8 +181,8 @@ int run_build(const config::Config& config, const spec::EnvironmentSpec& spec,
   out << std::endl;
   if (!b->published_reference.empty()) {
     out << "artifacts: " << git.remote << " (branch " << git.branch << ", commit "
-        << b->published_reference.substr(0, 12) << ", "
-        << artifacts::environment_dir(spec) << ")" << std::endl;
+        << b->published_reference.substr(0, 12) << ", " << artifacts::environment_dir(spec) << ")"
+        << std::endl;
   }
   out << "logs: " << (b->build_dir / "logs").string() << std::endl;
   if (b->state != flow::BuildState::published) {

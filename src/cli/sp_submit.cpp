@@ -5,12 +5,12 @@
 #include "util/fs.hpp"
 #include "util/http_client.hpp"
 
-#include <CLI/CLI.hpp>
-#include <boost/json.hpp>
-
 #include <iostream>
 #include <thread>
 #include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <boost/json.hpp>
 
 namespace softpack::cli {
 
@@ -185,8 +185,9 @@ int sp_submit_main(int argc, char** argv) {
                  "softpack.yml (description + packages), or a softpack-core JSON request; - "
                  "for stdin")
       ->required();
-  app.add_option("--name", name, "environment path and name: users/<user>/<env> or "
-                                 "groups/<group>/<env>");
+  app.add_option("--name", name,
+                 "environment path and name: users/<user>/<env> or "
+                 "groups/<group>/<env>");
   app.add_option("--version", version, "environment version, e.g. 1");
   app.add_option("--config", config_file, "site configuration (YAML)");
   app.add_flag("--wait", options.wait, "print each stage's transitions while waiting");

@@ -168,11 +168,43 @@ private:
   } while (0)
 
 // Options the adapters set themselves; extra_args may not override them.
-constexpr std::string_view k_managed_options[] = {
-    "-J", "--job-name", "-o", "--output", "-e", "--error", "-d", "--dependency", "--export",
-    "--comment", "--kill-on-invalid-dep", "--requeue", "--no-requeue", "-p", "--partition", "-A",
-    "--account", "-q", "--qos", "-t", "--time", "--mem", "-c", "--cpus-per-task", "-D",
-    "--chdir", "--parsable", "--wrap", "-w", "-g", "-env", "-P", "-n", "-W", "-M", "-R", "-ti"};
+constexpr std::string_view k_managed_options[] = {"-J",
+                                                  "--job-name",
+                                                  "-o",
+                                                  "--output",
+                                                  "-e",
+                                                  "--error",
+                                                  "-d",
+                                                  "--dependency",
+                                                  "--export",
+                                                  "--comment",
+                                                  "--kill-on-invalid-dep",
+                                                  "--requeue",
+                                                  "--no-requeue",
+                                                  "-p",
+                                                  "--partition",
+                                                  "-A",
+                                                  "--account",
+                                                  "-q",
+                                                  "--qos",
+                                                  "-t",
+                                                  "--time",
+                                                  "--mem",
+                                                  "-c",
+                                                  "--cpus-per-task",
+                                                  "-D",
+                                                  "--chdir",
+                                                  "--parsable",
+                                                  "--wrap",
+                                                  "-w",
+                                                  "-g",
+                                                  "-env",
+                                                  "-P",
+                                                  "-n",
+                                                  "-W",
+                                                  "-M",
+                                                  "-R",
+                                                  "-ti"};
 
 Expected<void> check_extra_args(const std::vector<std::string>& args, const YamlNode& node,
                                 std::string_view source, const std::string& key) {
@@ -205,8 +237,7 @@ Expected<void> read_resources(const YamlNode& node, std::string_view source,
     auto mb = parse_memory_mb(n->scalar);
     if (!n->is_scalar() || !mb) {
       return bad(*n, source, r.key_path("mem"),
-                 "expected a memory size such as 512M or 4G, found '" + printable(n->scalar) +
-                     "'");
+                 "expected a memory size such as 512M or 4G, found '" + printable(n->scalar) + "'");
     }
     out.memory_mb = *mb;
   }
@@ -484,8 +515,9 @@ Expected<Config> parse_config(std::string_view text, std::string_view source_nam
     SP_TRY(r.string_map("environment", c.jobs.environment));
     SP_TRY(r.string("builder_command", c.jobs.builder_command));
     for (const auto& [k, v] : c.jobs.environment) {
-      if (k.empty() || k.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                           "0123456789_") != std::string::npos ||
+      if (k.empty() ||
+          k.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                              "0123456789_") != std::string::npos ||
           (k[0] >= '0' && k[0] <= '9')) {
         return bad(*n->find("environment"), source_name, "jobs.environment." + k,
                    "not a valid environment variable name");

@@ -4,14 +4,13 @@
 #include "util/fs.hpp"
 #include "util/text.hpp"
 
+#include <algorithm>
+#include <set>
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
-
 #include <spdlog/spdlog.h>
-
-#include <algorithm>
-#include <set>
 
 namespace softpack::flow {
 
@@ -103,9 +102,9 @@ struct FlowEngine::Impl {
   const Clock& clock;
   asio::thread_pool pool{2};
   asio::steady_timer timer;
-  asio::steady_timer watch_timer;       // looks for new result files between polls
+  asio::steady_timer watch_timer; // looks for new result files between polls
   bool watch_armed = false;
-  std::set<std::string> results_seen;   // job ids whose result file has been seen
+  std::set<std::string> results_seen; // job ids whose result file has been seen
   std::map<std::string, std::unique_ptr<Build>> builds;
   std::map<std::string, std::pair<std::string, std::size_t>> by_job; // job id -> build, stage
   BuildObserver* observer = nullptr;
@@ -303,9 +302,9 @@ struct FlowEngine::Impl {
     if (build.status.state == BuildState::publishing) {
       build.status.state = BuildState::running; // publish again: it is idempotent
     }
-    const bool unsubmitted =
-        std::any_of(build.status.stages.begin(), build.status.stages.end(),
-                    [](const StageStatus& s) { return !s.job_id && !scheduler::is_final(s.state); });
+    const bool unsubmitted = std::any_of(
+        build.status.stages.begin(), build.status.stages.end(),
+        [](const StageStatus& s) { return !s.job_id && !scheduler::is_final(s.state); });
     if (unsubmitted) {
       set_state(build, BuildState::submitting);
       submit_next(build);
@@ -371,13 +370,14 @@ struct FlowEngine::Impl {
     timer_armed = true;
     timer_due = due;
     timer.expires_at(due);
-    timer.async_wait([this, alive = std::weak_ptr<bool>(alive)](const boost::system::error_code& ec) {
-      if (ec || !alive.lock()) {
-        return;
-      }
-      timer_armed = false;
-      poll();
-    });
+    timer.async_wait(
+        [this, alive = std::weak_ptr<bool>(alive)](const boost::system::error_code& ec) {
+          if (ec || !alive.lock()) {
+            return;
+          }
+          timer_armed = false;
+          poll();
+        });
   }
 
   void poll_soon() {
@@ -395,48 +395,49 @@ struct FlowEngine::Impl {
     }
     watch_armed = true;
     watch_timer.expires_after(options.result_watch_interval);
-    watch_timer.async_wait([this, alive = std::weak_ptr<bool>(alive)](const boost::system::error_code& ec) {
-      if (ec || !alive.lock()) {
-        return;
-      }
-      watch_armed = false;
-      std::vector<std::pair<std::string, std::filesystem::path>> files;
-      for (const auto& [id, b] : builds) {
-        if (b->status.state != BuildState::running) {
-          continue;
-        }
-        for (const auto& st : b->status.stages) {
-          if (st.job_id && !scheduler::is_final(st.state) &&
-              !results_seen.count(st.job_id->value)) {
-            files.emplace_back(st.job_id->value, b->plan.result_path(st.name));
+    watch_timer.async_wait(
+        [this, alive = std::weak_ptr<bool>(alive)](const boost::system::error_code& ec) {
+          if (ec || !alive.lock()) {
+            return;
           }
-        }
-      }
-      if (files.empty()) {
-        return; // re-armed by the next poll_soon()
-      }
-      offload(
-          [files] {
-            std::vector<std::string> found;
-            for (const auto& [job, path] : files) {
-              std::error_code ec;
-              if (std::filesystem::exists(path, ec)) {
-                found.push_back(job);
+          watch_armed = false;
+          std::vector<std::pair<std::string, std::filesystem::path>> files;
+          for (const auto& [id, b] : builds) {
+            if (b->status.state != BuildState::running) {
+              continue;
+            }
+            for (const auto& st : b->status.stages) {
+              if (st.job_id && !scheduler::is_final(st.state) &&
+                  !results_seen.count(st.job_id->value)) {
+                files.emplace_back(st.job_id->value, b->plan.result_path(st.name));
               }
             }
-            return found;
-          },
-          [this](std::vector<std::string> found) {
-            for (const auto& job : found) {
-              results_seen.insert(job);
-            }
-            if (!found.empty()) {
-              poll_soon();
-            } else {
-              arm_watch();
-            }
-          });
-    });
+          }
+          if (files.empty()) {
+            return; // re-armed by the next poll_soon()
+          }
+          offload(
+              [files] {
+                std::vector<std::string> found;
+                for (const auto& [job, path] : files) {
+                  std::error_code ec;
+                  if (std::filesystem::exists(path, ec)) {
+                    found.push_back(job);
+                  }
+                }
+                return found;
+              },
+              [this](std::vector<std::string> found) {
+                for (const auto& job : found) {
+                  results_seen.insert(job);
+                }
+                if (!found.empty()) {
+                  poll_soon();
+                } else {
+                  arm_watch();
+                }
+              });
+        });
   }
 
   void poll() {
@@ -594,8 +595,9 @@ struct FlowEngine::Impl {
       }
     }
     b.finishing = true;
-    b.status.succeeded = std::all_of(b.status.stages.begin(), b.status.stages.end(),
-                                     [](const StageStatus& s) { return s.state == JobState::completed; });
+    b.status.succeeded =
+        std::all_of(b.status.stages.begin(), b.status.stages.end(),
+                    [](const StageStatus& s) { return s.state == JobState::completed; });
     if (!b.status.succeeded && b.status.error.empty()) {
       for (const auto& st : b.status.stages) {
         if (st.state != JobState::completed) {
@@ -618,7 +620,8 @@ struct FlowEngine::Impl {
     req.out_dir = b.plan.out_dir();
     // Reading the logs may block (network filesystems): done on the pool, from a snapshot.
     offload(
-        [this, req, snapshot = b, tail = options.log_tail_bytes]() -> Expected<artifacts::PublishResult> {
+        [this, req, snapshot = b,
+         tail = options.log_tail_bytes]() -> Expected<artifacts::PublishResult> {
           const std::string builder_out = compose_builder_out(snapshot, tail);
           if (auto w = write_file_atomic(req.out_dir / "builder.out", builder_out); !w) {
             return w.error();
@@ -665,13 +668,21 @@ FlowEngine::~FlowEngine() {
   m_impl->pool.join();
 }
 
-void FlowEngine::set_observer(BuildObserver* observer) { m_impl->observer = observer; }
-void FlowEngine::set_journal(BuildJournal* journal) { m_impl->journal = journal; }
+void FlowEngine::set_observer(BuildObserver* observer) {
+  m_impl->observer = observer;
+}
+void FlowEngine::set_journal(BuildJournal* journal) {
+  m_impl->journal = journal;
+}
 void FlowEngine::resume(BuildPlan plan, BuildStatus status) {
   m_impl->resume(std::move(plan), std::move(status));
 }
-std::string FlowEngine::start(BuildPlan plan) { return m_impl->start(std::move(plan)); }
-bool FlowEngine::cancel(const std::string& build_id) { return m_impl->cancel(build_id); }
+std::string FlowEngine::start(BuildPlan plan) {
+  return m_impl->start(std::move(plan));
+}
+bool FlowEngine::cancel(const std::string& build_id) {
+  return m_impl->cancel(build_id);
+}
 
 const BuildStatus* FlowEngine::find(const std::string& build_id) const {
   auto it = m_impl->builds.find(build_id);
@@ -694,9 +705,13 @@ std::size_t FlowEngine::active() const {
   return n;
 }
 
-std::size_t FlowEngine::poll_calls() const { return m_impl->poll_calls; }
+std::size_t FlowEngine::poll_calls() const {
+  return m_impl->poll_calls;
+}
 
-std::optional<SystemTime> FlowEngine::last_successful_poll() const { return m_impl->last_poll_ok; }
+std::optional<SystemTime> FlowEngine::last_successful_poll() const {
+  return m_impl->last_poll_ok;
+}
 
 bool FlowEngine::tracking_jobs() const {
   for (const auto& [id, b] : m_impl->builds) {

@@ -1,9 +1,10 @@
 #pragma once
 
 // The flow runner: takes build plans, submits every stage up front, one after the other, each
-// chained to the previous with "after ok" dependencies (so the jobs are futures), follows all jobs of all builds with ONE scheduler poll
-// per interval, cancels the rest of a build when a stage fails, and publishes the outcome
-// (builder.out alone on failure) once every job of the build has ended.
+// chained to the previous with "after ok" dependencies (so the jobs are futures), follows all jobs
+// of all builds with ONE scheduler poll per interval, cancels the rest of a build when a stage
+// fails, and publishes the outcome (builder.out alone on failure) once every job of the build has
+// ended.
 //
 // Threading: all public functions are called on the io_context's thread. Scheduler and
 // publisher calls (which run commands and may block) go to an internal worker pool; their
@@ -14,14 +15,14 @@
 #include "scheduler/scheduler.hpp"
 #include "util/time.hpp"
 
-#include <boost/asio/io_context.hpp>
-
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <boost/asio/io_context.hpp>
 
 namespace softpack::flow {
 
@@ -62,9 +63,9 @@ struct BuildStatus {
   std::optional<SystemTime> started; // first job started
   std::optional<SystemTime> done;    // final state reached
   std::vector<StageStatus> stages;
-  bool succeeded = false;            // all stages completed
+  bool succeeded = false; // all stages completed
   bool cancel_requested = false;
-  std::string published_reference;   // e.g. the artifacts commit
+  std::string published_reference; // e.g. the artifacts commit
 };
 
 struct EngineOptions {

@@ -3,10 +3,10 @@
 #include "util/fs.hpp"
 #include "util/text.hpp"
 
-#include <boost/json.hpp>
-
 #include <random>
 #include <unistd.h>
+
+#include <boost/json.hpp>
 
 namespace softpack::flow {
 

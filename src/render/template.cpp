@@ -3,10 +3,10 @@
 #include "util/fs.hpp"
 #include "util/text.hpp"
 
-#include <kainjow/mustache.hpp>
-
 #include <algorithm>
 #include <set>
+
+#include <kainjow/mustache.hpp>
 
 namespace softpack::render {
 

@@ -6,11 +6,11 @@
 #include "scheduler/scheduler.hpp"
 #include "util/command.hpp"
 
-#include <boost/asio/io_context.hpp>
-
 #include <memory>
 #include <string_view>
 #include <vector>
+
+#include <boost/asio/io_context.hpp>
 
 namespace softpack::scheduler {
 

@@ -53,8 +53,8 @@ struct Resources {
 };
 
 struct JobSpec {
-  std::string name;    // scheduler-visible job name: "sp.<owner>.<env>-<version>.<stage>"
-  std::string comment; // the build id, so admins can map jobs to builds
+  std::string name;              // scheduler-visible job name: "sp.<owner>.<env>-<version>.<stage>"
+  std::string comment;           // the build id, so admins can map jobs to builds
   std::filesystem::path script;  // an executable bash script; run as `bash <script>`
   std::filesystem::path workdir; // the build directory
   std::filesystem::path stdout_path;

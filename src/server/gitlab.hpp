@@ -20,9 +20,9 @@ struct GitlabCommit {
 };
 
 struct GitlabPush {
-  std::string object_kind;  // "push"
-  std::string ref;          // "refs/heads/main"
-  std::string before;       // commit ids
+  std::string object_kind; // "push"
+  std::string ref;         // "refs/heads/main"
+  std::string before;      // commit ids
   std::string after;
   std::string checkout_sha; // may be empty (branch deleted)
   std::string project_path; // project.path_with_namespace

@@ -11,12 +11,12 @@
 
 #include "server/api.hpp"
 
-#include <boost/asio/io_context.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
+
+#include <boost/asio/io_context.hpp>
 
 namespace softpack::server {
 

@@ -9,7 +9,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/json.hpp>
-
 #include <spdlog/spdlog.h>
 
 namespace softpack::service {
@@ -38,9 +37,9 @@ std::optional<SystemTime> time_of(const std::optional<std::int64_t>& s) {
 }
 
 std::optional<BuildState> build_state_from(std::string_view s) {
-  for (auto st : {BuildState::queued, BuildState::submitting, BuildState::running,
-                  BuildState::publishing, BuildState::published, BuildState::failed,
-                  BuildState::cancelled}) {
+  for (auto st :
+       {BuildState::queued, BuildState::submitting, BuildState::running, BuildState::publishing,
+        BuildState::published, BuildState::failed, BuildState::cancelled}) {
     if (flow::to_string(st) == s) {
       return st;
     }
@@ -97,7 +96,8 @@ Expected<BuildStatus> from_record(const store::BuildRecord& r) {
   b.spec = *spec;
   auto state = build_state_from(r.state);
   if (!state) {
-    return make_error(ErrorKind::internal, "unknown state '" + r.state + "'", "stored build " + r.id);
+    return make_error(ErrorKind::internal, "unknown state '" + r.state + "'",
+                      "stored build " + r.id);
   }
   b.state = *state;
   b.error = r.error;
@@ -141,8 +141,8 @@ struct Service::Impl {
   flow::FlowEngine engine;
   render::TemplateSet templates;
   std::map<std::string, BuildStatus> builds; // every build known, by id
-  std::vector<std::string> order;             // ids in request order
-  std::deque<std::string> queue;              // queued build ids, oldest first
+  std::vector<std::string> order;            // ids in request order
+  std::deque<std::string> queue;             // queued build ids, oldest first
   std::shared_ptr<const std::string> status_cache, builds_cache;
   std::string store_error;
   std::size_t deliveries = 0, duplicate_deliveries = 0, webhook_builds = 0;
@@ -237,7 +237,8 @@ Expected<void> Service::start() {
 
 void Service::start_queued() {
   while (!m_impl->queue.empty() &&
-         m_impl->engine.active() < static_cast<std::size_t>(m_impl->config.server.max_builds_in_flight)) {
+         m_impl->engine.active() <
+             static_cast<std::size_t>(m_impl->config.server.max_builds_in_flight)) {
     const std::string id = m_impl->queue.front();
     m_impl->queue.pop_front();
     auto it = m_impl->builds.find(id);
@@ -417,9 +418,8 @@ Expected<bool> Service::cancel(const std::string& id) {
   }
   BuildStatus& b = it->second;
   if (flow::is_final(b.state)) {
-    return make_error(ErrorKind::invalid_input,
-                      "build " + id + " already ended (" + std::string(flow::to_string(b.state)) +
-                          ")");
+    return make_error(ErrorKind::invalid_input, "build " + id + " already ended (" +
+                                                    std::string(flow::to_string(b.state)) + ")");
   }
   if (b.state == BuildState::publishing) {
     return make_error(ErrorKind::invalid_input,
@@ -439,18 +439,17 @@ Expected<bool> Service::cancel(const std::string& id) {
     return true;
   }
   if (!m_impl->engine.cancel(id)) {
-    return make_error(ErrorKind::invalid_input,
-                      "build " + id + " cannot be cancelled now (" +
-                          std::string(flow::to_string(b.state)) + ")");
+    return make_error(ErrorKind::invalid_input, "build " + id + " cannot be cancelled now (" +
+                                                    std::string(flow::to_string(b.state)) + ")");
   }
   return true;
 }
 
 std::string Service::metrics_text() {
   std::map<std::string, std::size_t> by_state;
-  for (auto st : {BuildState::queued, BuildState::submitting, BuildState::running,
-                  BuildState::publishing, BuildState::published, BuildState::failed,
-                  BuildState::cancelled}) {
+  for (auto st :
+       {BuildState::queued, BuildState::submitting, BuildState::running, BuildState::publishing,
+        BuildState::published, BuildState::failed, BuildState::cancelled}) {
     by_state[std::string(flow::to_string(st))] = 0;
   }
   std::map<std::string, std::pair<double, std::size_t>> durations;
@@ -516,7 +515,8 @@ bool Service::healthy(std::string& detail) {
 namespace {
 bool made_by_builder(const server::GitlabCommit& c, const config::Config& config) {
   return c.message.find("Softpack-Build-Id:") != std::string::npos ||
-         (!config.artifacts.author_email.empty() && c.author_email == config.artifacts.author_email);
+         (!config.artifacts.author_email.empty() &&
+          c.author_email == config.artifacts.author_email);
 }
 } // namespace
 
@@ -538,9 +538,8 @@ Expected<server::WebhookOutcome> Service::gitlab_push(const std::string& deliver
                                          m_impl->config.artifacts.branch + ")"};
   }
   server::GitlabPush theirs = push;
-  std::erase_if(theirs.commits, [&](const server::GitlabCommit& c) {
-    return made_by_builder(c, m_impl->config);
-  });
+  std::erase_if(theirs.commits,
+                [&](const server::GitlabCommit& c) { return made_by_builder(c, m_impl->config); });
   if (theirs.commits.empty()) {
     return server::WebhookOutcome{0, "push made by softpack-builder ignored"};
   }

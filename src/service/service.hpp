@@ -17,11 +17,11 @@
 #include "util/command.hpp"
 #include "util/time.hpp"
 
-#include <boost/asio/io_context.hpp>
-
 #include <deque>
 #include <map>
 #include <memory>
+
+#include <boost/asio/io_context.hpp>
 
 namespace softpack::service {
 

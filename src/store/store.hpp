@@ -22,11 +22,11 @@
 namespace softpack::store {
 
 struct StageRecord {
-  std::string name;            // "concretize"
-  std::string job_name;        // "sp.<owner>.<env>-<version>.<stage>"
-  std::string job_id;          // "" until submitted
-  std::string scheduler;       // backend name: "slurm", "lsf", "local"
-  std::string state;           // scheduler::JobState name, or "submitting"
+  std::string name;      // "concretize"
+  std::string job_name;  // "sp.<owner>.<env>-<version>.<stage>"
+  std::string job_id;    // "" until submitted
+  std::string scheduler; // backend name: "slurm", "lsf", "local"
+  std::string state;     // scheduler::JobState name, or "submitting"
   std::string reason;
   std::optional<int> exit_code;
   std::optional<std::int64_t> submitted; // epoch seconds
@@ -42,7 +42,7 @@ struct BuildRecord {
   std::string env_version; // "1"
   std::string spec_json;   // spec::to_json
   std::string spec_hash;
-  std::string state;       // flow::BuildState name
+  std::string state; // flow::BuildState name
   std::string error;
   std::string build_dir;
   std::string published_ref;

@@ -25,7 +25,9 @@ std::string CommandResult::status_text() const {
   return "exit " + std::to_string(exit_code);
 }
 
-std::string describe_argv(const std::vector<std::string>& argv) { return sh_join(argv); }
+std::string describe_argv(const std::vector<std::string>& argv) {
+  return sh_join(argv);
+}
 
 std::optional<std::filesystem::path> find_program(const std::string& name) {
   if (name.find('/') != std::string::npos) {
@@ -117,8 +119,8 @@ Expected<CommandResult> SystemCommandRunner::run(const std::vector<std::string>&
   sigemptyset(&none);
   posix_spawnattr_setsigdefault(&attr, &all);
   posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF |
-                                      POSIX_SPAWN_SETSIGMASK);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
 
   std::vector<char*> cargv;
   for (const auto& a : argv) {

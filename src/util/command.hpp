@@ -27,8 +27,8 @@ struct CommandOptions {
 };
 
 struct CommandResult {
-  int exit_code = -1;   // valid when signal == 0
-  int signal = 0;       // the signal that ended the child, 0 if it exited
+  int exit_code = -1; // valid when signal == 0
+  int signal = 0;     // the signal that ended the child, 0 if it exited
   bool timed_out = false;
   std::string out;
   std::string err;

@@ -1,8 +1,8 @@
 #include "util/http_client.hpp"
 
-#include <curl/curl.h>
-
 #include <mutex>
+
+#include <curl/curl.h>
 
 namespace softpack {
 

@@ -1,8 +1,8 @@
 #include "util/log.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include <string>
+
+#include <spdlog/spdlog.h>
 
 namespace softpack {
 

@@ -9,7 +9,9 @@ std::int64_t to_unix_seconds(SystemTime t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
 
-SystemTime from_unix_seconds(std::int64_t s) { return SystemTime(std::chrono::seconds(s)); }
+SystemTime from_unix_seconds(std::int64_t s) {
+  return SystemTime(std::chrono::seconds(s));
+}
 
 std::string format_rfc3339(SystemTime t) {
   const std::time_t tt = static_cast<std::time_t>(to_unix_seconds(t));

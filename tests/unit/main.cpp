@@ -3,9 +3,9 @@
 #define CATCH_CONFIG_RUNNER
 #include "util/log.hpp"
 
-#include <catch2/catch.hpp>
-
 #include <cstdlib>
+
+#include <catch2/catch.hpp>
 
 int main(int argc, char* argv[]) {
   const char* level = std::getenv("SOFTPACK_TEST_LOG");

@@ -3,10 +3,10 @@
 #include "util/fs.hpp"
 #include "util/text.hpp"
 
-#include <catch2/catch.hpp>
-
 #include <functional>
 #include <unistd.h>
+
+#include <catch2/catch.hpp>
 
 using namespace softpack;
 

@@ -2,11 +2,11 @@
 #include "artifacts/spack_lock.hpp"
 #include "util/fs.hpp"
 
-#include <catch2/catch.hpp>
-
 #include <array>
 #include <cstdio>
 #include <unistd.h>
+
+#include <catch2/catch.hpp>
 
 using namespace softpack;
 
@@ -104,8 +104,8 @@ TEST_CASE("artifacts: module file, README, softpack.yml and wrappers", "[artifac
   CHECK_THAT(files->module,
              Catch::Contains("module-whatis \"Packages: xxhash@0.8.1, hello@2.12.1\""));
   CHECK_THAT(files->module, Catch::Contains("module load \"ISG/singularity\""));
-  CHECK_THAT(files->module, Catch::Contains(
-                                "prepend-path PATH \"/software/scripts/users/alice/env/3-scripts\""));
+  CHECK_THAT(files->module,
+             Catch::Contains("prepend-path PATH \"/software/scripts/users/alice/env/3-scripts\""));
   CHECK_THAT(files->readme, Catch::Contains("module load HGI/softpack/users/alice/env/3"));
   CHECK_THAT(files->readme, Catch::Contains(" - xxhsum"));
   CHECK_THAT(files->softpack_yml, Catch::Contains("The following executables are added to your "
@@ -118,10 +118,11 @@ TEST_CASE("artifacts: module file, README, softpack.yml and wrappers", "[artifac
   CHECK(run_with_file("bash -n", files->wrappers.at("hello")).empty());
 }
 
-TEST_CASE("artifacts: Tcl metacharacters in a description neither break nor execute", "[artifacts]") {
+TEST_CASE("artifacts: Tcl metacharacters in a description neither break nor execute",
+          "[artifacts]") {
   const std::string description = "Braces {a} [exec touch /tmp/softpack-pwned] $env(HOME) "
-                                   "\"quoted\" back\\slash ;semi\n"
-                                   "second line } unbalanced { and a tab\there";
+                                  "\"quoted\" back\\slash ;semi\n"
+                                  "second line } unbalanced { and a tab\there";
   artifacts::ModuleInputs in;
   in.spec = example_spec(description);
   in.executables = {"hello"};

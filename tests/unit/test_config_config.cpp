@@ -183,9 +183,9 @@ TEST_CASE("config: errors name the key and the line", "[config]") {
 }
 
 TEST_CASE("config: extra_args may not override managed options", "[config]") {
-  for (const std::string arg : {"--job-name=x", "-J", "--dependency=afterany:1", "--export=ALL",
-                                "--output=/tmp/x", "-o", "--partition=big", "-pbig", "--time=1",
-                                "-t10", "--mem=1G", "--requeue", "-w", "-R"}) {
+  for (const std::string arg :
+       {"--job-name=x", "-J", "--dependency=afterany:1", "--export=ALL", "--output=/tmp/x", "-o",
+        "--partition=big", "-pbig", "--time=1", "-t10", "--mem=1G", "--requeue", "-w", "-R"}) {
     INFO(arg);
     auto e = parse_error("scheduler:\n  defaults:\n    extra_args: [\"" + arg + "\"]\n");
     CHECK_THAT(e.message, Catch::Contains("would override"));

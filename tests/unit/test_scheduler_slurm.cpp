@@ -4,9 +4,9 @@
 #include "util/fs.hpp"
 #include "util/text.hpp"
 
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+
+#include <catch2/catch.hpp>
 
 using namespace softpack;
 using namespace softpack::scheduler;
@@ -58,16 +58,16 @@ SlurmOptions instant() {
 
 TEST_CASE("slurm: every documented state maps through the table", "[slurm]") {
   const std::vector<std::pair<std::string, JobState>> expected{
-      {"PENDING", JobState::pending},       {"CONFIGURING", JobState::pending},
-      {"RUNNING", JobState::running},       {"COMPLETING", JobState::running},
-      {"SUSPENDED", JobState::running},     {"STOPPED", JobState::running},
-      {"REQUEUED", JobState::pending},      {"REQUEUE_HOLD", JobState::pending},
-      {"RESIZING", JobState::running},      {"COMPLETED", JobState::completed},
-      {"FAILED", JobState::failed},         {"CANCELLED", JobState::cancelled},
-      {"TIMEOUT", JobState::timeout},       {"NODE_FAIL", JobState::node_fail},
-      {"PREEMPTED", JobState::node_fail},   {"OUT_OF_MEMORY", JobState::failed},
-      {"BOOT_FAIL", JobState::node_fail},   {"DEADLINE", JobState::timeout},
-      {"REVOKED", JobState::cancelled},     {"SPECIAL_EXIT", JobState::failed},
+      {"PENDING", JobState::pending},     {"CONFIGURING", JobState::pending},
+      {"RUNNING", JobState::running},     {"COMPLETING", JobState::running},
+      {"SUSPENDED", JobState::running},   {"STOPPED", JobState::running},
+      {"REQUEUED", JobState::pending},    {"REQUEUE_HOLD", JobState::pending},
+      {"RESIZING", JobState::running},    {"COMPLETED", JobState::completed},
+      {"FAILED", JobState::failed},       {"CANCELLED", JobState::cancelled},
+      {"TIMEOUT", JobState::timeout},     {"NODE_FAIL", JobState::node_fail},
+      {"PREEMPTED", JobState::node_fail}, {"OUT_OF_MEMORY", JobState::failed},
+      {"BOOT_FAIL", JobState::node_fail}, {"DEADLINE", JobState::timeout},
+      {"REVOKED", JobState::cancelled},   {"SPECIAL_EXIT", JobState::failed},
   };
   for (const auto& [name, state] : expected) {
     INFO(name);
@@ -195,9 +195,9 @@ TEST_CASE("slurm: parse sacct recorded on a real cluster", "[slurm]") {
     CHECK(*j.ended - *j.started == std::chrono::seconds(66));
   }
   SECTION("the per-scenario files") {
-    for (const std::string name : {"sacct_completed.txt", "sacct_failed.txt",
-                                   "sacct_cancelled.txt", "sacct_timeout.txt",
-                                   "sacct_running.txt", "sacct_pending_dependency.txt"}) {
+    for (const std::string name :
+         {"sacct_completed.txt", "sacct_failed.txt", "sacct_cancelled.txt", "sacct_timeout.txt",
+          "sacct_running.txt", "sacct_pending_dependency.txt"}) {
       INFO(name);
       auto r = parse_sacct(pipe_to_unit(fixture(name)));
       REQUIRE(r.has_value());
@@ -242,27 +242,26 @@ TEST_CASE("slurm: sbatch argv", "[slurm]") {
   SlurmOptions o;
   o.timeout_signal = std::chrono::seconds(120);
   const auto argv = sbatch_argv(spec, o);
-  const std::vector<std::string> expected{
-      "sbatch",
-      "--parsable",
-      "--job-name=sp.alice.env-1.build",
-      "--comment=build-42",
-      "--chdir=/data/builds/build-42",
-      "--output=/data/builds/build-42/logs/build.out",
-      "--error=/data/builds/build-42/logs/build.out",
-      "--export=ALL",
-      "--no-requeue",
-      "--dependency=afterok:101:102",
-      "--kill-on-invalid-dep=yes",
-      "--partition=normal",
-      "--account=hgi",
-      "--qos=high",
-      "--time=1-02:03:00",
-      "--mem=16384M",
-      "--cpus-per-task=4",
-      "--signal=B:USR2@120",
-      "--exclusive",
-      "/data/builds/build-42/scripts/build.sh"};
+  const std::vector<std::string> expected{"sbatch",
+                                          "--parsable",
+                                          "--job-name=sp.alice.env-1.build",
+                                          "--comment=build-42",
+                                          "--chdir=/data/builds/build-42",
+                                          "--output=/data/builds/build-42/logs/build.out",
+                                          "--error=/data/builds/build-42/logs/build.out",
+                                          "--export=ALL",
+                                          "--no-requeue",
+                                          "--dependency=afterok:101:102",
+                                          "--kill-on-invalid-dep=yes",
+                                          "--partition=normal",
+                                          "--account=hgi",
+                                          "--qos=high",
+                                          "--time=1-02:03:00",
+                                          "--mem=16384M",
+                                          "--cpus-per-task=4",
+                                          "--signal=B:USR2@120",
+                                          "--exclusive",
+                                          "/data/builds/build-42/scripts/build.sh"};
   CHECK(argv == expected);
   SECTION("no dependencies, defaults") {
     const auto plain = sbatch_argv(spec_for("concretize"), SlurmOptions{});
@@ -340,8 +339,8 @@ TEST_CASE("slurm: polling any number of jobs is one squeue call, plus one sacct 
       sacct_out += id + u + "COMPLETED" + u + "0:0" + u + "None" + u + "2026-11-25T07:00:00" + u +
                    "2026-11-25T07:00:01" + u + "sp.x.y-1.concretize\n";
     } else {
-      squeue_out += id + u + "PENDING" + u + "Dependency" + u + "0" + u + "sp.x.y-1.build" + u +
-                    "\n";
+      squeue_out +=
+          id + u + "PENDING" + u + "Dependency" + u + "0" + u + "sp.x.y-1.build" + u + "\n";
     }
   }
   runner.respond_ok("squeue", squeue_out);
@@ -390,8 +389,9 @@ TEST_CASE("slurm: jobs gone from squeue and sacct are unknown, not successful", 
 
 TEST_CASE("slurm: transient failures are retried, then reported as transient", "[slurm]") {
   FakeCommandRunner runner;
-  runner.respond_fail("squeue", 1, "slurm_load_jobs error: Unable to contact slurm controller "
-                                   "(connect failure)\n");
+  runner.respond_fail("squeue", 1,
+                      "slurm_load_jobs error: Unable to contact slurm controller "
+                      "(connect failure)\n");
   SlurmOptions o = instant();
   o.retries = 2;
   SlurmScheduler s(runner, o);
@@ -430,8 +430,9 @@ TEST_CASE("slurm: cancel is one scancel call, and already-ended jobs are not an 
 
   SECTION("older versions say so on stderr with exit 1: still not an error") {
     FakeCommandRunner old;
-    old.respond_fail("scancel", 1, "scancel: error: Kill job error on job id 5: Invalid job id "
-                                   "specified\n");
+    old.respond_fail("scancel", 1,
+                     "scancel: error: Kill job error on job id 5: Invalid job id "
+                     "specified\n");
     SlurmScheduler s2(old, instant());
     CHECK(s2.cancel(ids).has_value());
   }

@@ -1,14 +1,10 @@
 #include "scheduler/local/local_executor.hpp"
 
-#include <boost/asio/post.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/steady_timer.hpp>
-
 #include <algorithm>
 #include <atomic>
-#include <cstdio>
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <fcntl.h>
 #include <map>
@@ -17,6 +13,10 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 namespace softpack::scheduler {
 
@@ -36,7 +36,9 @@ struct Job {
   std::unique_ptr<asio::steady_timer> kill_timer;
 };
 
-int open_pidfd(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+int open_pidfd(pid_t pid) {
+  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+}
 
 // Microseconds since the epoch in hex, made unique within the process.
 std::string instance_token() {
@@ -230,19 +232,20 @@ struct LocalExecutor::Impl : std::enable_shared_from_this<LocalExecutor::Impl> {
     if (job.spec.resources.time_limit.count() > 0) {
       job.limit_timer = std::make_unique<asio::steady_timer>(io);
       job.limit_timer->expires_after(job.spec.resources.time_limit);
-      job.limit_timer->async_wait([weak = weak_from_this(), id](const boost::system::error_code& ec) {
-        if (ec) {
-          return;
-        }
-        if (auto self = weak.lock()) {
-          std::lock_guard lock(self->mutex);
-          auto it = self->jobs.find(id);
-          if (it != self->jobs.end() && it->second.info.state == JobState::running) {
-            it->second.timed_out = true;
-            self->terminate(it->second);
-          }
-        }
-      });
+      job.limit_timer->async_wait(
+          [weak = weak_from_this(), id](const boost::system::error_code& ec) {
+            if (ec) {
+              return;
+            }
+            if (auto self = weak.lock()) {
+              std::lock_guard lock(self->mutex);
+              auto it = self->jobs.find(id);
+              if (it != self->jobs.end() && it->second.info.state == JobState::running) {
+                it->second.timed_out = true;
+                self->terminate(it->second);
+              }
+            }
+          });
     }
   }
 
@@ -305,8 +308,7 @@ struct LocalExecutor::Impl : std::enable_shared_from_this<LocalExecutor::Impl> {
     } else if (job.info.signal) {
       finish(job, JobState::failed, "killed by signal " + std::to_string(*job.info.signal));
     } else {
-      finish(job, JobState::failed,
-             "exit code " + std::to_string(job.info.exit_code.value_or(-1)));
+      finish(job, JobState::failed, "exit code " + std::to_string(job.info.exit_code.value_or(-1)));
     }
     schedule();
     return true;

@@ -22,9 +22,9 @@
 
 #include "scheduler/scheduler.hpp"
 
-#include <boost/asio/io_context.hpp>
-
 #include <memory>
+
+#include <boost/asio/io_context.hpp>
 
 namespace softpack::scheduler {
 

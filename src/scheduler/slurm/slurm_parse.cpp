@@ -82,8 +82,8 @@ std::optional<SystemTime> parse_slurm_time(std::string_view s) {
   }
   std::tm tm{};
   int y, mo, d, h, mi, sec;
-  if (std::sscanf(std::string(s).c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &y, &mo, &d, &h, &mi,
-                  &sec) != 6) {
+  if (std::sscanf(std::string(s).c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &y, &mo, &d, &h, &mi, &sec) !=
+      6) {
     return std::nullopt;
   }
   tm.tm_year = y - 1900;

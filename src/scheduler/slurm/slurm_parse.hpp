@@ -20,8 +20,8 @@ inline constexpr char k_delimiter = '\x1f';
 
 // One row of the state table.
 struct StateMapping {
-  std::string_view name;  // "PENDING"
-  std::string_view code;  // "PD" (squeue's compact form)
+  std::string_view name; // "PENDING"
+  std::string_view code; // "PD" (squeue's compact form)
   JobState state;
 };
 

@@ -3,12 +3,12 @@
 #include "scheduler/slurm/slurm_parse.hpp"
 #include "util/text.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include <cstdio>
 #include <map>
 #include <random>
 #include <thread>
+
+#include <spdlog/spdlog.h>
 
 namespace softpack::scheduler::slurm {
 
@@ -182,9 +182,9 @@ Expected<CommandResult> SlurmScheduler::run(const std::vector<std::string>& argv
     count();
     const auto t0 = std::chrono::steady_clock::now();
     auto r = m_runner.run(argv, opts);
-    m_counts.micros += std::chrono::duration_cast<std::chrono::microseconds>(
-                           std::chrono::steady_clock::now() - t0)
-                           .count();
+    m_counts.micros +=
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
     if (!r) {
       ++m_counts.errors;
       return r.error(); // could not run at all (not installed): not worth retrying
