@@ -1,6 +1,7 @@
 #include "server/gitlab.hpp"
 
 #include "spec/spec.hpp"
+#include "util/json_names.hpp"
 
 #include <optional>
 #include <unordered_map>
@@ -21,23 +22,7 @@ Error invalid(std::string message) {
 }
 
 std::string_view kind_name(const json::value& v) {
-  switch (v.kind()) {
-  case json::kind::null:
-    return "null";
-  case json::kind::bool_:
-    return "boolean";
-  case json::kind::int64:
-  case json::kind::uint64:
-  case json::kind::double_:
-    return "number";
-  case json::kind::string:
-    return "string";
-  case json::kind::array:
-    return "array";
-  case json::kind::object:
-    return "object";
-  }
-  return "value";
+  return json_kind_name(v);
 }
 
 // The value in an error message: printable ASCII as is, everything else as \xNN, truncated.

@@ -1,5 +1,6 @@
 #include "spec/spec.hpp"
 
+#include "util/json_names.hpp"
 #include "util/sha256.hpp"
 #include "util/text.hpp"
 #include "util/yaml.hpp"
@@ -460,23 +461,7 @@ Expected<std::pair<std::string, std::string>> split_full_path(std::string_view v
 namespace {
 
 std::string_view kind_name(const json::value& v) {
-  switch (v.kind()) {
-  case json::kind::null:
-    return "null";
-  case json::kind::bool_:
-    return "boolean";
-  case json::kind::int64:
-  case json::kind::uint64:
-  case json::kind::double_:
-    return "number";
-  case json::kind::string:
-    return "string";
-  case json::kind::array:
-    return "array";
-  case json::kind::object:
-    return "object";
-  }
-  return "value";
+  return json_kind_name(v);
 }
 
 Expected<json::value> parse_json(std::string_view text, std::string_view what) {

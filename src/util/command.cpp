@@ -160,6 +160,18 @@ Expected<CommandResult> SystemCommandRunner::run(const std::vector<std::string>&
   const auto deadline = Clock::now() + options.timeout;
   bool killed_term = false;
   Clock::time_point kill_at{};
+  // Past the deadline: SIGTERM to the child's process group, SIGKILL two seconds later.
+  auto enforce_deadline = [&](Clock::time_point now) {
+    if (!killed_term && now >= deadline) {
+      result.timed_out = true;
+      ::kill(-pid, SIGTERM);
+      killed_term = true;
+      kill_at = now + std::chrono::seconds(2);
+    } else if (killed_term && now >= kill_at) {
+      ::kill(-pid, SIGKILL);
+      kill_at = now + std::chrono::hours(1);
+    }
+  };
   while (out.fds[0] >= 0 || err.fds[0] >= 0) {
     pollfd fds[3];
     int nfds = 0;
@@ -177,15 +189,7 @@ Expected<CommandResult> SystemCommandRunner::run(const std::vector<std::string>&
       fds[nfds++] = {in.fds[1], POLLOUT, 0};
     }
     const auto now = Clock::now();
-    if (!killed_term && now >= deadline) {
-      result.timed_out = true;
-      ::kill(-pid, SIGTERM);
-      killed_term = true;
-      kill_at = now + std::chrono::seconds(2);
-    } else if (killed_term && now >= kill_at) {
-      ::kill(-pid, SIGKILL);
-      kill_at = now + std::chrono::hours(1);
-    }
+    enforce_deadline(now);
     const auto until = killed_term ? kill_at : deadline;
     auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count();
     wait_ms = std::max<long>(0, std::min<long>(wait_ms, 1000));
@@ -243,15 +247,7 @@ Expected<CommandResult> SystemCommandRunner::run(const std::vector<std::string>&
       return make_error(ErrorKind::command, std::string("waitpid: ") + strerror(errno), argv[0]);
     }
     const auto now = Clock::now();
-    if (!killed_term && now >= deadline) {
-      result.timed_out = true;
-      ::kill(-pid, SIGTERM);
-      killed_term = true;
-      kill_at = now + std::chrono::seconds(2);
-    } else if (killed_term && now >= kill_at) {
-      ::kill(-pid, SIGKILL);
-      kill_at = now + std::chrono::hours(1);
-    }
+    enforce_deadline(now);
     ::usleep(10000);
   }
   if (WIFEXITED(status)) {
