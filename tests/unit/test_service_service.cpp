@@ -474,6 +474,11 @@ TEST_CASE("service: a stage stored as submitting without a job id is looked up b
   Harness h;
   OrderLog log(h.fake);
   h.sched = &log;
+  // The service uses `log` until it is destroyed: stop it before `log` goes out of scope.
+  struct StopFirst {
+    Harness& h;
+    ~StopFirst() { h.stop(); }
+  } stop_first{h};
 
   // What the store holds after a crash between "saved as submitting" and "job id saved".
   const auto spec = env_spec("env");
