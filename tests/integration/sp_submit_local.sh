@@ -59,6 +59,29 @@ assert_contains "$readme" "module load users/alice/it-env/2" "README.md"
 builder_out=$(show builder.out)
 assert_matches "$builder_out" "==> stage build \\(job local-[0-9a-f-]+\\): completed" "builder.out"
 
+# The module file loads with the real `module` command (environment-modules).
+if [[ -r /usr/share/modules/init/bash ]]; then # installed by scripts/install-deps
+  moddir="$IT_DIR/modules"
+  mkdir -p "$moddir/users/alice/it-env"
+  show module >"$moddir/users/alice/it-env/2"
+  mod_out=$(bash -c '
+    set -e
+    source /usr/share/modules/init/bash
+    module use "$1"
+    module load users/alice/it-env/2
+    echo "PATH=$PATH"
+    module help users/alice/it-env/2 2>&1
+    module whatis users/alice/it-env/2 2>&1
+  ' _ "$moddir") || fail "module load failed: $mod_out"
+  assert_contains "$mod_out" "PATH=$IT_DIR/var/installs/scripts/users/alice/it-env/2-scripts:" \
+    "module load prepends the scripts directory"
+  assert_contains "$mod_out" 'Second line with "quotes", $(dollar) and [brackets].' \
+    "module help shows the description verbatim"
+  assert_contains "$mod_out" "Packages: xxhash@0.8.1, hello@2.12.1" "module whatis"
+else
+  fail "environment-modules is not installed (scripts/install-deps installs it)"
+fi
+
 # The image and wrappers were made in the build directory.
 build_dir=$(ls -d "$IT_DIR"/var/builds/*/)
 head -c 64 "$build_dir/out/singularity.sif" | grep -q SIF_MAGIC || fail "image lacks the SIF magic"
