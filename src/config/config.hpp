@@ -103,7 +103,7 @@ struct ArtifactsConfig {
 };
 
 struct ServerConfig {
-  // Address and port of the HTTP API (softpack-builder serve).
+  // Address (an IP address, not a host name) and port of the HTTP API (softpack-builder serve).
   std::string address = "127.0.0.1";
   int port = 7080;
   // A file holding the bearer token that mutating endpoints require; $SOFTPACK_API_TOKEN, when
