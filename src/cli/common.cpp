@@ -87,6 +87,17 @@ private:
 
 } // namespace
 
+artifacts::GitPublisherOptions git_publisher_options(const config::Config& config) {
+  artifacts::GitPublisherOptions git;
+  git.remote = config.artifacts_repo();
+  git.create_remote = config.artifacts.repo.empty();
+  git.branch = config.artifacts.branch;
+  git.author_name = config.artifacts.author_name;
+  git.author_email = config.artifacts.author_email;
+  git.mirror_dir = std::filesystem::absolute(config.data_dir / "artifacts-mirror.git");
+  return git;
+}
+
 int run_build(const config::Config& config, const spec::EnvironmentSpec& spec,
               const RunOptions& options, std::ostream& out, std::ostream& err) {
   spdlog::set_level(options.verbose ? spdlog::level::info : spdlog::level::warn);
@@ -99,13 +110,7 @@ int run_build(const config::Config& config, const spec::EnvironmentSpec& spec,
     err << "sp-submit: " << sched.error().describe() << "\n";
     return exit_code_for(sched.error());
   }
-  artifacts::GitPublisherOptions git;
-  git.remote = config.artifacts_repo();
-  git.create_remote = config.artifacts.repo.empty();
-  git.branch = config.artifacts.branch;
-  git.author_name = config.artifacts.author_name;
-  git.author_email = config.artifacts.author_email;
-  git.mirror_dir = std::filesystem::absolute(config.data_dir / "artifacts-mirror.git");
+  const auto git = git_publisher_options(config);
   artifacts::GitPublisher publisher(runner, git);
 
   render::TemplateSet templates(config.templates_dir);
@@ -120,11 +125,7 @@ int run_build(const config::Config& config, const spec::EnvironmentSpec& spec,
     return exit_code_for(w.error());
   }
 
-  flow::EngineOptions eo;
-  eo.poll_interval = config.scheduler.poll_interval;
-  eo.min_poll_interval = config.scheduler.min_poll_interval;
-  eo.lost_grace = config.scheduler.lost_grace;
-  flow::FlowEngine engine(io, **sched, publisher, eo, clock);
+  flow::FlowEngine engine(io, **sched, publisher, flow::engine_options(config), clock);
   ProgressPrinter printer(out, options.wait);
   engine.set_observer(&printer);
 

@@ -3,6 +3,7 @@
 // What the command-line entry points share: exit codes, finding the site configuration, and
 // running one build to its end with the embedded engine.
 
+#include "artifacts/git_publisher.hpp"
 #include "config/config.hpp"
 #include "spec/spec.hpp"
 #include "util/error.hpp"
@@ -26,6 +27,10 @@ int exit_code_for(const Error& error);
 // --config FILE, else $SOFTPACK_BUILDER_CONFIG, else /etc/softpack-builder/config.yaml when it
 // exists, else the built-in defaults.
 Expected<config::Config> load_site_config(const std::optional<std::string>& path);
+
+// The artifacts repository publisher as the site configuration describes it (the default: a
+// bare repository in the data directory, created on first use).
+artifacts::GitPublisherOptions git_publisher_options(const config::Config& config);
 
 struct RunOptions {
   bool wait = false;    // print every stage transition

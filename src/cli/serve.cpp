@@ -41,14 +41,7 @@ int serve(const config::Config& config) {
     spdlog::error("{}", store.error().describe());
     return k_exit_internal;
   }
-  artifacts::GitPublisherOptions git;
-  git.remote = config.artifacts_repo();
-  git.create_remote = config.artifacts.repo.empty();
-  git.branch = config.artifacts.branch;
-  git.author_name = config.artifacts.author_name;
-  git.author_email = config.artifacts.author_email;
-  git.mirror_dir = std::filesystem::absolute(config.data_dir / "artifacts-mirror.git");
-  artifacts::GitPublisher publisher(runner, git);
+  artifacts::GitPublisher publisher(runner, git_publisher_options(config));
 
   service::Service svc(io, config, **sched, publisher, **store, runner, clock);
   server::ServerOptions options;

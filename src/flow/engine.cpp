@@ -39,6 +39,14 @@ std::string_view to_string(BuildState state) {
   return "unknown";
 }
 
+EngineOptions engine_options(const config::Config& config) {
+  EngineOptions o;
+  o.poll_interval = config.scheduler.poll_interval;
+  o.min_poll_interval = config.scheduler.min_poll_interval;
+  o.lost_grace = config.scheduler.lost_grace;
+  return o;
+}
+
 bool is_final(BuildState state) {
   return state == BuildState::published || state == BuildState::failed ||
          state == BuildState::cancelled;

@@ -78,6 +78,9 @@ struct EngineOptions {
   std::chrono::milliseconds result_watch_interval{250};
 };
 
+// The engine's settings from the site configuration (scheduler.poll_interval and friends).
+EngineOptions engine_options(const config::Config& config);
+
 class BuildObserver {
 public:
   virtual ~BuildObserver() = default;

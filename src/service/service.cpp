@@ -152,15 +152,7 @@ struct Service::Impl {
   Impl(asio::io_context& io_, const config::Config& c, scheduler::Scheduler& s,
        artifacts::Publisher& p, store::Store& st, CommandRunner& r, const Clock& cl)
       : io(io_), config(c), sched(s), store(st), runner(r), clock(cl),
-        engine(io_, s, p, engine_options(c), cl), templates(c.templates_dir) {}
-
-  static flow::EngineOptions engine_options(const config::Config& c) {
-    flow::EngineOptions o;
-    o.poll_interval = c.scheduler.poll_interval;
-    o.min_poll_interval = c.scheduler.min_poll_interval;
-    o.lost_grace = c.scheduler.lost_grace;
-    return o;
-  }
+        engine(io_, s, p, flow::engine_options(c), cl), templates(c.templates_dir) {}
 
   void remember(const BuildStatus& b) {
     if (!builds.count(b.id)) {
@@ -547,14 +539,14 @@ Expected<server::WebhookOutcome> Service::gitlab_push(const std::string& deliver
   if (changed_envs.empty()) {
     return server::WebhookOutcome{0, "no environment's softpack.yml changed"};
   }
-  handle_push(delivery_id, theirs);
+  handle_push(delivery_id, theirs, changed_envs);
   return server::WebhookOutcome{changed_envs.size(),
                                 std::to_string(changed_envs.size()) + " environment(s) to check"};
 }
 
-void Service::handle_push(const std::string& delivery_id, const server::GitlabPush& push) {
+void Service::handle_push(const std::string& delivery_id, const server::GitlabPush& push,
+                          const std::vector<server::ChangedEnvironment>& envs) {
   const std::string commit = push.checkout_sha.empty() ? push.after : push.checkout_sha;
-  const auto envs = server::changed_environments(push);
   const std::string remote = m_impl->config.artifacts_repo();
   const auto mirror = std::filesystem::absolute(m_impl->config.data_dir / "webhook-mirror.git");
   auto* impl = m_impl.get();

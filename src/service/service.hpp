@@ -67,7 +67,10 @@ private:
   void start_queued();
   Expected<void> launch(const flow::BuildStatus& queued);
   void changed();
-  void handle_push(const std::string& delivery_id, const server::GitlabPush& push);
+  // Reads the changed environments' softpack.yml at the pushed commit (on the webhook thread)
+  // and submits them (back on the io_context).
+  void handle_push(const std::string& delivery_id, const server::GitlabPush& push,
+                   const std::vector<server::ChangedEnvironment>& envs);
 
   struct Impl;
   std::unique_ptr<Impl> m_impl;

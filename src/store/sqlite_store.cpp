@@ -251,6 +251,9 @@ private:
     return make_error(ErrorKind::io, std::move(message), m_path);
   }
   Expected<void> exec(const char* sql, std::string_view operation);
+  template <typename Read>
+  auto query_one(const char* sql, std::string_view operation, Read read)
+      -> Expected<decltype(read(static_cast<sqlite3_stmt*>(nullptr)))>;
   Expected<std::int64_t> query_integer(const char* sql, std::string_view operation);
   Expected<std::string> query_text(const char* sql, std::string_view operation);
   Expected<void> check_identity();
@@ -313,7 +316,10 @@ Expected<void> SqliteStore::exec(const char* sql, std::string_view operation) {
   return {};
 }
 
-Expected<std::int64_t> SqliteStore::query_integer(const char* sql, std::string_view operation) {
+// One value from the first row of a one-off query, read with `read(statement)`.
+template <typename Read>
+auto SqliteStore::query_one(const char* sql, std::string_view operation, Read read)
+    -> Expected<decltype(read(static_cast<sqlite3_stmt*>(nullptr)))> {
   sqlite3_stmt* raw = nullptr;
   int rc = sqlite3_prepare_v2(m_db.get(), sql, -1, &raw, nullptr);
   Statement s(raw);
@@ -324,21 +330,16 @@ Expected<std::int64_t> SqliteStore::query_integer(const char* sql, std::string_v
   if (rc != SQLITE_ROW) {
     return failure(rc, operation);
   }
-  return sqlite3_column_int64(s.get(), 0);
+  return read(s.get());
+}
+
+Expected<std::int64_t> SqliteStore::query_integer(const char* sql, std::string_view operation) {
+  return query_one(sql, operation,
+                   [](sqlite3_stmt* st) -> std::int64_t { return sqlite3_column_int64(st, 0); });
 }
 
 Expected<std::string> SqliteStore::query_text(const char* sql, std::string_view operation) {
-  sqlite3_stmt* raw = nullptr;
-  int rc = sqlite3_prepare_v2(m_db.get(), sql, -1, &raw, nullptr);
-  Statement s(raw);
-  if (rc != SQLITE_OK) {
-    return failure(rc, operation);
-  }
-  rc = sqlite3_step(s.get());
-  if (rc != SQLITE_ROW) {
-    return failure(rc, operation);
-  }
-  return column_text(s.get(), 0);
+  return query_one(sql, operation, [](sqlite3_stmt* st) { return column_text(st, 0); });
 }
 
 Expected<void> SqliteStore::prepare(Statement& out, const char* sql) {

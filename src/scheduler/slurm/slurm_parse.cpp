@@ -75,6 +75,34 @@ Error shape_error(std::string_view command, std::size_t line_no, std::string_vie
                     std::string(command));
 }
 
+// The records of delimited output: its non-empty lines, each split into `fields` fields whose
+// first is a numeric job id. `terminated`: every field, the last too, ends with the delimiter
+// (squeue -O "Type:\x1f"), so a record has an extra, empty, last piece. Any other shape is an
+// error naming the command, the line and `expected`.
+Expected<std::vector<std::vector<std::string>>> split_records(std::string_view out,
+                                                              std::string_view command,
+                                                              std::size_t fields, bool terminated,
+                                                              std::string_view expected) {
+  std::vector<std::vector<std::string>> records;
+  std::size_t n = 0;
+  for (auto line : split_lines(out)) {
+    ++n;
+    if (trim(line).empty()) {
+      continue;
+    }
+    auto f = split(line, k_delimiter);
+    const std::size_t pieces = fields + (terminated ? 1 : 0);
+    if (f.size() != pieces || (terminated && !f.back().empty()) || !all_digits(trim(f[0]))) {
+      return shape_error(command, n, line, expected);
+    }
+    if (terminated) {
+      f.pop_back();
+    }
+    records.push_back(std::move(f));
+  }
+  return records;
+}
+
 std::optional<SystemTime> parse_slurm_time(std::string_view s) {
   s = trim(s);
   if (s.empty() || s == "Unknown" || s == "None" || s == "N/A") {
@@ -159,19 +187,14 @@ Expected<JobId> parse_sbatch(std::string_view out) {
 }
 
 Expected<std::vector<JobInfo>> parse_squeue(std::string_view out) {
+  // Every field is written "Type:\x1f", so a record ends with the delimiter.
+  auto records = split_records(out, "squeue", 5, true,
+                               "JobID, State, Reason, exit_code, Name, each ending in \\x1f");
+  if (!records) {
+    return records.error();
+  }
   std::vector<JobInfo> jobs;
-  std::size_t n = 0;
-  for (auto line : split_lines(out)) {
-    ++n;
-    if (trim(line).empty()) {
-      continue;
-    }
-    // Every field is written "Type:\x1f", so a record ends with the delimiter.
-    const auto f = split(line, k_delimiter);
-    if (f.size() != 6 || !f[5].empty() || !all_digits(trim(f[0]))) {
-      return shape_error("squeue", n, line,
-                         "JobID, State, Reason, exit_code, Name, each ending in \\x1f");
-    }
+  for (const auto& f : *records) {
     JobInfo info;
     info.id = JobId{std::string(trim(f[0]))};
     info.native_state = std::string(trim(f[1]));
@@ -196,18 +219,13 @@ Expected<std::vector<JobInfo>> parse_squeue(std::string_view out) {
 }
 
 Expected<std::vector<JobInfo>> parse_sacct(std::string_view out) {
+  auto records = split_records(out, "sacct", 7, false,
+                               "7 fields: JobIDRaw, State, ExitCode, Reason, Start, End, JobName");
+  if (!records) {
+    return records.error();
+  }
   std::vector<JobInfo> jobs;
-  std::size_t n = 0;
-  for (auto line : split_lines(out)) {
-    ++n;
-    if (trim(line).empty()) {
-      continue;
-    }
-    const auto f = split(line, k_delimiter);
-    if (f.size() != 7 || !all_digits(trim(f[0]))) {
-      return shape_error("sacct", n, line,
-                         "7 fields: JobIDRaw, State, ExitCode, Reason, Start, End, JobName");
-    }
+  for (const auto& f : *records) {
     JobInfo info;
     info.id = JobId{std::string(trim(f[0]))};
     info.native_state = std::string(trim(f[1]));
@@ -230,17 +248,13 @@ Expected<std::vector<JobInfo>> parse_sacct(std::string_view out) {
 }
 
 Expected<std::vector<NamedJob>> parse_squeue_named(std::string_view out) {
+  auto records =
+      split_records(out, "squeue", 3, true, "JobID, State, Comment, each ending in \\x1f");
+  if (!records) {
+    return records.error();
+  }
   std::vector<NamedJob> jobs;
-  std::size_t n = 0;
-  for (auto line : split_lines(out)) {
-    ++n;
-    if (trim(line).empty()) {
-      continue;
-    }
-    const auto f = split(line, k_delimiter);
-    if (f.size() != 4 || !f[3].empty() || !all_digits(trim(f[0]))) {
-      return shape_error("squeue", n, line, "JobID, State, Comment, each ending in \\x1f");
-    }
+  for (const auto& f : *records) {
     jobs.push_back({JobId{std::string(trim(f[0]))}, map_state(f[1]), std::string(trim(f[2]))});
   }
   return jobs;
