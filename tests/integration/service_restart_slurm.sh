@@ -6,16 +6,9 @@ require_slurm
 
 PORT=$(free_port)
 URL="http://127.0.0.1:$PORT"
-cat >"$IT_DIR/config.yaml" <<YAML
-data_dir: $IT_DIR/var
-scheduler:
-  backend: slurm
-  poll_interval: 2s
-  min_poll_interval: 200ms
+write_config slurm <<YAML
 container:
   build_command: [bash, -c, 'sleep 8; exec singularity build "\$@"', slow-build]
-jobs:
-  path: $FAKES:/usr/local/bin:/usr/bin:/bin
 server:
   address: 127.0.0.1
   port: $PORT

@@ -11,19 +11,6 @@ write_config slurm <<'YAML'
     concretize:
       extra_args: ["--begin=now+4"]
 YAML
-# write_config put the stages under jobs:; move scheduler settings into place.
-cat >"$IT_DIR/config.yaml" <<YAML
-data_dir: $IT_DIR/var
-scheduler:
-  backend: slurm
-  poll_interval: 2s
-  min_poll_interval: 200ms
-  stages:
-    concretize:
-      extra_args: ["--begin=now+4"]
-jobs:
-  path: $FAKES:/usr/local/bin:/usr/bin:/bin
-YAML
 printf 'description: slurm test\npackages:\n  - xxhash@0.8.1\n' >"$IT_DIR/softpack.yml"
 
 "$SP_SUBMIT" "$IT_DIR/softpack.yml" --name users/slurmtest/chain --version "$$" --wait \

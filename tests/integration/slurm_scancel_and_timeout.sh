@@ -6,20 +6,13 @@ source "$(dirname "$0")/lib/common.bash"
 require_slurm
 
 slow_config() { # time limit for the build stage
-  cat >"$IT_DIR/config.yaml" <<YAML
-data_dir: $IT_DIR/var
-scheduler:
-  backend: slurm
-  poll_interval: 2s
-  min_poll_interval: 200ms
+  write_config slurm <<YAML
   stages:
     build:
       time: $1
 container:
   # A build that takes 10 minutes: the real fake build, after a long sleep.
   build_command: [bash, -c, 'sleep 600; exec singularity build "\$@"', slow-build]
-jobs:
-  path: $FAKES:/usr/local/bin:/usr/bin:/bin
 YAML
 }
 printf 'packages:\n  - hello\n' >"$IT_DIR/softpack.yml"

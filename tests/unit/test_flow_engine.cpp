@@ -1,6 +1,8 @@
 #include "flow/engine.hpp"
 #include "support/fake_publisher.hpp"
 #include "support/fake_scheduler.hpp"
+#include "support/manual_clock.hpp"
+#include "support/run_io.hpp"
 #include "support/temp_dir.hpp"
 #include "util/fs.hpp"
 
@@ -26,37 +28,12 @@ namespace {
 
 namespace asio = boost::asio;
 
-class ManualClock final : public Clock {
-public:
-  SystemTime now() const override {
-    std::lock_guard lock(m_mutex);
-    return m_now;
-  }
-  void advance(std::chrono::seconds d) {
-    std::lock_guard lock(m_mutex);
-    m_now += d;
-  }
-
-private:
-  mutable std::mutex m_mutex;
-  SystemTime m_now = from_unix_seconds(1795592695);
-};
+using testing::ManualClock;
 
 // Runs the io_context until `done()` holds or `limit` has passed; returns whether it held.
 template <typename Pred>
 bool run_until(asio::io_context& io, Pred done, std::chrono::milliseconds limit = 2000ms) {
-  auto guard = asio::make_work_guard(io);
-  if (io.stopped()) {
-    io.restart();
-  }
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= deadline) {
-      return false;
-    }
-    io.run_one_for(5ms);
-  }
-  return true;
+  return testing::run_io_until(io, done, limit, 5ms);
 }
 
 void run_for(asio::io_context& io, std::chrono::milliseconds d) {

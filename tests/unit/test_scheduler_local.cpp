@@ -1,4 +1,5 @@
 #include "scheduler/local/local_executor.hpp"
+#include "support/run_io.hpp"
 #include "support/temp_dir.hpp"
 
 #include <algorithm>
@@ -31,18 +32,7 @@ namespace asio = boost::asio;
 // Runs the io_context until `done()` holds or `limit` has passed; returns whether it held.
 template <typename Pred>
 bool run_until(asio::io_context& io, Pred done, std::chrono::milliseconds limit = 3000ms) {
-  auto guard = asio::make_work_guard(io);
-  if (io.stopped()) {
-    io.restart();
-  }
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= deadline) {
-      return false;
-    }
-    io.run_one_for(10ms);
-  }
-  return true;
+  return testing::run_io_until(io, done, limit, 10ms);
 }
 
 // A job whose script is `body` (after a bash shebang and `set -eu`), run in `dir` and logging

@@ -4,6 +4,7 @@
 #include "support/fake_command_runner.hpp"
 #include "support/fake_publisher.hpp"
 #include "support/fake_scheduler.hpp"
+#include "support/manual_clock.hpp"
 #include "support/temp_dir.hpp"
 
 #include <algorithm>
@@ -32,22 +33,6 @@ namespace asio = boost::asio;
 namespace json = boost::json;
 
 constexpr std::int64_t k_start = 1795592695; // 2026-11-25T07:44:55Z
-
-class ManualClock final : public Clock {
-public:
-  SystemTime now() const override {
-    std::lock_guard lock(m_mutex);
-    return m_now;
-  }
-  void advance(std::chrono::seconds d) {
-    std::lock_guard lock(m_mutex);
-    m_now += d;
-  }
-
-private:
-  mutable std::mutex m_mutex;
-  SystemTime m_now = from_unix_seconds(k_start);
-};
 
 // Forwards to a FakeScheduler and logs the order of submit and find_submitted calls
 // ("find:<job name>", "submit:<job name>"), which the FakeScheduler only counts.
@@ -105,7 +90,7 @@ struct Harness {
   FakeScheduler fake;
   FakePublisher publisher;
   FakeCommandRunner runner;
-  ManualClock clock;
+  testing::ManualClock clock{k_start};
   scheduler::Scheduler* sched = &fake; // what the service is given
   std::unique_ptr<asio::io_context> io;
   std::unique_ptr<store::Store> store;

@@ -22,17 +22,19 @@ skip() {
   exit 77
 }
 
-# Writes $IT_DIR/config.yaml for the given backend (default local); extra YAML on stdin.
+# Writes $IT_DIR/config.yaml for the given backend (default local) using the stand-ins. Extra
+# YAML comes on stdin and is appended after the `scheduler:` section, which comes last: lines
+# indented by two spaces add to it (e.g. `  stages:`), others start top-level sections.
 write_config() {
   local backend="${1:-local}"
   {
     echo "data_dir: $IT_DIR/var"
+    echo "jobs:"
+    echo "  path: $FAKES:/usr/local/bin:/usr/bin:/bin"
     echo "scheduler:"
     echo "  backend: $backend"
     echo "  poll_interval: 2s"
     echo "  min_poll_interval: 200ms"
-    echo "jobs:"
-    echo "  path: $FAKES:/usr/local/bin:/usr/bin:/bin"
     if [[ ! -t 0 ]]; then cat; fi
   } >"$IT_DIR/config.yaml"
 }
