@@ -12,6 +12,9 @@ SP_DEBIAN_PACKAGES=(
   libkainjow-mustache-dev libcli11-dev
   python3 python3-yaml environment-modules tcl curl
 )
+# Only the tests need these: the real OCI registry the image is pushed to (docker-registry),
+# htpasswd for its auth, and skopeo to read pushed images back.
+SP_TEST_PACKAGES=(docker-registry apache2-utils skopeo)
 
 sp_log() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
 

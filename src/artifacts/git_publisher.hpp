@@ -28,6 +28,7 @@ struct GitPublisherOptions {
 class GitPublisher final : public Publisher {
 public:
   GitPublisher(CommandRunner& runner, GitPublisherOptions options);
+  std::string name() const override { return "git"; }
   Expected<PublishResult> publish(const PublishRequest& request) override;
 
 private:

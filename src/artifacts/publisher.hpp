@@ -1,8 +1,10 @@
 #pragma once
 
-// Publishing a finished build's artifacts somewhere softpack-core can see them. Each
-// destination is one Publisher; the flow calls publish() from a worker thread once the build's
-// jobs have all ended.
+// Publishing a finished build's artifacts somewhere softpack-core and users can see them. Each
+// destination (shared-filesystem install, OCI registry, artifacts git repository, softpack-core
+// upload) is one Publisher; the flow calls publish() from a worker thread once the build's jobs
+// have all ended, records each destination's outcome durably, and retries failures with
+// backoff until every destination has succeeded.
 
 #include "spec/spec.hpp"
 #include "util/error.hpp"
@@ -21,15 +23,25 @@ struct PublishRequest {
 };
 
 struct PublishResult {
-  std::string destination; // "git <url> <branch>"
-  std::string reference;   // e.g. the commit id
+  std::string destination; // where, for people: "git <url> <branch>" (no credentials)
+  std::string reference;   // what was made: the commit id, the manifest digest, a path
 };
 
 class Publisher {
 public:
   virtual ~Publisher() = default;
-  // Publishing the same build twice must not create a second copy (a commit that changes
-  // nothing is not made).
+  // The destination's short, stable name: its key in the build status and the store
+  // ("install", "registry", "git", "core").
+  virtual std::string name() const = 0;
+  // Whether a failed build is published here too (builder.out alone). Destinations of the
+  // image and the module (registry, install) have nothing to publish for a failed build.
+  virtual bool publishes_failures() const { return true; }
+  // Must be idempotent: publishing the same build again after a success, or after a failure
+  // at any point, must not create a second copy (a commit that changes nothing is not made; an
+  // install already made by this build is accepted as done).
+  // Errors: kind invalid_input means retrying cannot help (the destination refuses this build,
+  // e.g. an install of the same version exists from another build); any other error is retried
+  // with backoff.
   virtual Expected<PublishResult> publish(const PublishRequest& request) = 0;
 };
 

@@ -4,10 +4,14 @@
 #include "util/text.hpp"
 #include "util/yaml.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <set>
+#include <tuple>
 #include <unistd.h>
+
+#include <boost/url/parse.hpp>
 
 namespace softpack::config {
 
@@ -19,6 +23,37 @@ Error bad(const YamlNode& node, std::string_view source, std::string_view key,
 }
 
 // Walks one YAML map, handing out values by key and rejecting keys nobody asked for.
+// The publish destinations, in the order they are published.
+constexpr const char* k_destinations[] = {"install", "registry", "git", "core"};
+
+// "https://user:secret@host/x" (a password in the URL, which would end up in logs).
+bool url_has_password(std::string_view url) {
+  auto u = boost::urls::parse_uri(url);
+  return u && u->has_password();
+}
+
+// An http(s) URL with a host, and no credentials, query or fragment.
+Expected<void> check_http_url(const YamlNode& node, std::string_view source, std::string_view key,
+                              const std::string& value) {
+  auto u = boost::urls::parse_uri(value);
+  std::string problem;
+  if (!u) {
+    problem = "is not a URL";
+  } else if (u->scheme() != "http" && u->scheme() != "https") {
+    problem = "must start with http:// or https://";
+  } else if (u->host().empty()) {
+    problem = "has no host";
+  } else if (u->has_userinfo()) {
+    problem = "holds credentials; put them in the credentials file instead";
+  } else if (u->has_query() || u->has_fragment()) {
+    problem = "must not have a query or fragment";
+  }
+  if (!problem.empty()) {
+    return bad(node, source, key, "'" + printable(value) + "' " + problem);
+  }
+  return {};
+}
+
 class MapReader {
 public:
   MapReader(const YamlNode& node, std::string_view source, std::string prefix)
@@ -271,6 +306,16 @@ std::string Config::artifacts_repo() const {
   return artifacts.repo.empty() ? (data_dir / "artifacts.git").string() : artifacts.repo;
 }
 
+std::string Config::module_dir() const {
+  return module.module_dir.empty() ? (data_dir / "installs" / "modules").string()
+                                   : module.module_dir;
+}
+
+bool Config::publishes_to(std::string_view destination) const {
+  return std::find(publish.destinations.begin(), publish.destinations.end(), destination) !=
+         publish.destinations.end();
+}
+
 std::string Config::scripts_dir() const {
   return module.scripts_dir.empty() ? (data_dir / "installs" / "scripts").string()
                                     : module.scripts_dir;
@@ -505,6 +550,7 @@ Expected<Config> parse_config(std::string_view text, std::string_view source_nam
     SP_TRY(r.string_list("dependencies", c.module.dependencies));
     SP_TRY(r.string("scripts_dir", c.module.scripts_dir));
     SP_TRY(r.string("load_prefix", c.module.load_prefix));
+    SP_TRY(r.string("module_dir", c.module.module_dir));
     SP_TRY(r.finish());
   }
 
@@ -533,11 +579,84 @@ Expected<Config> parse_config(std::string_view text, std::string_view source_nam
     SP_TRY(r.string("branch", c.artifacts.branch));
     SP_TRY(r.string("author_name", c.artifacts.author_name));
     SP_TRY(r.string("author_email", c.artifacts.author_email));
+    SP_TRY(r.string("credentials_file", c.artifacts.credentials_file));
+    SP_TRY(r.string("ssh_key_file", c.artifacts.ssh_key_file));
+    if (url_has_password(c.artifacts.repo)) {
+      return bad(*n->find("repo"), source_name, "artifacts.repo",
+                 "the URL holds a password; put credentials in artifacts.credentials_file "
+                 "(git-credential-store format) instead, so that they never reach logs");
+    }
     if (c.artifacts.branch.empty() || c.artifacts.branch.find("..") != std::string::npos ||
         c.artifacts.branch.find_first_of(" ~^:?*[\\") != std::string::npos ||
         c.artifacts.branch[0] == '-') {
       return bad(*n->find("branch"), source_name, "artifacts.branch",
                  "'" + printable(c.artifacts.branch) + "' is not a valid git branch name");
+    }
+    SP_TRY(r.finish());
+  }
+
+  if (const YamlNode* n = top.child("registry")) {
+    MapReader r(*n, source_name, "registry");
+    SP_TRY(r.check_is_map());
+    SP_TRY(r.string("url", c.registry.url));
+    SP_TRY(r.string("credentials_file", c.registry.credentials_file));
+    SP_TRY(r.string("ca_file", c.registry.ca_file));
+    SP_TRY(r.duration("timeout", c.registry.timeout));
+    if (!c.registry.url.empty()) {
+      SP_TRY(check_http_url(*n->find("url"), source_name, "registry.url", c.registry.url));
+    }
+    SP_TRY(r.finish());
+  }
+
+  if (const YamlNode* n = top.child("core")) {
+    MapReader r(*n, source_name, "core");
+    SP_TRY(r.check_is_map());
+    SP_TRY(r.string("url", c.core.url));
+    SP_TRY(r.duration("timeout", c.core.timeout));
+    if (!c.core.url.empty()) {
+      SP_TRY(check_http_url(*n->find("url"), source_name, "core.url", c.core.url));
+    }
+    SP_TRY(r.finish());
+  }
+
+  if (const YamlNode* n = top.child("publish")) {
+    MapReader r(*n, source_name, "publish");
+    SP_TRY(r.check_is_map());
+    SP_TRY(r.string_list("destinations", c.publish.destinations, false));
+    SP_TRY(r.duration("retry_initial", c.publish.retry_initial));
+    SP_TRY(r.duration("retry_max", c.publish.retry_max));
+    SP_TRY(r.duration("give_up_after", c.publish.give_up_after));
+    std::set<std::string> seen;
+    for (const auto& d : c.publish.destinations) {
+      if (std::find(std::begin(k_destinations), std::end(k_destinations), d) ==
+          std::end(k_destinations)) {
+        return bad(*n->find("destinations"), source_name, "publish.destinations",
+                   "unknown destination '" + printable(d) +
+                       "' (known: install, registry, git, core)");
+      }
+      if (!seen.insert(d).second) {
+        return bad(*n->find("destinations"), source_name, "publish.destinations",
+                   "'" + d + "' is listed twice");
+      }
+    }
+    // Published in the fixed order, whatever the order written.
+    std::vector<std::string> ordered;
+    for (const char* d : k_destinations) {
+      if (seen.count(d)) {
+        ordered.emplace_back(d);
+      }
+    }
+    c.publish.destinations = std::move(ordered);
+    if (c.publish.retry_initial.count() <= 0 || c.publish.retry_max < c.publish.retry_initial) {
+      return bad(*n, source_name, "publish.retry_initial",
+                 "must be more than 0 and at most publish.retry_max");
+    }
+    for (const auto& [d, url, key] : {std::tuple{"registry", &c.registry.url, "registry.url"},
+                                      std::tuple{"core", &c.core.url, "core.url"}}) {
+      if (seen.count(d) && url->empty()) {
+        return bad(*n->find("destinations"), source_name, "publish.destinations",
+                   std::string("'") + d + "' needs " + key);
+      }
     }
     SP_TRY(r.finish());
   }

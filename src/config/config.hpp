@@ -78,6 +78,9 @@ struct ModuleConfig {
   std::string scripts_dir;
   // Prefix of the name users load: `module load <load_prefix>/<path>/<name>/<version>`.
   std::string load_prefix;
+  // The `install` destination puts module files under this directory (the site's MODULEPATH
+  // entry): <module_dir>/<path>/<name>/<version>. Empty = <data_dir>/installs/modules.
+  std::string module_dir;
 };
 
 struct JobsConfig {
@@ -100,6 +103,49 @@ struct ArtifactsConfig {
   // Commit author.
   std::string author_name = "softpack-builder";
   std::string author_email = "softpack-builder@localhost";
+  // Credentials for an https remote, in git-credential-store format (one
+  // https://user:token@host line per host). Never put credentials in `repo` itself.
+  std::string credentials_file;
+  // Private key for an ssh remote (used with IdentitiesOnly, BatchMode). Empty = ssh's own
+  // configuration and agent.
+  std::string ssh_key_file;
+};
+
+struct RegistryConfig {
+  // The OCI registry the image (.sif) is pushed to, as Apptainer's oras:// expects, with an
+  // optional namespace: https://registry.example.org/softpack. http:// only for tests/loopback.
+  // Required when `registry` is among publish.destinations.
+  std::string url;
+  // A file holding "username:password" for Basic auth or the Bearer token flow;
+  // $SOFTPACK_REGISTRY_CREDENTIALS (same form), when set, wins. Empty = anonymous.
+  std::string credentials_file;
+  // CA bundle for https; empty = the system's.
+  std::string ca_file;
+  // Time limit for each request without progress (images are streamed, so a big push can take
+  // longer in all).
+  std::chrono::seconds timeout{300};
+};
+
+struct CoreConfig {
+  // softpack-core's base URL (e.g. http://softpack-core:8000). Required when `core` is among
+  // publish.destinations; the service also asks it to resend pending builds when it starts.
+  std::string url;
+  // Time limit of each request.
+  std::chrono::seconds timeout{60};
+};
+
+struct PublishConfig {
+  // Where a finished build is published: any of install, registry, git, core. They are
+  // published in that order, each only after the ones before it succeeded, so the record
+  // (git, core) never names an image or module that is not there yet.
+  std::vector<std::string> destinations{"git"};
+  // Backoff between attempts of a destination that failed: doubles from retry_initial up to
+  // retry_max, with jitter.
+  std::chrono::milliseconds retry_initial{std::chrono::seconds(30)};
+  std::chrono::milliseconds retry_max{std::chrono::minutes(10)};
+  // A destination still failing this long after its first failure is given up (the build
+  // ends failed, its files stay in the build directory). 0 = never give up.
+  std::chrono::seconds give_up_after{std::chrono::hours(24 * 7)};
 };
 
 struct ServerConfig {
@@ -135,12 +181,17 @@ struct Config {
   ModuleConfig module;
   JobsConfig jobs;
   ArtifactsConfig artifacts;
+  RegistryConfig registry;
+  CoreConfig core;
+  PublishConfig publish;
   ServerConfig server;
 
   // Derived locations.
   std::filesystem::path builds_dir() const { return data_dir / "builds"; }
   std::string artifacts_repo() const;
   std::string scripts_dir() const;
+  std::string module_dir() const;
+  bool publishes_to(std::string_view destination) const;
   scheduler::Resources resources_for(const std::string& stage) const;
 };
 

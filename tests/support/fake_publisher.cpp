@@ -13,14 +13,19 @@ FakePublisher::publish(const artifacts::PublishRequest& request) {
   std::lock_guard lock(m_mutex);
   m_calls.push_back(std::move(call));
   if (m_failure) {
-    return make_error(ErrorKind::io, *m_failure, "fake publisher");
+    return *m_failure;
   }
-  return artifacts::PublishResult{"fake", "ref-" + request.build_id};
+  return artifacts::PublishResult{m_name, m_name + "-ref-" + request.build_id};
 }
 
-void FakePublisher::fail_with(std::string message) {
+void FakePublisher::fail_with(std::string message, ErrorKind kind) {
   std::lock_guard lock(m_mutex);
-  m_failure = std::move(message);
+  m_failure = make_error(kind, std::move(message), m_name + " publisher");
+}
+
+void FakePublisher::recover() {
+  std::lock_guard lock(m_mutex);
+  m_failure.reset();
 }
 
 std::vector<FakePublisher::Call> FakePublisher::calls() const {

@@ -20,17 +20,26 @@ public:
     std::optional<std::string> builder_out; // out_dir/builder.out at the time of the call
   };
 
+  explicit FakePublisher(std::string name = "fake", bool publishes_failures = true)
+      : m_name(std::move(name)), m_publishes_failures(publishes_failures) {}
+
+  std::string name() const override { return m_name; }
+  bool publishes_failures() const override { return m_publishes_failures; }
   Expected<artifacts::PublishResult> publish(const artifacts::PublishRequest& request) override;
 
-  // From now on, publish() returns an io error with this message.
-  void fail_with(std::string message);
+  // From now on, publish() returns an error of this kind with this message (io: retried).
+  void fail_with(std::string message, ErrorKind kind = ErrorKind::io);
+  // From now on, publish() succeeds.
+  void recover();
   std::vector<Call> calls() const;
   std::size_t call_count() const;
 
 private:
   mutable std::mutex m_mutex;
   std::vector<Call> m_calls;
-  std::optional<std::string> m_failure;
+  std::string m_name;
+  bool m_publishes_failures;
+  std::optional<Error> m_failure;
 };
 
 } // namespace softpack::testing

@@ -159,7 +159,7 @@ TEST_CASE("engine: a build whose stages all complete is published", "[engine]") 
   CHECK(st.state == BuildState::published);
   CHECK(st.succeeded);
   CHECK(st.error.empty());
-  CHECK(st.published_reference == "ref-" + plan.build_id);
+  CHECK(st.published_reference == "fake-ref-" + plan.build_id);
   CHECK(st.done.has_value());
   for (const auto& stage : st.stages) {
     CHECK(stage.state == JobState::completed);
