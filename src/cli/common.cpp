@@ -80,6 +80,26 @@ public:
     }
   }
 
+  // A destination that fails is always shown: the command waits for its retries.
+  void on_destination_changed(const flow::BuildStatus&, const flow::DestinationStatus& d) override {
+    const auto now = std::chrono::system_clock::now();
+    if (d.state == flow::DestinationState::published) {
+      if (m_stages) {
+        m_out << clock_text(now) << "  publish " << d.name << "  done  " << d.reference
+              << std::endl;
+      }
+      return;
+    }
+    m_out << clock_text(now) << "  publish " << d.name << "  failed (attempt " << d.attempts
+          << "): " << d.error << std::endl;
+    if (d.next_attempt) {
+      const auto wait = std::chrono::duration_cast<std::chrono::seconds>(*d.next_attempt - now);
+      m_out << clock_text(now) << "  publish " << d.name << "  next attempt in "
+            << std::max<long long>(wait.count(), 0)
+            << " s (interrupt twice to leave; the files stay in the build directory)" << std::endl;
+    }
+  }
+
 private:
   std::ostream& m_out;
   bool m_stages;
@@ -98,6 +118,29 @@ artifacts::GitPublisherOptions git_publisher_options(const config::Config& confi
   return git;
 }
 
+std::vector<artifacts::Publisher*> Destinations::list() const {
+  std::vector<artifacts::Publisher*> out;
+  for (const auto& p : owned) {
+    out.push_back(p.get());
+  }
+  return out;
+}
+
+Expected<Destinations> make_destinations(const config::Config& config, CommandRunner& runner) {
+  Destinations d;
+  for (const auto& name : config.publish.destinations) {
+    if (name == "git") {
+      d.owned.push_back(
+          std::make_unique<artifacts::GitPublisher>(runner, git_publisher_options(config)));
+    } else {
+      return make_error(ErrorKind::config,
+                        "publish destination '" + name + "' is not available in this build",
+                        "publish.destinations");
+    }
+  }
+  return d;
+}
+
 int run_build(const config::Config& config, const spec::EnvironmentSpec& spec,
               const RunOptions& options, std::ostream& out, std::ostream& err) {
   spdlog::set_level(options.verbose ? spdlog::level::info : spdlog::level::warn);
@@ -110,8 +153,11 @@ int run_build(const config::Config& config, const spec::EnvironmentSpec& spec,
     err << "sp-submit: " << sched.error().describe() << "\n";
     return exit_code_for(sched.error());
   }
-  const auto git = git_publisher_options(config);
-  artifacts::GitPublisher publisher(runner, git);
+  auto destinations = make_destinations(config, runner);
+  if (!destinations) {
+    err << "sp-submit: " << destinations.error().describe() << "\n";
+    return exit_code_for(destinations.error());
+  }
 
   render::TemplateSet templates(config.templates_dir);
   const std::string build_id = flow::new_build_id(clock.now());
@@ -125,7 +171,7 @@ int run_build(const config::Config& config, const spec::EnvironmentSpec& spec,
     return exit_code_for(w.error());
   }
 
-  flow::FlowEngine engine(io, **sched, publisher, flow::engine_options(config), clock);
+  flow::FlowEngine engine(io, **sched, destinations->list(), flow::engine_options(config), clock);
   ProgressPrinter printer(out, options.wait);
   engine.set_observer(&printer);
 
@@ -180,10 +226,14 @@ int run_build(const config::Config& config, const spec::EnvironmentSpec& spec,
     out << ": " << b->error;
   }
   out << std::endl;
-  if (!b->published_reference.empty()) {
-    out << "artifacts: " << git.remote << " (branch " << git.branch << ", commit "
-        << b->published_reference.substr(0, 12) << ", " << artifacts::environment_dir(spec) << ")"
-        << std::endl;
+  for (const auto& d : b->destinations) {
+    out << "published to " << d.name << ": ";
+    if (d.state == flow::DestinationState::published) {
+      out << d.reference;
+    } else {
+      out << flow::to_string(d.state) << " after " << d.attempts << " attempt(s): " << d.error;
+    }
+    out << std::endl;
   }
   out << "logs: " << (b->build_dir / "logs").string() << std::endl;
   if (b->state != flow::BuildState::published) {

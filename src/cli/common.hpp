@@ -9,8 +9,10 @@
 #include "util/error.hpp"
 
 #include <iosfwd>
+#include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace softpack::cli {
 
@@ -31,6 +33,14 @@ Expected<config::Config> load_site_config(const std::optional<std::string>& path
 // The artifacts repository publisher as the site configuration describes it (the default: a
 // bare repository in the data directory, created on first use).
 artifacts::GitPublisherOptions git_publisher_options(const config::Config& config);
+
+// The publish destinations the configuration names (publish.destinations), in publishing
+// order, with their credentials read (from the environment or the files the config names).
+struct Destinations {
+  std::vector<std::unique_ptr<artifacts::Publisher>> owned;
+  std::vector<artifacts::Publisher*> list() const;
+};
+Expected<Destinations> make_destinations(const config::Config& config, CommandRunner& runner);
 
 struct RunOptions {
   bool wait = false;    // print every stage transition

@@ -41,9 +41,13 @@ int serve(const config::Config& config) {
     spdlog::error("{}", store.error().describe());
     return k_exit_internal;
   }
-  artifacts::GitPublisher publisher(runner, git_publisher_options(config));
+  auto destinations = make_destinations(config, runner);
+  if (!destinations) {
+    spdlog::error("{}", destinations.error().describe());
+    return exit_code_for(destinations.error());
+  }
 
-  service::Service svc(io, config, **sched, publisher, **store, runner, clock);
+  service::Service svc(io, config, **sched, destinations->list(), **store, runner, clock);
   server::ServerOptions options;
   options.address = config.server.address;
   options.port = static_cast<std::uint16_t>(config.server.port);

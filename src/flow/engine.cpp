@@ -5,6 +5,7 @@
 #include "util/text.hpp"
 
 #include <algorithm>
+#include <random>
 #include <set>
 
 #include <boost/asio/post.hpp>
@@ -39,12 +40,45 @@ std::string_view to_string(BuildState state) {
   return "unknown";
 }
 
+std::string_view to_string(DestinationState state) {
+  switch (state) {
+  case DestinationState::pending:
+    return "pending";
+  case DestinationState::published:
+    return "published";
+  case DestinationState::failed:
+    return "failed";
+  }
+  return "unknown";
+}
+
+std::optional<DestinationState> destination_state_from_string(std::string_view text) {
+  for (auto s :
+       {DestinationState::pending, DestinationState::published, DestinationState::failed}) {
+    if (to_string(s) == text) {
+      return s;
+    }
+  }
+  return std::nullopt;
+}
+
 EngineOptions engine_options(const config::Config& config) {
   EngineOptions o;
   o.poll_interval = config.scheduler.poll_interval;
   o.min_poll_interval = config.scheduler.min_poll_interval;
   o.lost_grace = config.scheduler.lost_grace;
+  o.publish_retry_initial = config.publish.retry_initial;
+  o.publish_retry_max = config.publish.retry_max;
+  o.publish_give_up_after = config.publish.give_up_after;
   return o;
+}
+
+std::chrono::milliseconds publish_backoff(const EngineOptions& options, int attempts) {
+  auto delay = options.publish_retry_initial;
+  for (int i = 1; i < attempts && delay < options.publish_retry_max; ++i) {
+    delay *= 2;
+  }
+  return std::min(delay, options.publish_retry_max);
 }
 
 bool is_final(BuildState state) {
@@ -58,7 +92,16 @@ struct Build {
   BuildStatus status;
   BuildPlan plan;
   bool cancel_sent = false; // remaining jobs cancelled after a failure or a request
-  bool finishing = false;   // publish under way
+  bool finishing = false;   // the jobs have all ended; publishing has begun
+  bool publish_in_flight = false;
+  std::unique_ptr<asio::steady_timer> retry_timer; // the next publish attempt
+};
+
+// One destination's outcome in a publish attempt.
+struct PublishOutcome {
+  std::string name;
+  Expected<artifacts::PublishResult> result;
+  SystemTime when;
 };
 
 struct PollOutcome {
@@ -67,13 +110,14 @@ struct PollOutcome {
 };
 
 // builder.out: every stage's state and log, so a failed build explains itself in softpack-core.
-std::string compose_builder_out(const Build& b, std::size_t tail_bytes) {
+std::string compose_builder_out(const BuildStatus& status, const BuildPlan& plan,
+                                std::size_t tail_bytes) {
   std::string out;
-  out += "softpack-builder build " + b.status.id + " of " + b.status.spec.full_name() + "\n";
-  if (!b.status.error.empty()) {
-    out += "error: " + b.status.error + "\n";
+  out += "softpack-builder build " + status.id + " of " + status.spec.full_name() + "\n";
+  if (!status.error.empty()) {
+    out += "error: " + status.error + "\n";
   }
-  for (const auto& st : b.status.stages) {
+  for (const auto& st : status.stages) {
     out += "\n==> stage " + st.name;
     if (st.job_id) {
       out += " (job " + st.job_id->value + ")";
@@ -86,7 +130,7 @@ std::string compose_builder_out(const Build& b, std::size_t tail_bytes) {
       out += ", " + st.reason;
     }
     out += "\n";
-    const auto log = b.plan.log_path(st.name);
+    const auto log = plan.log_path(st.name);
     std::string text = read_tail(log, tail_bytes);
     if (std::filesystem::exists(log) && std::filesystem::file_size(log) > tail_bytes) {
       out += "[... log truncated; first " +
@@ -105,7 +149,7 @@ std::string compose_builder_out(const Build& b, std::size_t tail_bytes) {
 struct FlowEngine::Impl {
   asio::io_context& io;
   scheduler::Scheduler& sched;
-  artifacts::Publisher& publisher;
+  std::vector<artifacts::Publisher*> publishers;
   EngineOptions options;
   const Clock& clock;
   asio::thread_pool pool{2};
@@ -125,10 +169,12 @@ struct FlowEngine::Impl {
   std::optional<SystemTime> last_poll_ok;
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 
-  Impl(asio::io_context& io_, scheduler::Scheduler& s, artifacts::Publisher& p, EngineOptions o,
-       const Clock& c)
-      : io(io_), sched(s), publisher(p), options(o), clock(c), timer(io_), watch_timer(io_),
-        interval(o.min_poll_interval) {
+  std::minstd_rand jitter{std::random_device{}()};
+
+  Impl(asio::io_context& io_, scheduler::Scheduler& s, std::vector<artifacts::Publisher*> p,
+       EngineOptions o, const Clock& c)
+      : io(io_), sched(s), publishers(std::move(p)), options(o), clock(c), timer(io_),
+        watch_timer(io_), interval(o.min_poll_interval) {
     // Backends that learn of changes themselves (the local executor) wake the poll early.
     sched.set_change_listener([this, alive = std::weak_ptr<bool>(alive)] {
       asio::post(io, [this, alive] {
@@ -308,7 +354,8 @@ struct FlowEngine::Impl {
     builds[id] = std::move(b);
     spdlog::info("build {}: resuming in state {}", id, to_string(build.status.state));
     if (build.status.state == BuildState::publishing) {
-      build.status.state = BuildState::running; // publish again: it is idempotent
+      // Publish again to the destinations not yet done: publishing is idempotent.
+      build.status.state = BuildState::running;
     }
     const bool unsubmitted = std::any_of(
         build.status.stages.begin(), build.status.stages.end(),
@@ -621,58 +668,214 @@ struct FlowEngine::Impl {
       }
     }
     set_state(b, BuildState::publishing);
+    if (b.status.destinations.empty()) { // not when resuming: the outcomes so far are kept
+      for (const auto* p : publishers) {
+        if (b.status.succeeded || p->publishes_failures()) {
+          DestinationStatus d;
+          d.name = p->name();
+          b.status.destinations.push_back(std::move(d));
+        }
+      }
+    }
+    // Destinations no longer configured (the configuration changed across a restart) are
+    // dropped: the site chose not to publish there any more.
+    std::erase_if(b.status.destinations, [this, &b](const DestinationStatus& d) {
+      if (d.state != DestinationState::pending || publisher_named(d.name)) {
+        return false;
+      }
+      spdlog::warn("build {}: destination {} is no longer configured; not publishing there",
+                   b.status.id, d.name);
+      return true;
+    });
+    notify_build(b);
+    publish_pending(b);
+  }
+
+  artifacts::Publisher* publisher_named(const std::string& name) const {
+    for (auto* p : publishers) {
+      if (p->name() == name) {
+        return p;
+      }
+    }
+    return nullptr;
+  }
+
+  // One publish attempt: the pending destinations in order, stopping at the first failure
+  // (the record must not name an image or module that is not there).
+  void publish_pending(Build& b) {
+    if (b.publish_in_flight) {
+      return;
+    }
+    std::vector<std::pair<std::string, artifacts::Publisher*>> pending;
+    for (const auto& d : b.status.destinations) {
+      if (d.state == DestinationState::pending) {
+        pending.emplace_back(d.name, publisher_named(d.name));
+      }
+    }
     artifacts::PublishRequest req;
     req.spec = b.status.spec;
     req.build_id = b.status.id;
     req.success = b.status.succeeded;
     req.out_dir = b.plan.out_dir();
+    b.publish_in_flight = true;
     // Reading the logs may block (network filesystems): done on the pool, from a snapshot.
     offload(
-        [this, req, snapshot = b,
-         tail = options.log_tail_bytes]() -> Expected<artifacts::PublishResult> {
-          const std::string builder_out = compose_builder_out(snapshot, tail);
-          if (auto w = write_file_atomic(req.out_dir / "builder.out", builder_out); !w) {
-            return w.error();
+        [this, req, pending, snapshot = b.status, plan = b.plan,
+         tail = options.log_tail_bytes]() -> std::vector<PublishOutcome> {
+          std::vector<PublishOutcome> outcomes;
+          // builder.out is written once: every attempt then publishes the same bytes, so a
+          // destination that did get them (an unanswered push) sees no change.
+          const auto builder_out_path = req.out_dir / "builder.out";
+          Expected<void> prepared;
+          if (!std::filesystem::exists(builder_out_path)) {
+            prepared =
+                write_file_atomic(builder_out_path, compose_builder_out(snapshot, plan, tail));
           }
-          if (req.success) {
-            if (auto w = write_file_atomic(req.out_dir / ".built_by_softpack", req.build_id + "\n");
-                !w) {
-              return w.error();
+          if (prepared && req.success) {
+            prepared = write_file_atomic(req.out_dir / ".built_by_softpack", req.build_id + "\n");
+          }
+          for (const auto& [name, publisher] : pending) {
+            Expected<artifacts::PublishResult> r =
+                !prepared ? Expected<artifacts::PublishResult>(prepared.error())
+                          : publisher->publish(req);
+            const bool ok = r.has_value();
+            outcomes.push_back(PublishOutcome{name, std::move(r), clock.now()});
+            if (!ok) {
+              break;
             }
           }
-          return publisher.publish(req);
+          return outcomes;
         },
-        [this, id = b.status.id](Expected<artifacts::PublishResult> r) {
-          Build& b = *builds.at(id);
-          if (!r) {
-            b.status.error = (b.status.error.empty() ? "" : b.status.error + "; ") +
-                             "publishing failed: " + r.error().describe();
-            spdlog::error("build {}: {}", id, b.status.error);
-            set_state(b, BuildState::failed);
-            return;
-          }
-          b.status.published_reference = r->reference;
-          spdlog::info("build {}: published to {} ({})", id, r->destination, r->reference);
-          if (b.status.succeeded) {
-            set_state(b, BuildState::published);
-          } else if (b.status.cancel_requested || first_unfinished_was_cancelled(b)) {
-            set_state(b, BuildState::cancelled);
-          } else {
-            set_state(b, BuildState::failed);
-          }
+        [this, id = b.status.id](std::vector<PublishOutcome> outcomes) {
+          on_published(*builds.at(id), std::move(outcomes));
         });
+  }
+
+  void on_published(Build& b, std::vector<PublishOutcome> outcomes) {
+    b.publish_in_flight = false;
+    const std::string& id = b.status.id;
+    for (auto& o : outcomes) {
+      auto it = std::find_if(b.status.destinations.begin(), b.status.destinations.end(),
+                             [&](const DestinationStatus& d) { return d.name == o.name; });
+      if (it == b.status.destinations.end()) {
+        continue;
+      }
+      DestinationStatus& d = *it;
+      d.attempts += 1;
+      d.last_attempt = o.when;
+      d.next_attempt.reset();
+      if (o.result) {
+        d.state = DestinationState::published;
+        d.reference = o.result->reference;
+        spdlog::info("build {}: published to {} ({})", id, o.result->destination,
+                     o.result->reference);
+      } else {
+        d.error = o.result.error().describe();
+        if (!d.first_failure) {
+          d.first_failure = o.when;
+        }
+        const bool refused = o.result.error().kind == ErrorKind::invalid_input;
+        const bool too_long = options.publish_give_up_after.count() > 0 &&
+                              o.when - *d.first_failure >= options.publish_give_up_after;
+        if (refused || too_long) {
+          d.state = DestinationState::failed;
+          spdlog::error("build {}: publishing to {} failed; giving up after {} attempt(s): {}", id,
+                        d.name, d.attempts, d.error);
+        } else {
+          auto delay = publish_backoff(options, d.attempts);
+          delay -= std::chrono::milliseconds(
+              std::uniform_int_distribution<long long>(0, delay.count() / 5)(jitter));
+          d.next_attempt = o.when + delay;
+          spdlog::warn("build {}: publishing to {} failed (attempt {}), next attempt in {} ms: {}",
+                       id, d.name, d.attempts, delay.count(), d.error);
+        }
+      }
+      save(b);
+      if (observer) {
+        observer->on_destination_changed(b.status, d);
+      }
+    }
+    finish_publishing(b);
+  }
+
+  void finish_publishing(Build& b) {
+    const auto& ds = b.status.destinations;
+    auto given_up = std::find_if(ds.begin(), ds.end(), [](const DestinationStatus& d) {
+      return d.state == DestinationState::failed;
+    });
+    if (given_up != ds.end()) {
+      b.status.error = (b.status.error.empty() ? "" : b.status.error + "; ") + "publishing to " +
+                       given_up->name + " failed: " + given_up->error;
+      set_state(b, BuildState::failed);
+      return;
+    }
+    auto pending = std::find_if(ds.begin(), ds.end(), [](const DestinationStatus& d) {
+      return d.state == DestinationState::pending;
+    });
+    if (pending != ds.end()) {
+      schedule_publish(b, pending->next_attempt);
+      return;
+    }
+    b.status.published_reference.clear();
+    for (const auto& d : ds) {
+      if (d.name == "git" || b.status.published_reference.empty() || &d == &ds.back()) {
+        b.status.published_reference = d.reference;
+        if (d.name == "git") {
+          break;
+        }
+      }
+    }
+    if (b.status.succeeded) {
+      set_state(b, BuildState::published);
+    } else if (b.status.cancel_requested || first_unfinished_was_cancelled(b)) {
+      set_state(b, BuildState::cancelled);
+    } else {
+      set_state(b, BuildState::failed);
+    }
+  }
+
+  // The next attempt at `when` (a wall-clock time from the journal; now when unset).
+  void schedule_publish(Build& b, std::optional<SystemTime> when) {
+    const auto now = clock.now();
+    const auto delay = when && *when > now
+                           ? std::chrono::duration_cast<std::chrono::milliseconds>(*when - now)
+                           : std::chrono::milliseconds(0);
+    if (!b.retry_timer) {
+      b.retry_timer = std::make_unique<asio::steady_timer>(io);
+    }
+    b.retry_timer->expires_after(delay);
+    b.retry_timer->async_wait([this, id = b.status.id, alive = std::weak_ptr<bool>(alive)](
+                                  const boost::system::error_code& ec) {
+      if (ec || !alive.lock()) {
+        return;
+      }
+      auto it = builds.find(id);
+      if (it != builds.end() && it->second->status.state == BuildState::publishing) {
+        publish_pending(*it->second);
+      }
+    });
   }
 };
 
 FlowEngine::FlowEngine(asio::io_context& io, scheduler::Scheduler& scheduler,
+                       std::vector<artifacts::Publisher*> publishers, EngineOptions options,
+                       const Clock& clock)
+    : m_impl(std::make_unique<Impl>(io, scheduler, std::move(publishers), options, clock)) {}
+
+FlowEngine::FlowEngine(asio::io_context& io, scheduler::Scheduler& scheduler,
                        artifacts::Publisher& publisher, EngineOptions options, const Clock& clock)
-    : m_impl(std::make_unique<Impl>(io, scheduler, publisher, options, clock)) {}
+    : FlowEngine(io, scheduler, std::vector<artifacts::Publisher*>{&publisher}, options, clock) {}
 
 FlowEngine::~FlowEngine() {
   m_impl->sched.set_change_listener(nullptr);
   m_impl->alive.reset();
   m_impl->timer.cancel();
   m_impl->watch_timer.cancel();
+  for (auto& [id, b] : m_impl->builds) {
+    if (b->retry_timer) {
+      b->retry_timer->cancel();
+    }
+  }
   m_impl->pool.join();
 }
 

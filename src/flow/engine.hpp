@@ -4,7 +4,9 @@
 // chained to the previous with "after ok" dependencies (so the jobs are futures), follows all jobs
 // of all builds with ONE scheduler poll per interval, cancels the rest of a build when a stage
 // fails, and publishes the outcome (builder.out alone on failure) once every job of the build has
-// ended.
+// ended: to each configured destination in order, recording each one's outcome, retrying
+// failures with backoff (across restarts: the outcomes are in the journal) until all succeeded
+// or one is given up.
 //
 // Threading: all public functions are called on the io_context's thread. Scheduler and
 // publisher calls (which run commands and may block) go to an internal worker pool; their
@@ -53,6 +55,28 @@ struct StageStatus {
   bool submitting = false; // the scheduler has been asked; the job id is not known yet
 };
 
+enum class DestinationState {
+  pending,   // not yet published (or failed and waiting for the next attempt)
+  published, // done
+  failed,    // given up: refused for good, or still failing after give_up_after
+};
+
+std::string_view to_string(DestinationState state);
+std::optional<DestinationState> destination_state_from_string(std::string_view text);
+
+// One publish destination of a build (Publisher::name()).
+struct DestinationStatus {
+  std::string name;
+  DestinationState state = DestinationState::pending;
+  int attempts = 0;
+  std::string error;     // the last failure; kept after a later success, for the record
+  std::string reference; // what the destination made (commit, digest, path)
+  std::optional<SystemTime> first_failure;
+  std::optional<SystemTime> last_attempt;
+  std::optional<SystemTime> next_attempt; // while pending after a failure
+  bool operator==(const DestinationStatus&) const = default;
+};
+
 struct BuildStatus {
   std::string id;
   spec::EnvironmentSpec spec;
@@ -65,7 +89,11 @@ struct BuildStatus {
   std::vector<StageStatus> stages;
   bool succeeded = false; // all stages completed
   bool cancel_requested = false;
-  std::string published_reference; // e.g. the artifacts commit
+  // What publishing made: the git commit when git is a destination, else the reference of the
+  // last destination.
+  std::string published_reference;
+  // The publish destinations, in publishing order, once the build's jobs have all ended.
+  std::vector<DestinationStatus> destinations;
 };
 
 struct EngineOptions {
@@ -76,7 +104,17 @@ struct EngineOptions {
   // How often to look for new result files between polls (0 = never): a stage's end is then
   // noticed without waiting for the backed-off poll interval, at no cost to the scheduler.
   std::chrono::milliseconds result_watch_interval{250};
+  // Publishing retries: the delay doubles from retry_initial to retry_max (with up to 20%
+  // jitter); a destination failing for give_up_after since its first failure is given up
+  // (0 = never).
+  std::chrono::milliseconds publish_retry_initial{std::chrono::seconds(30)};
+  std::chrono::milliseconds publish_retry_max{std::chrono::minutes(10)};
+  std::chrono::milliseconds publish_give_up_after{std::chrono::hours(24 * 7)};
 };
+
+// The delay before attempt `attempts + 1` of a destination that has failed `attempts` times
+// (>= 1), without jitter.
+std::chrono::milliseconds publish_backoff(const EngineOptions& options, int attempts);
 
 // The engine's settings from the site configuration (scheduler.poll_interval and friends).
 EngineOptions engine_options(const config::Config& config);
@@ -86,6 +124,8 @@ public:
   virtual ~BuildObserver() = default;
   virtual void on_stage_changed(const BuildStatus& build, const StageStatus& stage) = 0;
   virtual void on_build_changed(const BuildStatus& build) = 0;
+  virtual void on_destination_changed(const BuildStatus& /*build*/,
+                                      const DestinationStatus& /*destination*/) {}
 };
 
 // Where the engine writes every change of a build, before acting on it further (the service's
@@ -98,6 +138,10 @@ public:
 
 class FlowEngine {
 public:
+  // `publishers`: the destinations, in publishing order (names unique).
+  FlowEngine(boost::asio::io_context& io, scheduler::Scheduler& scheduler,
+             std::vector<artifacts::Publisher*> publishers, EngineOptions options,
+             const Clock& clock);
   FlowEngine(boost::asio::io_context& io, scheduler::Scheduler& scheduler,
              artifacts::Publisher& publisher, EngineOptions options, const Clock& clock);
   ~FlowEngine();
@@ -111,7 +155,7 @@ public:
   // Takes over a build from an earlier run of the service (its plan re-made from the spec):
   // stages with job ids are polled again; a stage that was being submitted is first looked up
   // by name (Scheduler::find_submitted) so it is never submitted twice; a build whose jobs all
-  // ended is published (publishing is idempotent).
+  // ended is published to the destinations not yet done (publishing is idempotent).
   void resume(BuildPlan plan, BuildStatus status);
   // Cancels every job of the build that has not ended (one scheduler call).
   bool cancel(const std::string& build_id);

@@ -83,6 +83,18 @@ store::BuildRecord to_record(const BuildStatus& b, std::string_view scheduler_na
     s.ended = secs(st.ended);
     r.stages.push_back(std::move(s));
   }
+  for (const auto& d : b.destinations) {
+    store::DestinationRecord dr;
+    dr.name = d.name;
+    dr.state = std::string(flow::to_string(d.state));
+    dr.attempts = d.attempts;
+    dr.error = d.error;
+    dr.reference = d.reference;
+    dr.first_failure = secs(d.first_failure);
+    dr.last_attempt = secs(d.last_attempt);
+    dr.next_attempt = secs(d.next_attempt);
+    r.destinations.push_back(std::move(dr));
+  }
   return r;
 }
 
@@ -128,10 +140,36 @@ Expected<BuildStatus> from_record(const store::BuildRecord& r) {
     st.ended = time_of(s.ended);
     b.stages.push_back(std::move(st));
   }
+  for (const auto& dr : r.destinations) {
+    flow::DestinationStatus d;
+    d.name = dr.name;
+    auto state = flow::destination_state_from_string(dr.state);
+    if (!state) {
+      return make_error(ErrorKind::internal, "unknown destination state '" + dr.state + "'",
+                        "stored build " + r.id);
+    }
+    d.state = *state;
+    d.attempts = dr.attempts;
+    d.error = dr.error;
+    d.reference = dr.reference;
+    d.first_failure = time_of(dr.first_failure);
+    d.last_attempt = time_of(dr.last_attempt);
+    d.next_attempt = time_of(dr.next_attempt);
+    b.destinations.push_back(std::move(d));
+  }
   return b;
 }
 
+std::vector<std::string> names_of(const std::vector<artifacts::Publisher*>& publishers) {
+  std::vector<std::string> names;
+  for (const auto* p : publishers) {
+    names.push_back(p->name());
+  }
+  return names;
+}
+
 struct Service::Impl {
+  std::vector<std::string> publisher_names; // the destinations, in order
   asio::io_context& io;
   const config::Config& config;
   scheduler::Scheduler& sched;
@@ -150,8 +188,8 @@ struct Service::Impl {
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 
   Impl(asio::io_context& io_, const config::Config& c, scheduler::Scheduler& s,
-       artifacts::Publisher& p, store::Store& st, CommandRunner& r, const Clock& cl)
-      : io(io_), config(c), sched(s), store(st), runner(r), clock(cl),
+       std::vector<artifacts::Publisher*> p, store::Store& st, CommandRunner& r, const Clock& cl)
+      : publisher_names(names_of(p)), io(io_), config(c), sched(s), store(st), runner(r), clock(cl),
         engine(io_, s, p, flow::engine_options(c), cl), templates(c.templates_dir) {}
 
   void remember(const BuildStatus& b) {
@@ -163,9 +201,10 @@ struct Service::Impl {
 };
 
 Service::Service(asio::io_context& io, const config::Config& config,
-                 scheduler::Scheduler& scheduler, artifacts::Publisher& publisher,
+                 scheduler::Scheduler& scheduler, std::vector<artifacts::Publisher*> publishers,
                  store::Store& store, CommandRunner& runner, const Clock& clock)
-    : m_impl(std::make_unique<Impl>(io, config, scheduler, publisher, store, runner, clock)) {
+    : m_impl(std::make_unique<Impl>(io, config, scheduler, std::move(publishers), store, runner,
+                                    clock)) {
   m_impl->engine.set_observer(this);
   m_impl->engine.set_journal(this);
 }
@@ -308,6 +347,11 @@ void Service::on_stage_changed(const BuildStatus& build, const StageStatus&) {
   changed();
 }
 
+void Service::on_destination_changed(const BuildStatus& build, const flow::DestinationStatus&) {
+  m_impl->remember(build);
+  changed();
+}
+
 void Service::on_build_changed(const BuildStatus& build) {
   m_impl->remember(build);
   changed();
@@ -380,6 +424,19 @@ json::object build_object(const BuildStatus& b, bool with_logs) {
     stages.emplace_back(std::move(s));
   }
   o["stages"] = std::move(stages);
+  json::array destinations;
+  for (const auto& d : b.destinations) {
+    json::object j;
+    j["name"] = d.name;
+    j["state"] = std::string(flow::to_string(d.state));
+    j["attempts"] = d.attempts;
+    j["error"] = d.error;
+    j["reference"] = d.reference;
+    j["last_attempt"] = time_json(d.last_attempt);
+    j["next_attempt"] = time_json(d.next_attempt);
+    destinations.emplace_back(std::move(j));
+  }
+  o["destinations"] = std::move(destinations);
   return o;
 }
 } // namespace
@@ -445,8 +502,19 @@ std::string Service::metrics_text() {
     by_state[std::string(flow::to_string(st))] = 0;
   }
   std::map<std::string, std::pair<double, std::size_t>> durations;
+  // Destinations of builds still publishing that have failed at least once: what an admin
+  // should look at when a destination is down.
+  std::map<std::string, std::size_t> retrying;
+  for (const auto& name : m_impl->publisher_names) {
+    retrying[name] = 0;
+  }
   for (const auto& [id, b] : m_impl->builds) {
     ++by_state[std::string(flow::to_string(b.state))];
+    for (const auto& d : b.destinations) {
+      if (d.state == flow::DestinationState::pending && d.attempts > 0) {
+        ++retrying[d.name];
+      }
+    }
     for (const auto& st : b.stages) {
       if (st.started && st.ended) {
         auto& d = durations[st.name];
@@ -467,6 +535,11 @@ std::string Service::metrics_text() {
            std::to_string(d.first) + "\n";
     out += "softpack_stage_duration_seconds_count{stage=\"" + stage + "\"} " +
            std::to_string(d.second) + "\n";
+  }
+  out += "# HELP softpack_publish_retrying Builds whose publishing to a destination failed and "
+         "is waiting to be tried again.\n# TYPE softpack_publish_retrying gauge\n";
+  for (const auto& [name, n] : retrying) {
+    out += "softpack_publish_retrying{destination=\"" + name + "\"} " + std::to_string(n) + "\n";
   }
   out += "# HELP softpack_scheduler_polls_total Scheduler poll calls (one per interval for all "
          "builds).\n# TYPE softpack_scheduler_polls_total counter\n";

@@ -34,8 +34,8 @@ class Service final : public server::ServiceApi,
                       public flow::BuildJournal {
 public:
   Service(boost::asio::io_context& io, const config::Config& config,
-          scheduler::Scheduler& scheduler, artifacts::Publisher& publisher, store::Store& store,
-          CommandRunner& runner, const Clock& clock);
+          scheduler::Scheduler& scheduler, std::vector<artifacts::Publisher*> publishers,
+          store::Store& store, CommandRunner& runner, const Clock& clock);
   ~Service() override;
 
   // Loads the store: finished builds for the status API, unfinished ones resumed (or queued).
@@ -57,6 +57,8 @@ public:
   // flow::BuildObserver
   void on_stage_changed(const flow::BuildStatus& build, const flow::StageStatus& stage) override;
   void on_build_changed(const flow::BuildStatus& build) override;
+  void on_destination_changed(const flow::BuildStatus& build,
+                              const flow::DestinationStatus& destination) override;
   // flow::BuildJournal
   Expected<void> save(const flow::BuildStatus& build) override;
 

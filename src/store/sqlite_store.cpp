@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <map>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -69,6 +70,22 @@ CREATE TABLE deliveries (
   received INTEGER NOT NULL DEFAULT (CAST(strftime('%s', 'now') AS INTEGER))
 );
 )sql",
+    // 2: each build's publish destinations and their outcomes (durable retries).
+    R"sql(
+CREATE TABLE destinations (
+  build_id      TEXT    NOT NULL REFERENCES builds (id) ON DELETE CASCADE,
+  position      INTEGER NOT NULL,
+  name          TEXT    NOT NULL,
+  state         TEXT    NOT NULL,
+  attempts      INTEGER NOT NULL DEFAULT 0,
+  error         TEXT    NOT NULL DEFAULT '',
+  reference     TEXT    NOT NULL DEFAULT '',
+  first_failure INTEGER,  -- epoch seconds
+  last_attempt  INTEGER,
+  next_attempt  INTEGER,
+  PRIMARY KEY (build_id, position)
+) WITHOUT ROWID;
+)sql",
 };
 
 constexpr int k_schema_version = static_cast<int>(std::size(k_migrations));
@@ -112,6 +129,25 @@ INSERT INTO stages (build_id, position, name, job_name, job_id, scheduler, state
                     exit_code, submitted, started, ended)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
 )sql";
+
+constexpr const char* k_delete_destinations = "DELETE FROM destinations WHERE build_id = ?1";
+
+constexpr const char* k_insert_destination = R"sql(
+INSERT INTO destinations (build_id, position, name, state, attempts, error, reference,
+                          first_failure, last_attempt, next_attempt)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+)sql";
+
+// Destinations are read with a second query (joining them into the builds query would repeat
+// each stage row per destination), restricted like the builds query it follows.
+constexpr std::string_view k_select_destinations =
+    "SELECT d.build_id, d.name, d.state, d.attempts, d.error, d.reference, d.first_failure, "
+    "d.last_attempt, d.next_attempt FROM destinations AS d JOIN builds AS b ON b.id = d.build_id ";
+constexpr std::string_view k_destination_order = " ORDER BY d.build_id, d.position";
+
+std::string select_destinations(std::string_view where) {
+  return std::string(k_select_destinations) + std::string(where) + std::string(k_destination_order);
+}
 
 constexpr const char* k_record_delivery = "INSERT OR IGNORE INTO deliveries (id) VALUES (?1)";
 
@@ -223,6 +259,17 @@ void read_stage(sqlite3_stmt* s, StageRecord& st) {
   st.ended = column_optional(s, c + 9);
 }
 
+void read_destination(sqlite3_stmt* s, DestinationRecord& d) {
+  d.name = column_text(s, 1);
+  d.state = column_text(s, 2);
+  d.attempts = static_cast<int>(sqlite3_column_int64(s, 3));
+  d.error = column_text(s, 4);
+  d.reference = column_text(s, 5);
+  d.first_failure = column_optional(s, 6);
+  d.last_attempt = column_optional(s, 7);
+  d.next_attempt = column_optional(s, 8);
+}
+
 bool is_disk_full(int rc, int system_errno) {
   // SQLite reports ENOSPC on write as SQLITE_FULL, and a database at max_page_count likewise;
   // a failed fsync or a quota shows up as an I/O error carrying the errno.
@@ -262,7 +309,8 @@ private:
   Expected<void> step_done(const Statement& s, std::string_view operation);
   Expected<void> write_rows(const BuildRecord& build, std::string_view operation);
   void rollback_if_open();
-  Expected<std::vector<BuildRecord>> load(const Statement& s, std::string_view operation);
+  Expected<std::vector<BuildRecord>> load(const Statement& builds, const Statement& destinations,
+                                          std::string_view operation);
 
   std::string m_path;
   SqliteOptions m_options;
@@ -276,9 +324,14 @@ private:
   Statement m_upsert_build;
   Statement m_delete_stages;
   Statement m_insert_stage;
+  Statement m_delete_destinations;
+  Statement m_insert_destination;
   Statement m_select_one;
   Statement m_select_all;
   Statement m_select_unfinished;
+  Statement m_select_one_destinations;
+  Statement m_select_all_destinations;
+  Statement m_select_unfinished_destinations;
   Statement m_record_delivery;
 };
 
@@ -454,9 +507,14 @@ Expected<void> SqliteStore::initialize() {
       {&m_upsert_build, k_upsert_build},
       {&m_delete_stages, k_delete_stages},
       {&m_insert_stage, k_insert_stage},
+      {&m_delete_destinations, k_delete_destinations},
+      {&m_insert_destination, k_insert_destination},
       {&m_select_one, select_builds(k_where_one)},
       {&m_select_all, select_builds("")},
       {&m_select_unfinished, select_builds(k_where_unfinished)},
+      {&m_select_one_destinations, select_destinations(k_where_one)},
+      {&m_select_all_destinations, select_destinations("")},
+      {&m_select_unfinished_destinations, select_destinations(k_where_unfinished)},
       {&m_record_delivery, k_record_delivery},
   };
   for (const auto& [statement, sql] : statements) {
@@ -547,6 +605,37 @@ Expected<void> SqliteStore::write_rows(const BuildRecord& b, std::string_view op
       return r;
     }
   }
+  {
+    StatementUse use(m_delete_destinations);
+    Binder bind(use.get());
+    if (bind.text(1, b.id).rc() != SQLITE_OK) {
+      return failure(bind.rc(), operation);
+    }
+    if (auto r = step_done(m_delete_destinations, operation); !r) {
+      return r;
+    }
+  }
+  for (std::size_t i = 0; i < b.destinations.size(); ++i) {
+    const DestinationRecord& d = b.destinations[i];
+    StatementUse use(m_insert_destination);
+    Binder bind(use.get());
+    bind.text(1, b.id)
+        .integer(2, static_cast<std::int64_t>(i))
+        .text(3, d.name)
+        .text(4, d.state)
+        .integer(5, d.attempts)
+        .text(6, d.error)
+        .text(7, d.reference)
+        .optional(8, d.first_failure)
+        .optional(9, d.last_attempt)
+        .optional(10, d.next_attempt);
+    if (bind.rc() != SQLITE_OK) {
+      return failure(bind.rc(), operation);
+    }
+    if (auto r = step_done(m_insert_destination, operation); !r) {
+      return r;
+    }
+  }
   return {};
 }
 
@@ -570,15 +659,14 @@ Expected<void> SqliteStore::save(const BuildRecord& build) {
   return {};
 }
 
-Expected<std::vector<BuildRecord>> SqliteStore::load(const Statement& s,
-                                                     std::string_view operation) {
+Expected<std::vector<BuildRecord>>
+SqliteStore::load(const Statement& s, const Statement& destinations, std::string_view operation) {
   std::vector<BuildRecord> builds;
   builds.reserve(m_load_size_hint);
   for (;;) {
     const int rc = sqlite3_step(s.get());
     if (rc == SQLITE_DONE) {
-      m_load_size_hint = std::max(m_load_size_hint, builds.size());
-      return builds;
+      break;
     }
     if (rc != SQLITE_ROW) {
       return failure(rc, operation);
@@ -592,16 +680,40 @@ Expected<std::vector<BuildRecord>> SqliteStore::load(const Statement& s,
       read_stage(s.get(), builds.back().stages.emplace_back());
     }
   }
+  m_load_size_hint = std::max(m_load_size_hint, builds.size());
+  std::map<std::string_view, BuildRecord*> by_id;
+  for (auto& b : builds) {
+    by_id.emplace(b.id, &b);
+  }
+  for (;;) {
+    const int rc = sqlite3_step(destinations.get());
+    if (rc == SQLITE_DONE) {
+      return builds;
+    }
+    if (rc != SQLITE_ROW) {
+      return failure(rc, operation);
+    }
+    // A build saved between the two queries is not in `builds`: its destinations wait for
+    // the next load.
+    if (auto it = by_id.find(column_view(destinations.get(), 0)); it != by_id.end()) {
+      read_destination(destinations.get(), it->second->destinations.emplace_back());
+    }
+  }
 }
 
 Expected<std::optional<BuildRecord>> SqliteStore::get(const std::string& id) {
   const std::string operation = "read build '" + id + "'";
   StatementUse use(m_select_one);
+  StatementUse use_destinations(m_select_one_destinations);
   Binder bind(use.get());
+  Binder bind_destinations(use_destinations.get());
   if (bind.text(1, id).rc() != SQLITE_OK) {
     return failure(bind.rc(), operation);
   }
-  auto builds = load(m_select_one, operation);
+  if (bind_destinations.text(1, id).rc() != SQLITE_OK) {
+    return failure(bind_destinations.rc(), operation);
+  }
+  auto builds = load(m_select_one, m_select_one_destinations, operation);
   if (!builds) {
     return builds.error();
   }
@@ -613,12 +725,14 @@ Expected<std::optional<BuildRecord>> SqliteStore::get(const std::string& id) {
 
 Expected<std::vector<BuildRecord>> SqliteStore::all() {
   StatementUse use(m_select_all);
-  return load(m_select_all, "read all builds");
+  StatementUse use_destinations(m_select_all_destinations);
+  return load(m_select_all, m_select_all_destinations, "read all builds");
 }
 
 Expected<std::vector<BuildRecord>> SqliteStore::unfinished() {
   StatementUse use(m_select_unfinished);
-  return load(m_select_unfinished, "read unfinished builds");
+  StatementUse use_destinations(m_select_unfinished_destinations);
+  return load(m_select_unfinished, m_select_unfinished_destinations, "read unfinished builds");
 }
 
 Expected<bool> SqliteStore::record_delivery(const std::string& delivery_id) {

@@ -1,6 +1,7 @@
 #pragma once
 
-// Durable state in SQLite (one file in the data directory): builds and their stages, and the
+// Durable state in SQLite (one file in the data directory): builds, their stages and publish
+// destinations, and the
 // GitLab webhook deliveries already handled. The service writes a build's row and its stages'
 // rows whenever they change (write-ahead: a stage is saved as submitting before the scheduler
 // is asked, its job id right after), so a restart - even after kill -9 - reloads every
@@ -35,6 +36,18 @@ struct StageRecord {
   bool operator==(const StageRecord&) const = default;
 };
 
+struct DestinationRecord {
+  std::string name;  // "git"
+  std::string state; // flow::DestinationState name
+  int attempts = 0;
+  std::string error;
+  std::string reference;
+  std::optional<std::int64_t> first_failure; // epoch seconds
+  std::optional<std::int64_t> last_attempt;
+  std::optional<std::int64_t> next_attempt;
+  bool operator==(const DestinationRecord&) const = default;
+};
+
 struct BuildRecord {
   std::string id;
   std::string env_path;    // "users/alice"
@@ -50,7 +63,8 @@ struct BuildRecord {
   std::int64_t requested = 0; // epoch seconds
   std::optional<std::int64_t> started;
   std::optional<std::int64_t> done;
-  std::vector<StageRecord> stages; // in flow order
+  std::vector<StageRecord> stages;             // in flow order
+  std::vector<DestinationRecord> destinations; // in publishing order
   bool operator==(const BuildRecord&) const = default;
 };
 
@@ -60,10 +74,10 @@ public:
   static Expected<std::unique_ptr<Store>> open(const std::filesystem::path& path);
   virtual ~Store() = default;
 
-  // Inserts or replaces the build and all its stages, in one transaction.
+  // Inserts or replaces the build and all its stages and destinations, in one transaction.
   virtual Expected<void> save(const BuildRecord& build) = 0;
   virtual Expected<std::optional<BuildRecord>> get(const std::string& id) = 0;
-  // All builds, oldest request first (stages included).
+  // All builds, oldest request first (stages and destinations included).
   virtual Expected<std::vector<BuildRecord>> all() = 0;
   // Builds whose state is not published, failed or cancelled, oldest request first.
   virtual Expected<std::vector<BuildRecord>> unfinished() = 0;

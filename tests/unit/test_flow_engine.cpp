@@ -60,12 +60,17 @@ struct Harness {
   ManualClock clock;
   std::unique_ptr<FlowEngine> engine;
 
-  explicit Harness(flow::EngineOptions options = fast_options()) {
+  // `publishers`: the destinations, in order; none = `publisher` alone.
+  explicit Harness(flow::EngineOptions options = fast_options(),
+                   std::vector<artifacts::Publisher*> publishers = {}) {
     config = config::default_config();
     config.data_dir = dir / "data";
     config.templates_dir = std::string(SOFTPACK_SOURCE_DIR) + "/templates";
     config.jobs.builder_command = "softpack-builder";
-    engine = std::make_unique<FlowEngine>(io, sched, publisher, options, clock);
+    if (publishers.empty()) {
+      publishers.push_back(&publisher);
+    }
+    engine = std::make_unique<FlowEngine>(io, sched, publishers, options, clock);
   }
 
   static flow::EngineOptions fast_options() {
@@ -73,7 +78,19 @@ struct Harness {
     o.poll_interval = 10ms;
     o.min_poll_interval = 2ms;
     o.lost_grace = 60s;
+    o.publish_retry_initial = 5ms;
+    o.publish_retry_max = 20ms;
     return o;
+  }
+
+  // Runs the build's three fake jobs to `completed` (or the first to `failed`).
+  void end_jobs(bool succeed = true) {
+    for (const char* job : {"fake-1", "fake-2", "fake-3"}) {
+      h_set(job, succeed || std::string(job) != "fake-1");
+    }
+  }
+  void h_set(const char* job, bool ok) {
+    sched.set_state(JobId{job}, ok ? JobState::completed : JobState::failed, ok ? 0 : 1);
   }
 
   flow::BuildPlan plan(const std::string& env = "env", bool write = true) {
@@ -336,20 +353,165 @@ TEST_CASE("engine: a job the scheduler forgot", "[engine]") {
   }
 }
 
-TEST_CASE("engine: a publisher failure fails the build", "[engine]") {
+TEST_CASE("engine: a destination that fails is retried with backoff until it succeeds",
+          "[engine][publish]") {
   Harness h;
-  h.publisher.fail_with("git push: rejected (non-fast-forward)");
+  h.publisher.fail_with("git push: could not connect to the remote");
   const auto plan = h.plan();
   const std::string id = h.start_running(plan);
-  for (const char* job : {"fake-1", "fake-2", "fake-3"}) {
-    h.sched.set_state(JobId{job}, JobState::completed, 0);
+  h.end_jobs();
+  REQUIRE(run_until(h.io, [&] { return h.publisher.call_count() >= 3; }));
+  {
+    const auto& st = h.status(id);
+    CHECK(st.state == BuildState::publishing);
+    REQUIRE(st.destinations.size() == 1);
+    const auto& d = st.destinations[0];
+    CHECK(d.name == "fake");
+    CHECK(d.state == flow::DestinationState::pending);
+    CHECK(d.attempts >= 2);
+    CHECK_THAT(d.error, Catch::Contains("could not connect"));
+    CHECK(d.first_failure.has_value());
   }
+  h.publisher.recover();
+  REQUIRE(h.run_until_final(id));
+  const auto& st = h.status(id);
+  CHECK(st.state == BuildState::published);
+  CHECK(st.error.empty());
+  CHECK(st.destinations[0].state == flow::DestinationState::published);
+  CHECK(st.destinations[0].reference == "fake-ref-" + plan.build_id);
+  CHECK(st.published_reference == "fake-ref-" + plan.build_id);
+  // Every attempt published the same builder.out (written once), so a destination that did
+  // receive an attempt it did not answer sees no change the next time.
+  const auto calls = h.publisher.calls();
+  REQUIRE(calls.size() >= 4);
+  for (const auto& c : calls) {
+    REQUIRE(c.builder_out.has_value());
+    CHECK(*c.builder_out == *calls.front().builder_out);
+  }
+}
+
+TEST_CASE("engine: publish backoff doubles up to the maximum", "[engine][publish]") {
+  flow::EngineOptions o;
+  o.publish_retry_initial = 30s;
+  o.publish_retry_max = 10min;
+  CHECK(flow::publish_backoff(o, 1) == 30s);
+  CHECK(flow::publish_backoff(o, 2) == 60s);
+  CHECK(flow::publish_backoff(o, 5) == 480s);
+  CHECK(flow::publish_backoff(o, 6) == 10min);
+  CHECK(flow::publish_backoff(o, 1000) == 10min);
+}
+
+TEST_CASE("engine: destinations are published in order, a failing one holds back the rest",
+          "[engine][publish]") {
+  FakePublisher image("registry", false), record("git");
+  Harness h(Harness::fast_options(), {&image, &record});
+  image.fail_with("registry: 503 Service Unavailable");
+  const auto plan = h.plan();
+  const std::string id = h.start_running(plan);
+  h.end_jobs();
+  REQUIRE(run_until(h.io, [&] { return image.call_count() >= 2; }));
+  CHECK(record.call_count() == 0);
+  image.recover();
+  REQUIRE(h.run_until_final(id));
+  CHECK(h.status(id).state == BuildState::published);
+  CHECK(record.call_count() == 1);
+  // The git commit is the build's reference.
+  CHECK(h.status(id).published_reference == "git-ref-" + plan.build_id);
+  const auto& ds = h.status(id).destinations;
+  REQUIRE(ds.size() == 2);
+  CHECK(ds[0].name == "registry");
+  CHECK(ds[1].name == "git");
+  CHECK(ds[1].attempts == 1);
+}
+
+TEST_CASE("engine: a failed build is published only where failures go", "[engine][publish]") {
+  FakePublisher image("registry", false), record("git");
+  Harness h(Harness::fast_options(), {&image, &record});
+  const auto plan = h.plan();
+  const std::string id = h.start_running(plan);
+  h.end_jobs(false);
+  REQUIRE(h.run_until_final(id));
+  CHECK(h.status(id).state == BuildState::failed);
+  CHECK(image.call_count() == 0);
+  REQUIRE(record.call_count() == 1);
+  CHECK_FALSE(record.calls()[0].request.success);
+  REQUIRE(h.status(id).destinations.size() == 1);
+  CHECK(h.status(id).destinations[0].name == "git");
+}
+
+TEST_CASE("engine: a destination that refuses the build is given up at once", "[engine][publish]") {
+  Harness h;
+  h.publisher.fail_with("users/alice/env/1 is already installed by build other",
+                        ErrorKind::invalid_input);
+  const auto plan = h.plan();
+  const std::string id = h.start_running(plan);
+  h.end_jobs();
   REQUIRE(h.run_until_final(id));
   const auto& st = h.status(id);
   CHECK(st.state == BuildState::failed);
-  CHECK_THAT(st.error, Catch::Contains("publishing failed"));
-  CHECK_THAT(st.error, Catch::Contains("non-fast-forward"));
+  CHECK_THAT(st.error, Catch::Contains("publishing to fake failed"));
+  CHECK_THAT(st.error, Catch::Contains("already installed"));
+  CHECK(st.destinations[0].state == flow::DestinationState::failed);
   CHECK(h.publisher.call_count() == 1);
+}
+
+TEST_CASE("engine: a destination still failing after give_up_after is given up",
+          "[engine][publish]") {
+  auto o = Harness::fast_options();
+  o.publish_give_up_after = 1h;
+  Harness h(o);
+  h.publisher.fail_with("core: connection refused");
+  const auto plan = h.plan();
+  const std::string id = h.start_running(plan);
+  h.end_jobs();
+  REQUIRE(run_until(h.io, [&] { return h.publisher.call_count() >= 2; }));
+  CHECK(h.status(id).state == BuildState::publishing);
+  h.clock.advance(2h);
+  REQUIRE(h.run_until_final(id));
+  CHECK(h.status(id).state == BuildState::failed);
+  CHECK_THAT(h.status(id).error, Catch::Contains("connection refused"));
+  CHECK(h.status(id).destinations[0].state == flow::DestinationState::failed);
+}
+
+TEST_CASE("engine: a build resumed while publishing publishes only what is not done",
+          "[engine][publish]") {
+  FakePublisher image("registry", false), record("git");
+  Harness h(Harness::fast_options(), {&image, &record});
+  const auto plan = h.plan();
+  flow::BuildStatus st;
+  st.id = plan.build_id;
+  st.spec = plan.spec;
+  st.build_dir = plan.build_dir;
+  st.state = BuildState::publishing;
+  st.succeeded = true;
+  for (std::size_t i = 0; i < plan.stages.size(); ++i) {
+    flow::StageStatus s;
+    s.name = plan.stages[i].name;
+    s.job_name = plan.stages[i].job_name;
+    s.job_id = JobId{"old-" + std::to_string(i)};
+    s.state = JobState::completed;
+    st.stages.push_back(s);
+  }
+  flow::DestinationStatus done, waiting;
+  done.name = "registry";
+  done.state = flow::DestinationState::published;
+  done.attempts = 1;
+  done.reference = "sha256:abc";
+  waiting.name = "git";
+  waiting.attempts = 3;
+  waiting.error = "git push: could not connect";
+  waiting.first_failure = h.clock.now() - 1h;
+  waiting.next_attempt = h.clock.now() - 1s; // due
+  st.destinations = {done, waiting};
+  h.engine->resume(plan, st);
+  REQUIRE(h.run_until_final(plan.build_id));
+  CHECK(h.status(plan.build_id).state == BuildState::published);
+  CHECK(image.call_count() == 0);
+  CHECK(record.call_count() == 1);
+  const auto& ds = h.status(plan.build_id).destinations;
+  CHECK(ds[0].reference == "sha256:abc");
+  CHECK(ds[1].state == flow::DestinationState::published);
+  CHECK(ds[1].attempts == 4);
 }
 
 TEST_CASE("engine: a submission that fails fails the build", "[engine]") {

@@ -115,7 +115,8 @@ struct Harness {
     auto s = store::open_sqlite(db_path(), options);
     REQUIRE(s.has_value());
     store = std::move(s).value();
-    service = std::make_unique<Service>(*io, config, *sched, publisher, *store, runner, clock);
+    service = std::make_unique<Service>(
+        *io, config, *sched, std::vector<artifacts::Publisher*>{&publisher}, *store, runner, clock);
     auto started = service->start();
     INFO((started ? std::string() : started.error().describe()));
     REQUIRE(started.has_value());
@@ -309,6 +310,53 @@ TEST_CASE("service: a build is stored before submit returns, runs its stages and
   h.run_for(30ms);
   CHECK(h.service->environments_status_json() == s3);
   CHECK(h.publisher.call_count() == 1);
+}
+
+TEST_CASE("service: a destination down across a restart is retried and the build ends published",
+          "[service][publish]") {
+  Harness h;
+  h.config.publish.retry_initial = 20ms;
+  h.config.publish.retry_max = 20ms;
+  h.publisher.fail_with("git push: unable to access the remote: Connection refused");
+  h.boot();
+  const std::string id = h.submit("env");
+  REQUIRE(h.run_until([&] { return h.running_with_jobs(id); }));
+  h.complete(id);
+  REQUIRE(h.run_until([&] {
+    const auto r = h.stored(id);
+    return r.destinations.size() == 1 && r.destinations[0].attempts >= 2;
+  }));
+  {
+    const auto r = h.stored(id);
+    CHECK(r.state == "publishing");
+    CHECK(r.destinations[0].name == "fake");
+    CHECK(r.destinations[0].state == "pending");
+    CHECK_THAT(r.destinations[0].error, Catch::Contains("Connection refused"));
+    // The status API shows it, and the metrics count it.
+    const auto doc = json::parse(*h.service->build_json(id)).as_object();
+    CHECK(doc.at("state").as_string() == "publishing");
+    const auto& d = doc.at("destinations").as_array().at(0).as_object();
+    CHECK(d.at("name").as_string() == "fake");
+    CHECK(d.at("state").as_string() == "pending");
+    CHECK_THAT(std::string(d.at("error").as_string()), Catch::Contains("Connection refused"));
+    CHECK_THAT(h.service->metrics_text(),
+               Catch::Contains("softpack_publish_retrying{destination=\"fake\"} 1"));
+  }
+  h.stop();
+  const auto calls_before = h.publisher.call_count();
+  h.publisher.recover();
+  h.boot();
+  REQUIRE(h.run_until([&] { return h.state(id) == "published"; }));
+  const auto r = h.stored(id);
+  CHECK(r.destinations[0].state == "published");
+  CHECK(r.destinations[0].reference == "fake-ref-" + id);
+  CHECK(r.destinations[0].attempts >= 3);
+  CHECK(r.published_ref == "fake-ref-" + id);
+  // No job was submitted again: only publishing was left.
+  CHECK(h.fake.submitted().size() == 3);
+  CHECK(h.publisher.call_count() == calls_before + 1);
+  CHECK_THAT(h.service->metrics_text(),
+             Catch::Contains("softpack_publish_retrying{destination=\"fake\"} 0"));
 }
 
 TEST_CASE("service: the same environment and version is not built twice at once", "[service]") {

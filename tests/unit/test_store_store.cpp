@@ -23,6 +23,7 @@
 
 using namespace softpack;
 using softpack::store::BuildRecord;
+using softpack::store::DestinationRecord;
 using softpack::store::StageRecord;
 using softpack::store::Store;
 using softpack::testing::TempDir;
@@ -72,6 +73,12 @@ BuildRecord full_build(std::string id, std::int64_t requested = 1700000000) {
   build.ended = requested + 600;
   StageRecord publish = stage("publish", "submitting"); // no job id, no times, no exit code
   b.stages = {concretize, build, publish};
+  DestinationRecord registry{"registry",   "published",     1,           "", "sha256:0123",
+                             std::nullopt, requested + 601, std::nullopt};
+  DestinationRecord git{
+      "git",           "pending",      3, "git push: could not connect", "", requested + 602,
+      requested + 700, requested + 760};
+  b.destinations = {registry, git};
   return b;
 }
 
@@ -268,7 +275,7 @@ TEST_CASE("store: a saved build reads back equal", "[store]") {
   }
 }
 
-TEST_CASE("store: saving a build again replaces it and its stages", "[store]") {
+TEST_CASE("store: saving a build again replaces it, its stages and its destinations", "[store]") {
   TempDir dir;
   auto s = open_ok(dir / "softpack.db");
   BuildRecord b = full_build("b1");
@@ -287,6 +294,12 @@ TEST_CASE("store: saving a build again replaces it and its stages", "[store]") {
   }
   SECTION("no stages") {
     b.stages.clear();
+  }
+  SECTION("a destination published, one dropped") {
+    b.destinations[1].state = "published";
+    b.destinations[1].reference = "abc123";
+    b.destinations[1].next_attempt.reset();
+    b.destinations.erase(b.destinations.begin());
   }
   save_ok(*s, b);
   auto got = s->get("b1");
@@ -380,6 +393,36 @@ TEST_CASE("store: builds survive closing and reopening the database", "[store]")
   REQUIRE(everything);
   CHECK(ids(*everything) == std::vector<std::string>{"b1", "b2", "b3"});
   CHECK(store::sqlite_schema_version() >= 1);
+}
+
+TEST_CASE("store: a schema 1 database is migrated, its builds kept", "[store]") {
+  if (!have_sqlite3_cli()) {
+    WARN("skipped: the sqlite3 command-line tool is not installed");
+    return;
+  }
+  TempDir dir;
+  const auto path = dir / "softpack.db";
+  BuildRecord b = full_build("old", 10);
+  {
+    auto s = open_ok(path);
+    save_ok(*s, b);
+  }
+  // What a database written before destinations existed looks like.
+  Sqlite3Cli cli({path.string(), "DROP TABLE destinations; PRAGMA user_version = 1;"});
+  REQUIRE(cli.wait() == 0);
+  auto s = open_ok(path);
+  b.destinations.clear();
+  auto got = s->get("old");
+  REQUIRE(got);
+  REQUIRE(got->has_value());
+  CHECK(**got == b);
+  // The new table works after the migration.
+  b.destinations = full_build("x").destinations;
+  save_ok(*s, b);
+  auto unfinished = s->unfinished();
+  REQUIRE(unfinished);
+  REQUIRE(unfinished->size() == 1);
+  CHECK(unfinished->front() == b);
 }
 
 TEST_CASE("store: a webhook delivery is recorded once, also across a reopen", "[store]") {
