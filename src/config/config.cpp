@@ -49,7 +49,10 @@ Expected<void> check_http_url(const YamlNode& node, std::string_view source, std
     problem = "must not have a query or fragment";
   }
   if (!problem.empty()) {
-    return bad(node, source, key, "'" + printable(value) + "' " + problem);
+    // Never echo a URL that carries credentials.
+    const bool secret = u && u->has_userinfo();
+    return bad(node, source, key,
+               (secret ? "the URL" : "'" + printable(value) + "'") + " " + problem);
   }
   return {};
 }

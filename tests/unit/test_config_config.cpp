@@ -47,6 +47,92 @@ TEST_CASE("config: the shipped config/softpack-builder.yaml parses to the defaul
   CHECK(c->artifacts.branch == d.artifacts.branch);
   CHECK(c->artifacts.author_name == d.artifacts.author_name);
   CHECK(c->artifacts_repo() == (c->data_dir / "artifacts.git").string());
+  CHECK(c->publish.destinations == d.publish.destinations);
+  CHECK(c->publish.retry_initial == d.publish.retry_initial);
+  CHECK(c->publish.retry_max == d.publish.retry_max);
+  CHECK(c->publish.give_up_after == d.publish.give_up_after);
+  CHECK(c->registry.timeout == d.registry.timeout);
+  CHECK(c->core.timeout == d.core.timeout);
+  CHECK(c->module_dir() == (c->data_dir / "installs" / "modules").string());
+}
+
+TEST_CASE("config: publish destinations and their settings", "[config][publish]") {
+  auto c = parse_ok(R"(
+module:
+  module_dir: /software/modules
+  scripts_dir: /software/scripts
+artifacts:
+  repo: https://gitlab.example.org/hgi/artifacts.git
+  credentials_file: /etc/softpack-builder/git-credentials
+  ssh_key_file: /etc/softpack-builder/id_ed25519
+registry:
+  url: https://registry.example.org/softpack
+  credentials_file: /etc/softpack-builder/registry
+  ca_file: /etc/ssl/site-ca.pem
+  timeout: 10m
+core:
+  url: http://softpack-core:8000
+  timeout: 30s
+publish:
+  destinations: [core, git, registry, install]
+  retry_initial: 1m
+  retry_max: 1h
+  give_up_after: 2d
+)");
+  // Always published in the fixed order.
+  CHECK(c.publish.destinations == std::vector<std::string>{"install", "registry", "git", "core"});
+  CHECK(c.publishes_to("core"));
+  CHECK(c.publish.retry_initial == 1min);
+  CHECK(c.publish.retry_max == 1h);
+  CHECK(c.publish.give_up_after == 48h);
+  CHECK(c.module_dir() == "/software/modules");
+  CHECK(c.artifacts.credentials_file == "/etc/softpack-builder/git-credentials");
+  CHECK(c.artifacts.ssh_key_file == "/etc/softpack-builder/id_ed25519");
+  CHECK(c.registry.url == "https://registry.example.org/softpack");
+  CHECK(c.registry.credentials_file == "/etc/softpack-builder/registry");
+  CHECK(c.registry.ca_file == "/etc/ssl/site-ca.pem");
+  CHECK(c.registry.timeout == 10min);
+  CHECK(c.core.url == "http://softpack-core:8000");
+  CHECK(c.core.timeout == 30s);
+
+  SECTION("errors name the key and the line") {
+    auto e = parse_error("publish:\n  destinations: [git, s3]\n");
+    CHECK(e.context == "site.yaml:2");
+    CHECK_THAT(e.message, Catch::Contains("publish.destinations") && Catch::Contains("'s3'"));
+    e = parse_error("publish:\n  destinations: [git, git]\n");
+    CHECK_THAT(e.message, Catch::Contains("listed twice"));
+    e = parse_error("publish:\n  destinations: []\n");
+    CHECK_THAT(e.message, Catch::Contains("must not be empty"));
+    e = parse_error("publish:\n  destinations: [registry]\n");
+    CHECK_THAT(e.message, Catch::Contains("needs registry.url"));
+    e = parse_error("publish:\n  destinations: [core]\n");
+    CHECK_THAT(e.message, Catch::Contains("needs core.url"));
+    e = parse_error("publish:\n  retry_initial: 0s\n");
+    CHECK_THAT(e.message, Catch::Contains("publish.retry_initial"));
+    e = parse_error("publish:\n  retry_initial: 1h\n  retry_max: 1m\n");
+    CHECK_THAT(e.message, Catch::Contains("at most publish.retry_max"));
+  }
+  SECTION("URLs") {
+    auto e = parse_error("registry:\n  url: ftp://registry.example.org\n");
+    CHECK(e.context == "site.yaml:2");
+    CHECK_THAT(e.message, Catch::Contains("registry.url") && Catch::Contains("http"));
+    e = parse_error("registry:\n  url: https://user:secret@registry.example.org\n");
+    CHECK_THAT(e.message, Catch::Contains("credentials"));
+    CHECK_THAT(e.message, !Catch::Contains("secret@"));
+    e = parse_error("core:\n  url: http://core:8000/?x=1\n");
+    CHECK_THAT(e.message, Catch::Contains("core.url"));
+    e = parse_error("core:\n  url: not a url\n");
+    CHECK_THAT(e.message, Catch::Contains("core.url"));
+  }
+  SECTION("a password in the artifacts repo URL is refused, without repeating it") {
+    auto e = parse_error("artifacts:\n  repo: https://bot:s3cret@gitlab.example.org/a.git\n");
+    CHECK(e.context == "site.yaml:2");
+    CHECK_THAT(e.message, Catch::Contains("artifacts.credentials_file"));
+    CHECK_THAT(e.message, !Catch::Contains("s3cret"));
+    // A user name alone (ssh) is fine.
+    auto ok = parse_ok("artifacts:\n  repo: ssh://git@gitlab.example.org/a.git\n");
+    CHECK(ok.artifacts.repo == "ssh://git@gitlab.example.org/a.git");
+  }
 }
 
 TEST_CASE("config: an empty file gives the defaults", "[config]") {
