@@ -3,6 +3,10 @@
 #include "util/fs.hpp"
 #include "util/text.hpp"
 
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
@@ -10,7 +14,130 @@
 namespace softpack::artifacts {
 
 GitPublisher::GitPublisher(CommandRunner& runner, GitPublisherOptions options)
-    : m_runner(runner), m_options(std::move(options)) {}
+    : m_runner(runner), m_options(std::move(options)) {
+  // git may run the helper and ssh in another directory.
+  for (auto* file : {&m_options.credentials_file, &m_options.ssh_key_file}) {
+    std::error_code ec;
+    if (auto absolute = std::filesystem::absolute(*file, ec); !file->empty() && !ec) {
+      *file = absolute;
+    }
+  }
+  if (!m_options.credentials_file.empty()) {
+    // The empty value first drops the helpers of the system and user configuration.
+    m_config_args = {"-c", "credential.helper=", "-c",
+                     "credential.helper=" +
+                         read_only_credential_helper(m_options.credentials_file)};
+  }
+  m_git_env["LC_ALL"] = "C";
+  m_git_env["GIT_TERMINAL_PROMPT"] = "0";
+  // Set and empty: git then asks no askpass program (not core.askPass, not SSH_ASKPASS either).
+  m_git_env["GIT_ASKPASS"] = "";
+  if (!m_options.ssh_key_file.empty()) {
+    m_git_env["GIT_SSH_COMMAND"] = git_ssh_command(m_options.ssh_key_file);
+  } else if (!std::getenv("GIT_SSH_COMMAND") && !std::getenv("GIT_SSH")) {
+    m_git_env["GIT_SSH_COMMAND"] = "ssh -o BatchMode=yes";
+  }
+}
+
+namespace {
+
+// The end of a URL's authority: the first '/', '?' or '#' (as git reads URLs), or anything
+// that cannot be part of a URL in running text.
+std::size_t authority_end(std::string_view s, std::size_t from) {
+  const auto end = s.find_first_of("/?#\"'<>` \t\r\n", from);
+  return end == std::string_view::npos ? s.size() : end;
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}
+
+std::string percent_decode(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+void replace_all(std::string& text, const std::string& what, std::string_view with) {
+  for (auto pos = text.find(what); pos != std::string::npos;
+       pos = text.find(what, pos + with.size())) {
+    text.replace(pos, what.size(), with);
+  }
+}
+
+} // namespace
+
+std::string redact_urls(std::string_view text) {
+  std::string out(text);
+  for (auto pos = out.find("://"); pos != std::string::npos; pos = out.find("://", pos + 3)) {
+    const std::size_t start = pos + 3;
+    const std::size_t end = authority_end(out, start);
+    const auto at = std::string_view(out).substr(start, end - start).rfind('@');
+    if (at != std::string_view::npos) {
+      out.erase(start, at + 1);
+    }
+  }
+  return out;
+}
+
+std::string redact_url(std::string_view url) {
+  return redact_urls(url);
+}
+
+std::vector<std::string> credential_secrets(std::string_view store_file) {
+  std::vector<std::string> secrets;
+  for (auto raw : split_lines(store_file)) {
+    const auto line = trim(raw);
+    const auto scheme = line.find("://");
+    if (scheme == std::string_view::npos) {
+      continue;
+    }
+    const std::size_t start = scheme + 3;
+    const auto authority = line.substr(start, authority_end(line, start) - start);
+    const auto at = authority.rfind('@');
+    if (at == std::string_view::npos) {
+      continue;
+    }
+    const auto userinfo = authority.substr(0, at);
+    const auto colon = userinfo.find(':');
+    const auto secret = colon == std::string_view::npos ? userinfo : userinfo.substr(colon + 1);
+    if (secret.empty()) {
+      continue;
+    }
+    secrets.emplace_back(secret);
+    if (auto decoded = percent_decode(secret); decoded != secret) {
+      secrets.push_back(std::move(decoded));
+    }
+  }
+  return secrets;
+}
+
+std::string git_ssh_command(const std::filesystem::path& key_file) {
+  return "ssh -i " + sh_quote(key_file.string()) + " -o IdentitiesOnly=yes -o BatchMode=yes";
+}
+
+std::string read_only_credential_helper(const std::filesystem::path& store_file) {
+  // A helper starting with '!' is run by git's shell with the action (get, store, erase)
+  // appended as an argument.
+  return "!f() { if test \"$1\" = get; then exec git credential-store --file=" +
+         sh_quote(store_file.string()) + " get; fi; }; f";
+}
 
 std::string commit_message(const PublishRequest& request) {
   std::string msg = (request.success ? "Add built environment " : "Add failed build of ") +
@@ -22,28 +149,54 @@ std::string commit_message(const PublishRequest& request) {
 }
 
 Expected<CommandResult> GitPublisher::git(const std::vector<std::string>& args,
-                                          const std::map<std::string, std::string>& env) {
-  std::vector<std::string> argv{"git", "--git-dir", m_options.mirror_dir.string()};
+                                          const std::map<std::string, std::string>& env,
+                                          std::optional<std::string> stdin_data) {
+  std::vector<std::string> argv{"git"};
+  argv.insert(argv.end(), m_config_args.begin(), m_config_args.end());
+  argv.insert(argv.end(), {"--git-dir", m_options.mirror_dir.string()});
   argv.insert(argv.end(), args.begin(), args.end());
   CommandOptions opts;
   opts.timeout = m_options.command_timeout;
-  opts.env = env;
-  opts.env["GIT_TERMINAL_PROMPT"] = "0";
-  opts.env["LC_ALL"] = "C";
-  auto r = m_runner.run(argv, opts);
-  if (!r) {
-    return r.error();
+  opts.env = m_git_env;
+  for (const auto& [k, v] : env) {
+    opts.env[k] = v;
   }
-  return r;
+  opts.stdin_data = std::move(stdin_data);
+  return m_runner.run(argv, opts);
+}
+
+Error GitPublisher::failed(const std::string& command, const CommandResult& r) const {
+  std::string err = redact_urls(trim(tail_lines(r.err, 5)));
+  if (!m_options.credentials_file.empty()) {
+    auto content = read_file_if_exists(m_options.credentials_file, 1 << 20);
+    if (content && content->has_value()) {
+      auto secrets = credential_secrets(**content);
+      // Longest first, so that no part of a longer secret is left behind.
+      std::sort(secrets.begin(), secrets.end(),
+                [](const auto& a, const auto& b) { return a.size() > b.size(); });
+      for (const auto& secret : secrets) {
+        replace_all(err, secret, "***");
+      }
+    }
+  }
+  return make_error(ErrorKind::command, r.status_text() + ": " + err, "git " + command);
+}
+
+Expected<void> GitPublisher::check_credentials_file() const {
+  if (m_options.credentials_file.empty()) {
+    return {};
+  }
+  const int fd = ::open(m_options.credentials_file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return make_error(ErrorKind::config,
+                      std::string("cannot read the credentials file: ") + std::strerror(errno),
+                      m_options.credentials_file.string());
+  }
+  ::close(fd);
+  return {};
 }
 
 namespace {
-Error git_failed(const std::vector<std::string>& args, const CommandResult& r) {
-  return make_error(ErrorKind::command,
-                    r.status_text() + ": " + std::string(trim(tail_lines(r.err, 5))),
-                    "git " + (args.empty() ? std::string() : args[0]));
-}
-
 bool is_local_path(const std::string& url) {
   return !url.empty() && url.find("://") == std::string::npos &&
          (url[0] == '/' || url[0] == '.' || url.find(':') == std::string::npos);
@@ -62,9 +215,9 @@ Expected<void> GitPublisher::ensure_mirror() {
       return r.error();
     }
     if (!r->ok()) {
-      return git_failed({"init"}, *r);
+      return failed("init", *r);
     }
-    spdlog::info("created artifacts repository {}", m_options.remote);
+    spdlog::info("created artifacts repository {}", redact_url(m_options.remote));
   }
   if (std::filesystem::exists(m_options.mirror_dir / "HEAD")) {
     return {};
@@ -79,14 +232,14 @@ Expected<void> GitPublisher::ensure_mirror() {
     return r.error();
   }
   if (!r->ok()) {
-    return git_failed({"init"}, *r);
+    return failed("init", *r);
   }
   auto remote = git({"remote", "add", "origin", m_options.remote});
   if (!remote) {
     return remote.error();
   }
   if (!remote->ok()) {
-    return git_failed({"remote"}, *remote);
+    return failed("remote", *remote);
   }
   return {};
 }
@@ -98,7 +251,7 @@ Expected<std::string> GitPublisher::fetch_tip() {
     return ls.error();
   }
   if (!ls->ok()) {
-    return git_failed({"ls-remote"}, *ls);
+    return failed("ls-remote", *ls);
   }
   if (trim(ls->out).empty()) {
     return std::string(); // the branch does not exist yet: our commit will be its first
@@ -109,19 +262,26 @@ Expected<std::string> GitPublisher::fetch_tip() {
     return fetch.error();
   }
   if (!fetch->ok()) {
-    return git_failed({"fetch"}, *fetch);
+    return failed("fetch", *fetch);
   }
   auto rev = git({"rev-parse", "--verify", tracking + "^{commit}"});
   if (!rev) {
     return rev.error();
   }
   if (!rev->ok()) {
-    return git_failed({"rev-parse"}, *rev);
+    return failed("rev-parse", *rev);
   }
   return std::string(trim(rev->out));
 }
 
+std::string GitPublisher::destination() const {
+  return "git " + redact_url(m_options.remote) + " " + m_options.branch;
+}
+
 Expected<PublishResult> GitPublisher::publish(const PublishRequest& request) {
+  if (auto c = check_credentials_file(); !c) {
+    return c.error();
+  }
   if (auto m = ensure_mirror(); !m) {
     return m.error();
   }
@@ -151,7 +311,7 @@ Expected<PublishResult> GitPublisher::publish(const PublishRequest& request) {
       return h.error();
     }
     if (!h->ok()) {
-      return git_failed({"hash-object"}, *h);
+      return failed("hash-object", *h);
     }
     blobs.emplace_back(dir + "/" + name, std::string(trim(h->out)));
   }
@@ -174,7 +334,7 @@ Expected<PublishResult> GitPublisher::publish(const PublishRequest& request) {
       return r.error();
     }
     if (!r->ok()) {
-      return git_failed(read_tree, *r);
+      return failed("read-tree", *r);
     }
     // Replace the environment's directory wholesale: files of an earlier attempt go, ours come.
     // update-index --index-info works without a working tree; mode 0 removes an entry.
@@ -185,7 +345,7 @@ Expected<PublishResult> GitPublisher::publish(const PublishRequest& request) {
         return ls.error();
       }
       if (!ls->ok()) {
-        return git_failed({"ls-tree"}, *ls);
+        return failed("ls-tree", *ls);
       }
       for (auto line : split_lines(ls->out)) {
         if (!line.empty()) {
@@ -196,32 +356,26 @@ Expected<PublishResult> GitPublisher::publish(const PublishRequest& request) {
     for (const auto& [path, blob] : blobs) {
       index_info += "100644 " + blob + "\t" + path + "\n";
     }
-    CommandOptions info_opts;
-    info_opts.timeout = m_options.command_timeout;
-    info_opts.env = index_env;
-    info_opts.stdin_data = index_info;
-    auto upd = m_runner.run(
-        {"git", "--git-dir", m_options.mirror_dir.string(), "update-index", "--index-info"},
-        info_opts);
+    auto upd = git({"update-index", "--index-info"}, index_env, index_info);
     if (!upd) {
       return upd.error();
     }
     if (!upd->ok()) {
-      return git_failed({"update-index"}, *upd);
+      return failed("update-index", *upd);
     }
     auto tree = git({"write-tree"}, index_env);
     if (!tree) {
       return tree.error();
     }
     if (!tree->ok()) {
-      return git_failed({"write-tree"}, *tree);
+      return failed("write-tree", *tree);
     }
     const std::string tree_id(trim(tree->out));
     if (!tip->empty()) {
       auto tip_tree = git({"rev-parse", *tip + "^{tree}"});
       if (tip_tree && tip_tree->ok() && trim(tip_tree->out) == tree_id) {
         // Already published (a retry after a crash, or identical files): nothing to commit.
-        return PublishResult{"git " + m_options.remote + " " + m_options.branch, *tip};
+        return PublishResult{destination(), *tip};
       }
     }
     std::vector<std::string> commit_args{"commit-tree", tree_id};
@@ -234,7 +388,7 @@ Expected<PublishResult> GitPublisher::publish(const PublishRequest& request) {
       return commit.error();
     }
     if (!commit->ok()) {
-      return git_failed({"commit-tree"}, *commit);
+      return failed("commit-tree", *commit);
     }
     const std::string commit_id(trim(commit->out));
     auto push = git({"push", "--quiet", "origin", commit_id + ":refs/heads/" + m_options.branch});
@@ -242,9 +396,9 @@ Expected<PublishResult> GitPublisher::publish(const PublishRequest& request) {
       return push.error();
     }
     if (push->ok()) {
-      return PublishResult{"git " + m_options.remote + " " + m_options.branch, commit_id};
+      return PublishResult{destination(), commit_id};
     }
-    last = git_failed({"push"}, *push);
+    last = failed("push", *push);
     const bool rejected = push->err.find("rejected") != std::string::npos ||
                           push->err.find("non-fast-forward") != std::string::npos ||
                           push->err.find("fetch first") != std::string::npos;

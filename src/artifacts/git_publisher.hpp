@@ -5,12 +5,20 @@
 // plumbing commands (hash-object, update-index, write-tree, commit-tree), then a push. A
 // rejected push (someone else pushed) is retried on top of the new tip, a bounded number of
 // times. A commit that would change nothing is not made, so publishing twice is harmless.
+//
+// Credentials never reach a message or a log: URLs shown (destination, errors, git's stderr)
+// lose their userinfo, and the secrets of the credentials file are masked in git's output.
+// Git never prompts: no terminal prompt, no askpass program, ssh in BatchMode.
 
 #include "artifacts/publisher.hpp"
 #include "util/command.hpp"
 
 #include <filesystem>
+#include <map>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace softpack::artifacts {
 
@@ -23,6 +31,16 @@ struct GitPublisherOptions {
   std::filesystem::path mirror_dir; // bare mirror, created on first use
   int push_attempts = 5;
   std::chrono::seconds command_timeout{300};
+  // For an http(s) remote: a git-credential-store file (http[s]://user:token@host lines),
+  // used for this publisher's git commands only, after resetting the helpers of git's own
+  // configuration. It is only read: git's store helper would also rewrite it after a
+  // success and delete the line after a refusal, so only its `get` is used. Empty = git's
+  // own configuration.
+  std::filesystem::path credentials_file;
+  // For an ssh remote: the private key (ssh -i <key> -o IdentitiesOnly=yes). Empty = ssh's
+  // own configuration and agent, or $GIT_SSH_COMMAND / $GIT_SSH when set (which replace
+  // git's core.sshCommand here: that is how BatchMode gets in).
+  std::filesystem::path ssh_key_file;
 };
 
 class GitPublisher final : public Publisher {
@@ -33,17 +51,39 @@ public:
 
 private:
   Expected<CommandResult> git(const std::vector<std::string>& args,
-                              const std::map<std::string, std::string>& env = {});
+                              const std::map<std::string, std::string>& env = {},
+                              std::optional<std::string> stdin_data = std::nullopt);
+  std::string destination() const; // "git <url without userinfo> <branch>"
+  // A failed git command as an error, its stderr with credentials masked.
+  Error failed(const std::string& command, const CommandResult& r) const;
+  Expected<void> check_credentials_file() const;
   Expected<void> ensure_mirror();
   // The commit to build on (empty when the branch does not exist yet).
   Expected<std::string> fetch_tip();
 
   CommandRunner& m_runner;
   GitPublisherOptions m_options;
+  std::vector<std::string> m_config_args;       // -c options before every git subcommand
+  std::map<std::string, std::string> m_git_env; // for every git command
 };
 
 // The commit message for a build: names the environment and the build id, and carries a
 // "Softpack-Build-Id:" trailer by which the builder recognises its own commits.
 std::string commit_message(const PublishRequest& request);
+
+// `url` without userinfo: "https://user:token@host/a.git" -> "https://host/a.git". Strings
+// that are not scheme://... URLs (local paths, scp-like host:path) come back unchanged.
+std::string redact_url(std::string_view url);
+// `text` (command output) with the userinfo of every scheme://... URL in it removed.
+std::string redact_urls(std::string_view text);
+// The secrets in a git-credential-store file: each line's password, as written and
+// percent-decoded (the user name instead when a line has no password), for masking.
+std::vector<std::string> credential_secrets(std::string_view store_file);
+// The value of GIT_SSH_COMMAND for a private key: ssh -i '<key>' -o IdentitiesOnly=yes
+// -o BatchMode=yes, the key quoted for the shell git runs it with.
+std::string git_ssh_command(const std::filesystem::path& key_file);
+// The credential.helper value that answers git's `get` from a git-credential-store file and
+// ignores `store` and `erase`, so that the file is never rewritten.
+std::string read_only_credential_helper(const std::filesystem::path& store_file);
 
 } // namespace softpack::artifacts

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <vector>
 
 namespace softpack {
 
@@ -129,6 +130,93 @@ Expected<void> write_file_atomic(const fs::path& path, std::string_view content,
     const int err = errno;
     ::unlink(tmpl.c_str());
     return io_error(path, "cannot rename into place", err);
+  }
+  return {};
+}
+
+namespace {
+// Plain read/write for when copy_file_range cannot be used (old kernels, some filesystems).
+bool copy_by_read_write(int in, int out) {
+  std::vector<char> buf(1 << 20);
+  while (true) {
+    const ssize_t n = ::read(in, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      return n == 0;
+    }
+    ssize_t done = 0;
+    while (done < n) {
+      const ssize_t w = ::write(out, buf.data() + done, static_cast<std::size_t>(n - done));
+      if (w < 0 && errno == EINTR) {
+        continue;
+      }
+      if (w < 0) {
+        return false;
+      }
+      done += w;
+    }
+  }
+}
+} // namespace
+
+Expected<void> copy_to_new_file(const fs::path& from, const fs::path& to, unsigned mode) {
+  const int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) {
+    return io_error(from, "cannot open", errno);
+  }
+  const int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (out < 0) {
+    const int err = errno;
+    ::close(in);
+    return io_error(to, "cannot create", err);
+  }
+  auto fail = [&](std::string_view what, int err) -> Expected<void> {
+    ::close(in);
+    ::close(out);
+    ::unlink(to.c_str());
+    return io_error(to, what, err);
+  };
+  // copy_file_range lets the kernel (or the file server) copy without a trip through user
+  // space; where it cannot (older kernels across filesystems, some filesystems) it fails with
+  // EXDEV, ENOSYS, EINVAL or EOPNOTSUPP before copying anything.
+  bool copied_any = false;
+  while (true) {
+    const ssize_t n = ::copy_file_range(in, nullptr, out, nullptr, 1 << 30, 0);
+    if (n > 0) {
+      copied_any = true;
+      continue;
+    }
+    if (n == 0) {
+      break;
+    }
+    const int err = errno;
+    if (err == EINTR) {
+      continue;
+    }
+    if (!copied_any && (err == EXDEV || err == ENOSYS || err == EINVAL || err == EOPNOTSUPP)) {
+      if (!copy_by_read_write(in, out)) {
+        const int rw_err = errno;
+        return fail("cannot copy from " + from.string(), rw_err);
+      }
+      break;
+    }
+    return fail("cannot copy from " + from.string(), err);
+  }
+  if (::fchmod(out, mode) != 0) {
+    const int err = errno;
+    return fail("cannot set mode", err);
+  }
+  if (::fsync(out) != 0) {
+    const int err = errno;
+    return fail("cannot sync", err);
+  }
+  ::close(in);
+  if (::close(out) != 0) {
+    const int err = errno;
+    ::unlink(to.c_str());
+    return io_error(to, "cannot close", err);
   }
   return {};
 }

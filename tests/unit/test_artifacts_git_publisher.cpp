@@ -4,6 +4,9 @@
 #include "util/text.hpp"
 
 #include <functional>
+#include <map>
+#include <optional>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -22,18 +25,34 @@ struct Scratch {
   ~Scratch() { std::filesystem::remove_all(dir); }
 };
 
-// The real runner, with a hook that runs once before the first `git push`.
+// The real runner, with a hook that runs once before the first `git push`, extra variables
+// for every command, and a record of each command's argv and environment.
 class HookedRunner final : public CommandRunner {
 public:
   std::function<void()> before_first_push;
   int pushes = 0;
+  std::map<std::string, std::string> extra_env;
+  std::vector<std::pair<std::vector<std::string>, std::map<std::string, std::string>>> calls;
+  // Answers instead of running the command when it returns a result.
+  std::function<std::optional<CommandResult>(const std::vector<std::string>&)> intercept;
+
   Expected<CommandResult> run(const std::vector<std::string>& argv,
                               const CommandOptions& options) override {
+    calls.emplace_back(argv, options.env);
     if (std::find(argv.begin(), argv.end(), "push") != argv.end() && pushes++ == 0 &&
         before_first_push) {
       before_first_push();
     }
-    return m_real.run(argv, options);
+    if (intercept) {
+      if (auto r = intercept(argv)) {
+        return *r;
+      }
+    }
+    CommandOptions o = options;
+    for (const auto& [k, v] : extra_env) {
+      o.env[k] = v;
+    }
+    return m_real.run(argv, o);
   }
 
 private:
@@ -184,5 +203,192 @@ TEST_CASE("git publisher: errors name the problem", "[artifacts][git]") {
     auto r = publisher.publish({env("y"), "b", true, out});
     REQUIRE_FALSE(r.has_value());
     CHECK_THAT(r.error().describe(), Catch::Contains("module"));
+  }
+}
+
+TEST_CASE("git publisher: redact_url removes userinfo", "[artifacts][git]") {
+  using artifacts::redact_url;
+  CHECK(redact_url("https://alice:t0ken@git.example.org/soft/artifacts.git") ==
+        "https://git.example.org/soft/artifacts.git");
+  CHECK(redact_url("https://alice@git.example.org:8443/a.git") ==
+        "https://git.example.org:8443/a.git");
+  CHECK(redact_url("https://alice:p@ss@host/a.git") == "https://host/a.git");
+  CHECK(redact_url("ssh://git@host/a.git") == "ssh://host/a.git");
+  CHECK(redact_url("https://alice:tok@host") == "https://host");
+  // Nothing to remove.
+  CHECK(redact_url("http://127.0.0.1:8080/a.git") == "http://127.0.0.1:8080/a.git");
+  CHECK(redact_url("https://host/users/a@b/x.git") == "https://host/users/a@b/x.git");
+  CHECK(redact_url("/srv/artifacts.git") == "/srv/artifacts.git");
+  CHECK(redact_url("git@github.com:org/artifacts.git") == "git@github.com:org/artifacts.git");
+  CHECK(redact_url("") == "");
+}
+
+TEST_CASE("git publisher: redact_urls cleans every URL in command output", "[artifacts][git]") {
+  CHECK(artifacts::redact_urls(
+            "fatal: unable to access 'https://alice:t0ken@host/a.git/': error 403\n"
+            "To http://bob:pw@10.0.0.1:80/b.git\n ! [rejected]") ==
+        "fatal: unable to access 'https://host/a.git/': error 403\n"
+        "To http://10.0.0.1:80/b.git\n ! [rejected]");
+  CHECK(artifacts::redact_urls("no URL here: user@host:path") == "no URL here: user@host:path");
+}
+
+TEST_CASE("git publisher: the secrets of a credential-store file", "[artifacts][git]") {
+  CHECK(artifacts::credential_secrets("https://alice:t0k%40en@git.example.org\n"
+                                      "\n"
+                                      "  http://bob@127.0.0.1%3a8080  \n"
+                                      "not a URL\n"
+                                      "https://carol:@host\n") ==
+        std::vector<std::string>{"t0k%40en", "t0k@en", "bob"});
+  CHECK(artifacts::credential_secrets("").empty());
+}
+
+TEST_CASE("git publisher: the credential helper only reads the store file", "[artifacts][git]") {
+  Scratch s;
+  // A name that needs quoting for the shell git runs the helper with.
+  const auto file = s.dir / "it's a store";
+  const std::string content = "https://alice:t0ken@git.example.org\n";
+  REQUIRE(write_file_atomic(file, content, 0600));
+  const std::string helper = artifacts::read_only_credential_helper(file);
+  SystemCommandRunner runner;
+  auto credential = [&](const std::string& action, const std::string& input) {
+    CommandOptions o;
+    o.stdin_data = input;
+    o.env["GIT_TERMINAL_PROMPT"] = "0";
+    o.env["GIT_ASKPASS"] = "";
+    auto r = runner.run({"git", "-c", "credential.helper=", "-c", "credential.helper=" + helper,
+                         "credential", action},
+                        o);
+    REQUIRE(r.has_value());
+    INFO(action << ": " << r->err);
+    return *r;
+  };
+  auto fill = credential("fill", "protocol=https\nhost=git.example.org\n\n");
+  REQUIRE(fill.ok());
+  CHECK_THAT(fill.out, Catch::Contains("username=alice\npassword=t0ken\n"));
+  // What git does after a refused password and after an accepted one: neither touches it.
+  credential("reject", "protocol=https\nhost=git.example.org\nusername=alice\npassword=t0ken\n\n");
+  credential("approve", "protocol=https\nhost=git.example.org\nusername=alice\npassword=new\n\n");
+  auto after = read_file(file);
+  REQUIRE(after.has_value());
+  CHECK(*after == content);
+}
+
+TEST_CASE("git publisher: credentials and prompts in every git command", "[artifacts][git]") {
+  Scratch s;
+  HookedRunner runner;
+  artifacts::GitPublisherOptions o;
+  o.remote = (s.dir / "remote.git").string();
+  o.create_remote = true;
+  o.mirror_dir = s.dir / "mirror.git";
+  o.credentials_file = s.dir / "credentials";
+  REQUIRE(write_file_atomic(o.credentials_file, "https://alice:t0ken@git.example.org\n", 0600));
+  artifacts::GitPublisher publisher(runner, o);
+  auto r = publisher.publish({env("x"), "b1", true, make_out_dir(s.dir, "x", true)});
+  REQUIRE(r.has_value());
+  CHECK(r->destination == "git " + o.remote + " main");
+  int with_mirror = 0;
+  for (const auto& [argv, env] : runner.calls) {
+    INFO(describe_argv(argv));
+    if (std::find(argv.begin(), argv.end(), "--git-dir") == argv.end()) {
+      continue; // git init: no remote involved
+    }
+    ++with_mirror;
+    REQUIRE(argv.size() > 5);
+    CHECK(argv[1] == "-c");
+    CHECK(argv[2] == "credential.helper=");
+    CHECK(argv[3] == "-c");
+    CHECK(argv[4] ==
+          "credential.helper=" + artifacts::read_only_credential_helper(o.credentials_file));
+    CHECK(env.at("GIT_TERMINAL_PROMPT") == "0");
+    CHECK(env.at("GIT_ASKPASS") == "");
+  }
+  CHECK(with_mirror > 5);
+
+  SECTION("an unreadable credentials file is a configuration error naming it") {
+    std::filesystem::remove(o.credentials_file);
+    auto again = publisher.publish({env("x"), "b1", true, make_out_dir(s.dir, "x", true)});
+    REQUIRE_FALSE(again.has_value());
+    CHECK(again.error().kind == ErrorKind::config);
+    CHECK(again.error().context == o.credentials_file.string());
+  }
+}
+
+TEST_CASE("git publisher: git's stderr in errors has no credentials", "[artifacts][git]") {
+  Scratch s;
+  HookedRunner runner;
+  runner.intercept = [](const std::vector<std::string>& argv) -> std::optional<CommandResult> {
+    if (std::find(argv.begin(), argv.end(), "ls-remote") == argv.end()) {
+      return std::nullopt;
+    }
+    CommandResult r;
+    r.exit_code = 128;
+    r.err = "remote: token t0k@en refused\n"
+            "fatal: unable to access 'https://alice:t0k%40en@git.example.org/a.git/': 403\n";
+    return r;
+  };
+  artifacts::GitPublisherOptions o;
+  o.remote = "https://git.example.org/a.git";
+  o.mirror_dir = s.dir / "mirror.git";
+  o.credentials_file = s.dir / "credentials";
+  REQUIRE(write_file_atomic(o.credentials_file, "https://alice:t0k%40en@git.example.org\n"));
+  artifacts::GitPublisher publisher(runner, o);
+  auto r = publisher.publish({env("x"), "b1", true, make_out_dir(s.dir, "x", true)});
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().kind == ErrorKind::command);
+  CHECK(r.error().describe() == "git ls-remote: exit 128: remote: token *** refused\n"
+                                "fatal: unable to access 'https://git.example.org/a.git/': 403");
+}
+
+TEST_CASE("git publisher: ssh gets the key and never prompts", "[artifacts][git]") {
+  Scratch s;
+  // A stand-in ssh that records its arguments, one per line, and fails like a refused login.
+  const auto bin = s.dir / "bin";
+  REQUIRE(write_file_atomic(bin / "ssh",
+                            "#!/bin/sh\nprintf '%s\\n' \"$@\" >\"$SSH_ARGS_FILE\"\n"
+                            "echo 'Permission denied (publickey).' >&2\nexit 255\n",
+                            0755));
+  HookedRunner runner;
+  runner.extra_env["PATH"] = bin.string() + ":" + std::getenv("PATH");
+  runner.extra_env["SSH_ARGS_FILE"] = (s.dir / "ssh-args").string();
+  artifacts::GitPublisherOptions o;
+  o.remote = "ssh://git@git.example.invalid/artifacts.git";
+  o.mirror_dir = s.dir / "mirror.git";
+  SECTION("with a key file whose name needs quoting") {
+    o.ssh_key_file = s.dir / "keys" / "it's a key";
+    artifacts::GitPublisher publisher(runner, o);
+    auto r = publisher.publish({env("x"), "b1", true, make_out_dir(s.dir, "x", true)});
+    REQUIRE_FALSE(r.has_value());
+    CHECK_THAT(r.error().describe(), Catch::Contains("Permission denied (publickey)"));
+    auto args = read_file(s.dir / "ssh-args");
+    REQUIRE(args.has_value());
+    CHECK_THAT(*args, Catch::StartsWith("-i\n" + o.ssh_key_file.string() +
+                                        "\n-o\nIdentitiesOnly=yes\n-o\nBatchMode=yes\n"));
+    CHECK_THAT(*args, Catch::Contains("git.example.invalid"));
+  }
+  SECTION("without a key file: ssh's own configuration, in batch mode") {
+    // As when the service's environment names no ssh command of its own.
+    struct Unset {
+      std::map<std::string, std::string> saved;
+      Unset() {
+        for (const char* name : {"GIT_SSH_COMMAND", "GIT_SSH"}) {
+          if (const char* v = std::getenv(name)) {
+            saved[name] = v;
+          }
+          ::unsetenv(name);
+        }
+      }
+      ~Unset() {
+        for (const auto& [k, v] : saved) {
+          ::setenv(k.c_str(), v.c_str(), 1);
+        }
+      }
+    } unset;
+    artifacts::GitPublisher publisher(runner, o);
+    auto r = publisher.publish({env("x"), "b1", true, make_out_dir(s.dir, "x", true)});
+    REQUIRE_FALSE(r.has_value());
+    auto args = read_file(s.dir / "ssh-args");
+    REQUIRE(args.has_value());
+    CHECK_THAT(*args, Catch::StartsWith("-o\nBatchMode=yes\n"));
+    CHECK_THAT(*args, !Catch::Contains("-i\n"));
   }
 }
