@@ -1,6 +1,7 @@
 #include "cli/common.hpp"
 
 #include "artifacts/git_publisher.hpp"
+#include "artifacts/install_publisher.hpp"
 #include "artifacts/module_files.hpp"
 #include "artifacts/publisher.hpp"
 #include "flow/engine.hpp"
@@ -115,6 +116,8 @@ artifacts::GitPublisherOptions git_publisher_options(const config::Config& confi
   git.author_name = config.artifacts.author_name;
   git.author_email = config.artifacts.author_email;
   git.mirror_dir = std::filesystem::absolute(config.data_dir / "artifacts-mirror.git");
+  git.credentials_file = config.artifacts.credentials_file;
+  git.ssh_key_file = config.artifacts.ssh_key_file;
   return git;
 }
 
@@ -132,6 +135,11 @@ Expected<Destinations> make_destinations(const config::Config& config, CommandRu
     if (name == "git") {
       d.owned.push_back(
           std::make_unique<artifacts::GitPublisher>(runner, git_publisher_options(config)));
+    } else if (name == "install") {
+      artifacts::InstallPublisherOptions o;
+      o.module_dir = std::filesystem::absolute(config.module_dir());
+      o.scripts_dir = config.scripts_dir();
+      d.owned.push_back(std::make_unique<artifacts::InstallPublisher>(o));
     } else {
       return make_error(ErrorKind::config,
                         "publish destination '" + name + "' is not available in this build",

@@ -336,6 +336,9 @@ Config default_config() {
   } else {
     c.data_dir = "var";
   }
+  // Absolute from here on: paths under it end up in module files and job scripts, which run
+  // elsewhere.
+  c.data_dir = std::filesystem::absolute(c.data_dir).lexically_normal();
   c.templates_dir = default_templates_dir();
   return c;
 }
@@ -460,7 +463,7 @@ Expected<Config> parse_config(std::string_view text, std::string_view source_nam
   std::string data_dir, templates_dir;
   SP_TRY(top.string("data_dir", data_dir));
   if (!data_dir.empty()) {
-    c.data_dir = data_dir;
+    c.data_dir = std::filesystem::absolute(data_dir).lexically_normal();
   }
   SP_TRY(top.string("templates_dir", templates_dir));
   if (!templates_dir.empty()) {
@@ -554,6 +557,14 @@ Expected<Config> parse_config(std::string_view text, std::string_view source_nam
     SP_TRY(r.string("scripts_dir", c.module.scripts_dir));
     SP_TRY(r.string("load_prefix", c.module.load_prefix));
     SP_TRY(r.string("module_dir", c.module.module_dir));
+    for (const auto& [key, value] :
+         {std::pair{"scripts_dir", &c.module.scripts_dir}, {"module_dir", &c.module.module_dir}}) {
+      if (!value->empty() && (*value)[0] != '/') {
+        return bad(*n->find(key), source_name, std::string("module.") + key,
+                   "'" + printable(*value) +
+                       "' must be an absolute path (module files name it on every node)");
+      }
+    }
     SP_TRY(r.finish());
   }
 

@@ -72,7 +72,7 @@ out=$(timeout 300 "$SP_SUBMIT" "$IT_DIR/softpack.yml" --name users/alice/https-b
   --wait --config "$IT_DIR/config.yaml" 2>&1) || rc=$?
 echo "$out"
 assert_eq 1 "$rc" "exit code when publishing fails"
-assert_contains "$out" "publishing failed" "final line"
+assert_contains "$out" "publishing to git failed" "final line"
 assert_contains "$out" "Authentication failed" "the reason"
 assert_eq 1 "$(git -C "$served" rev-list --count main)" "commits after the refused push"
 assert_contains "$(cat "$srv/server.log")" "401 (with credentials)" "server log"

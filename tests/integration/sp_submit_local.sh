@@ -3,7 +3,10 @@
 # stand-in spack/singularity, and publishes softpack-core's layout to the artifacts repository.
 source "$(dirname "$0")/lib/common.bash"
 
-write_config </dev/null
+write_config <<'YAML'
+publish:
+  destinations: [install, git]
+YAML
 cat >"$IT_DIR/softpack.yml" <<'YML'
 description: |
   Integration test environment.
@@ -59,12 +62,20 @@ assert_contains "$readme" "module load users/alice/it-env/2" "README.md"
 builder_out=$(show builder.out)
 assert_matches "$builder_out" "==> stage build \\(job local-[0-9a-f-]+\\): completed" "builder.out"
 
-# The module file loads with the real `module` command (environment-modules).
+# The install destination put the module file, the image and the wrappers in place.
+moddir="$IT_DIR/var/installs/modules"
+scripts="$IT_DIR/var/installs/scripts/users/alice/it-env/2-scripts"
+assert_eq "$(show module)" "$(cat "$moddir/users/alice/it-env/2")" "installed module file"
+assert_eq "hello singularity.sif xxh128sum xxh32sum xxh64sum xxhsum " "$(ls "$scripts" | tr '\n' ' ')" "installed scripts directory"
+assert_eq 755 "$(stat -c %a "$scripts/xxhsum")" "wrapper mode"
+assert_eq 644 "$(stat -c %a "$scripts/singularity.sif")" "image mode"
+assert_eq 644 "$(stat -c %a "$moddir/users/alice/it-env/2")" "module file mode"
+assert_contains "$out" "publish install  done" "progress output"
+
+# The installed module loads with the real `module` command (environment-modules), and the
+# executable runs through its wrapper inside the image.
 if [[ -r /usr/share/modules/init/bash ]]; then # installed by scripts/install-deps
-  moddir="$IT_DIR/modules"
-  mkdir -p "$moddir/users/alice/it-env"
-  show module >"$moddir/users/alice/it-env/2"
-  mod_out=$(bash -c '
+  mod_out=$(PATH="$FAKES:$PATH" bash -c '
     set -e
     source /usr/share/modules/init/bash
     module use "$1"
@@ -72,7 +83,10 @@ if [[ -r /usr/share/modules/init/bash ]]; then # installed by scripts/install-de
     echo "PATH=$PATH"
     module help users/alice/it-env/2 2>&1
     module whatis users/alice/it-env/2 2>&1
+    xxhsum --version
   ' _ "$moddir") || fail "module load failed: $mod_out"
+  assert_contains "$mod_out" "fake xxhsum (from xxhash@0.8.1) args: --version" \
+    "the wrapper runs the executable in the installed image"
   assert_contains "$mod_out" "PATH=$IT_DIR/var/installs/scripts/users/alice/it-env/2-scripts:" \
     "module load prepends the scripts directory"
   assert_contains "$mod_out" 'Second line with "quotes", $(dollar) and [brackets].' \

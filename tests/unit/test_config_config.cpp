@@ -135,6 +135,19 @@ publish:
   }
 }
 
+TEST_CASE("config: paths that end up in module files are absolute", "[config]") {
+  auto c = parse_ok("data_dir: relative/var\n");
+  CHECK(c.data_dir == std::filesystem::current_path() / "relative" / "var");
+  CHECK(c.scripts_dir() ==
+        (std::filesystem::current_path() / "relative/var/installs/scripts").string());
+  CHECK(config::default_config().data_dir.is_absolute());
+  auto e = parse_error("module:\n  scripts_dir: scripts\n");
+  CHECK(e.context == "site.yaml:2");
+  CHECK_THAT(e.message, Catch::Contains("module.scripts_dir") && Catch::Contains("absolute"));
+  e = parse_error("module:\n  module_dir: ../modules\n");
+  CHECK_THAT(e.message, Catch::Contains("module.module_dir"));
+}
+
 TEST_CASE("config: an empty file gives the defaults", "[config]") {
   auto c = parse_ok("");
   CHECK(c.scheduler.backend == "local");
