@@ -308,6 +308,9 @@ private:
   Expected<void> prepare(Statement& out, const char* sql);
   Expected<void> step_done(const Statement& s, std::string_view operation);
   Expected<void> write_rows(const BuildRecord& build, std::string_view operation);
+  // Runs a "DELETE … WHERE build_id = ?1" statement.
+  Expected<void> delete_rows_of(const Statement& s, const std::string& build_id,
+                                std::string_view operation);
   void rollback_if_open();
   Expected<std::vector<BuildRecord>> load(const Statement& builds, const Statement& destinations,
                                           std::string_view operation);
@@ -547,6 +550,16 @@ void SqliteStore::rollback_if_open() {
   }
 }
 
+Expected<void> SqliteStore::delete_rows_of(const Statement& s, const std::string& build_id,
+                                           std::string_view operation) {
+  StatementUse use(s);
+  Binder bind(use.get());
+  if (bind.text(1, build_id).rc() != SQLITE_OK) {
+    return failure(bind.rc(), operation);
+  }
+  return step_done(s, operation);
+}
+
 Expected<void> SqliteStore::write_rows(const BuildRecord& b, std::string_view operation) {
   {
     StatementUse use(m_upsert_build);
@@ -572,15 +585,8 @@ Expected<void> SqliteStore::write_rows(const BuildRecord& b, std::string_view op
       return r;
     }
   }
-  {
-    StatementUse use(m_delete_stages);
-    Binder bind(use.get());
-    if (bind.text(1, b.id).rc() != SQLITE_OK) {
-      return failure(bind.rc(), operation);
-    }
-    if (auto r = step_done(m_delete_stages, operation); !r) {
-      return r;
-    }
+  if (auto r = delete_rows_of(m_delete_stages, b.id, operation); !r) {
+    return r;
   }
   for (std::size_t i = 0; i < b.stages.size(); ++i) {
     const StageRecord& s = b.stages[i];
@@ -605,15 +611,8 @@ Expected<void> SqliteStore::write_rows(const BuildRecord& b, std::string_view op
       return r;
     }
   }
-  {
-    StatementUse use(m_delete_destinations);
-    Binder bind(use.get());
-    if (bind.text(1, b.id).rc() != SQLITE_OK) {
-      return failure(bind.rc(), operation);
-    }
-    if (auto r = step_done(m_delete_destinations, operation); !r) {
-      return r;
-    }
+  if (auto r = delete_rows_of(m_delete_destinations, b.id, operation); !r) {
+    return r;
   }
   for (std::size_t i = 0; i < b.destinations.size(); ++i) {
     const DestinationRecord& d = b.destinations[i];
