@@ -24,7 +24,11 @@ printf 'description: lsf test\npackages:\n  - xxhash@0.8.1\n' >"$IT_DIR/softpack
 pid=$!
 
 prefix="sp.lsftest.chain-1"
-wait_for "bjobs -a -noheader -o 'job_name stat dependency delimiter=|' 2>/dev/null | grep -q '^$prefix.module|PEND|done('" 20 ||
+module_pending() {
+  bjobs -a -noheader -o "job_name stat dependency delimiter='|'" 2>/dev/null |
+    grep -q "^$prefix\.module|PEND|done("
+}
+wait_for module_pending 20 ||
   fail "bjobs never showed the module job pending on a done() dependency: $(bjobs -a 2>&1)"
 queue=$(bjobs -a -noheader -o "job_name stat job_group dependency delimiter='|'" -J "$prefix.*")
 echo "$queue"
@@ -59,7 +63,8 @@ done
 assert_matches "$build_bsub" '"-w", "done\([0-9]+\)"' "bsub of the build stage"
 log="$IT_DIR/var/builds/$(ls "$IT_DIR/var/builds")/logs/build.out"
 assert_contains "$(cat "$log")" "softpack-builder: stage build finished" "the build log"
-assert_contains "$(cat "$log")" "Successfully completed." "LSF's job report in the build log"
+assert_contains "$(cat "$log.lsf")" "Successfully completed." "LSF's job report beside the build log"
+if grep -q "Sender: LSF System" "$log"; then fail "LSF's job report is in the build log"; fi
 # Every poll names all tracked jobs in one bjobs call; bhist was not needed.
 polls=$(lsf_calls bjobs | grep -c '"-o", "jobid stat exit_code exit_reason pend_reason')
 ((polls >= 2)) || fail "expected several bjobs polls, got $polls"

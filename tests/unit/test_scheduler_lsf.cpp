@@ -273,7 +273,7 @@ TEST_CASE("lsf: bsub argv", "[lsf]") {
                                           "-cwd",
                                           "/data/builds/build-42",
                                           "-o",
-                                          "/data/builds/build-42/logs/build.out",
+                                          "/data/builds/build-42/logs/build.out.lsf",
                                           "-env",
                                           "none",
                                           "-q",
@@ -294,14 +294,15 @@ TEST_CASE("lsf: bsub argv", "[lsf]") {
                                           "-sla",
                                           "softpack"};
   CHECK(argv == expected);
-  CHECK(bsub_stdin(spec) == "exec /bin/bash /data/builds/build-42/scripts/build.sh\n");
+  CHECK(bsub_stdin(spec) == "exec /bin/bash /data/builds/build-42/scripts/build.sh "
+                            ">/data/builds/build-42/logs/build.out 2>&1\n");
   SECTION("no dependencies, defaults: no -w/-ti/-W/-M, and LSF's default units") {
     const auto plain = bsub_argv(spec_for("concretize"), LsfOptions{});
     CHECK_FALSE(has(plain, "-w"));
     CHECK_FALSE(has(plain, "-ti"));
     CHECK_FALSE(has(plain, "-W"));
     CHECK_FALSE(has(plain, "-M"));
-    CHECK_FALSE(has(plain, "-e")); // stderr goes to the -o file
+    CHECK_FALSE(has(plain, "-e")); // LSF's own stderr goes to its -o file
     CHECK(after(plain, "-R") == "span[hosts=1]");
     CHECK(after(plain, "-n") == "1");
   }
@@ -323,14 +324,19 @@ TEST_CASE("lsf: bsub argv", "[lsf]") {
     LsfOptions g;
     g.job_group_root = "/hgi/softpack";
     const auto a = bsub_argv(e, g);
-    CHECK(after(a, "-e") == "/data/builds/build-42/logs/module.err");
+    CHECK_FALSE(has(a, "-e"));
+    CHECK(bsub_stdin(e) == "exec /bin/bash /data/builds/build-42/scripts/module.sh "
+                           ">/data/builds/build-42/logs/module.out "
+                           "2>/data/builds/build-42/logs/module.err\n");
     CHECK(after(a, "-g") == "/hgi/softpack/build-42");
     CHECK(after(a, "-W") == "2");
   }
   SECTION("a script path with shell metacharacters is quoted for sh") {
     JobSpec q = spec_for("build");
     q.script = "/data/it's here/$(x).sh";
-    CHECK(bsub_stdin(q) == "exec /bin/bash '/data/it'\\''s here/$(x).sh'\n");
+    q.stdout_path = "/data/a b/out";
+    q.stderr_path = q.stdout_path;
+    CHECK(bsub_stdin(q) == "exec /bin/bash '/data/it'\\''s here/$(x).sh' >'/data/a b/out' 2>&1\n");
   }
 }
 

@@ -80,13 +80,13 @@ std::vector<std::string> bsub_argv(const JobSpec& spec, const LsfOptions& option
       job_group(spec, options),
       "-cwd",
       spec.workdir.string(),
+      // LSF's own output: its job report ("Sender: LSF System ..."), which it adds to the -o
+      // file, and anything it says about the job (without -e, stderr goes to the -o file too).
+      // The job's own output goes to the stage log by the redirection in bsub_stdin(), so the
+      // log's last lines are the job's, not LSF's report.
       "-o",
-      spec.stdout_path.string(),
+      lsf_output_path(spec).string(),
   };
-  // Without -e, LSF writes the job's stderr to the -o file.
-  if (!spec.stderr_path.empty() && spec.stderr_path != spec.stdout_path) {
-    argv.insert(argv.end(), {"-e", spec.stderr_path.string()});
-  }
   // The job gets none of the submission environment: its script sets PATH and the rest.
   argv.insert(argv.end(), {"-env", "none"});
   const auto& r = spec.resources;
@@ -122,8 +122,19 @@ std::vector<std::string> bsub_argv(const JobSpec& spec, const LsfOptions& option
   return argv;
 }
 
+std::filesystem::path lsf_output_path(const JobSpec& spec) {
+  return spec.stdout_path.string() + ".lsf";
+}
+
 std::string bsub_stdin(const JobSpec& spec) {
-  return "exec /bin/bash " + sh_quote(spec.script.string()) + "\n";
+  std::string line = "exec /bin/bash " + sh_quote(spec.script.string()) + " >" +
+                     sh_quote(spec.stdout_path.string());
+  if (spec.stderr_path.empty() || spec.stderr_path == spec.stdout_path) {
+    line += " 2>&1";
+  } else {
+    line += " 2>" + sh_quote(spec.stderr_path.string());
+  }
+  return line + "\n";
 }
 
 std::vector<std::string> bjobs_argv(std::span<const JobId> ids, bool json) {
@@ -264,7 +275,7 @@ Expected<std::vector<JobInfo>> LsfScheduler::poll(std::span<const JobId> ids) {
     if (!parsed) {
       return parsed.error();
     }
-    if (!h->ok() && parsed->empty()) {
+    if (!h->ok() && !only_unknown_ids(h->err)) {
       spdlog::warn("bhist: {}", failure_summary(*h));
     }
     for (auto& info : *parsed) {

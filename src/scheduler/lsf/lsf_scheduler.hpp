@@ -36,9 +36,11 @@ struct LsfOptions {
 
 // Argv builders (pure).
 std::vector<std::string> bsub_argv(const JobSpec& spec, const LsfOptions& options);
-// What bsub reads on stdin as the job: runs the job script with bash (argv-safe: the path is
-// quoted for sh).
+// What bsub reads on stdin as the job: runs the job script with bash, its stdout and stderr
+// into the spec's log files (every path quoted for sh).
 std::string bsub_stdin(const JobSpec& spec);
+// Where LSF itself writes (bsub -o): the stdout log + ".lsf", for LSF's job report.
+std::filesystem::path lsf_output_path(const JobSpec& spec);
 std::vector<std::string> bjobs_argv(std::span<const JobId> ids, bool json);
 std::vector<std::string> bjobs_name_argv(const std::string& name);
 std::vector<std::string> bhist_argv(std::span<const JobId> ids);
