@@ -33,7 +33,7 @@ wait "$pid" || rc=$?
 out=$(cat "$IT_DIR/interrupt.txt")
 echo "$out"
 assert_eq 1 "$rc" "exit code after the interrupt"
-assert_contains "$out" "cancelled" "final line after the interrupt"
+assert_contains "$out" "cancelled: stage build cancelled" "final line after the interrupt"
 build_id=$(job_id_of "$out" build)
 module_id=$(job_id_of "$out" module)
 assert_eq "[\"bkill\", \"$build_id\", \"$module_id\"]" "$(lsf_calls bkill)" "one bkill for all the build's jobs"
@@ -55,6 +55,10 @@ echo "$out"
 assert_eq 1 "$rc" "exit code after bkill"
 assert_contains "$out" "cancelled: stage build cancelled" "final line after bkill"
 assert_eq "builder.out" "$(published killed-1)" "only builder.out is published after bkill"
+# The job script recorded the termination (bkill sends SIGINT and SIGTERM together).
+result="$IT_DIR/var/builds/$(ls -t "$IT_DIR/var/builds" | head -1)/logs/build.result"
+assert_contains "$(cat "$result")" "signal=TERM" "the build job's result file"
+assert_contains "$(cat "$result")" "exit=143" "the build job's result file"
 
 # 3. A run limit of one (fake, 2 s) minute.
 slow_config 1m
