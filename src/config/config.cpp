@@ -242,7 +242,11 @@ constexpr std::string_view k_managed_options[] = {"-J",
                                                   "-W",
                                                   "-M",
                                                   "-R",
-                                                  "-ti"};
+                                                  "-ti",
+                                                  "-Jd",
+                                                  "-cwd",
+                                                  "-oo",
+                                                  "-eo"};
 
 Expected<void> check_extra_args(const std::vector<std::string>& args, const YamlNode& node,
                                 std::string_view source, const std::string& key) {
@@ -285,6 +289,68 @@ Expected<void> read_resources(const YamlNode& node, std::string_view source,
     SP_TRY(check_extra_args(out.extra_args, *n, source, r.key_path("extra_args")));
   }
   return r.finish();
+}
+
+Expected<void> read_lsf(const YamlNode& node, std::string_view source, LsfConfig& out) {
+  MapReader r(node, source, "scheduler.lsf");
+  SP_TRY(r.check_is_map());
+  SP_TRY(r.duration("command_timeout", out.command_timeout));
+  SP_TRY(r.integer("retries", out.retries, 0, 100));
+  SP_TRY(r.string("unit_for_limits", out.unit_for_limits));
+  SP_TRY(r.string("json", out.json));
+  SP_TRY(r.string("job_group_root", out.job_group_root));
+  static const std::set<std::string> units{"KB", "MB", "GB", "TB", "PB", "EB", "ZB"};
+  if (!units.count(out.unit_for_limits)) {
+    return bad(*node.find("unit_for_limits"), source, "scheduler.lsf.unit_for_limits",
+               "'" + printable(out.unit_for_limits) +
+                   "' is not an LSF unit (expected KB, MB, GB, TB, PB, EB or ZB, as "
+                   "LSF_UNIT_FOR_LIMITS in lsf.conf)");
+  }
+  if (out.json != "auto" && out.json != "true" && out.json != "false") {
+    return bad(*node.find("json"), source, "scheduler.lsf.json",
+               "expected auto, true or false, found '" + printable(out.json) + "'");
+  }
+  // A job group name: absolute, slash-separated words of letters, digits and ._-.
+  const std::string& g = out.job_group_root;
+  bool ok = !g.empty() && g[0] == '/' && g.find("//") == std::string::npos &&
+            g.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                "0123456789_.-/") == std::string::npos;
+  if (!ok) {
+    return bad(*node.find("job_group_root"), source, "scheduler.lsf.job_group_root",
+               "'" + printable(g) +
+                   "' is not a job group path (expected /name[/name...] of letters, digits, "
+                   "'.', '_' and '-')");
+  }
+  if (g.size() > 1 && g.back() == '/') {
+    out.job_group_root.pop_back();
+  }
+  if (const YamlNode* ct = node.find("command_timeout"); ct && out.command_timeout.count() < 1) {
+    return bad(*ct, source, "scheduler.lsf.command_timeout", "must be at least 1s");
+  }
+  return r.finish();
+}
+
+// LSF has no QOS: a qos set for the LSF backend would be silently ignored.
+Expected<void> check_lsf_resources(const YamlNode& scheduler_node, std::string_view source,
+                                   const SchedulerConfig& s) {
+  auto check = [&](const scheduler::Resources& res, const std::string& key) -> Expected<void> {
+    if (!res.qos.empty()) {
+      const YamlNode* at = &scheduler_node;
+      if (const YamlNode* sec =
+              scheduler_node.find(key == "scheduler.defaults" ? "defaults" : "stages")) {
+        at = sec;
+      }
+      return bad(*at, source, key + ".qos",
+                 "LSF has no QOS; use partition (the queue), account (the project) or "
+                 "extra_args (e.g. [-sla, NAME])");
+    }
+    return {};
+  };
+  SP_TRY(check(s.defaults, "scheduler.defaults"));
+  for (const auto& [stage, res] : s.stages) {
+    SP_TRY(check(res, "scheduler.stages." + stage));
+  }
+  return {};
 }
 
 std::filesystem::path default_templates_dir() {
@@ -497,6 +563,9 @@ Expected<Config> parse_config(std::string_view text, std::string_view source_nam
       SP_TRY(sr.integer("retries", c.scheduler.slurm.retries, 0, 100));
       SP_TRY(sr.finish());
     }
+    if (const YamlNode* ls = r.child("lsf")) {
+      SP_TRY(read_lsf(*ls, source_name, c.scheduler.lsf));
+    }
     if (const YamlNode* d = r.child("defaults")) {
       SP_TRY(read_resources(*d, source_name, "scheduler.defaults", c.scheduler.defaults));
     }
@@ -518,6 +587,9 @@ Expected<Config> parse_config(std::string_view text, std::string_view source_nam
       }
     }
     SP_TRY(r.finish());
+    if (c.scheduler.backend == "lsf") {
+      SP_TRY(check_lsf_resources(*n, source_name, c.scheduler));
+    }
   }
 
   if (const YamlNode* n = top.child("spack")) {

@@ -28,6 +28,22 @@ struct SlurmConfig {
   int retries = 3;
 };
 
+struct LsfConfig {
+  // Time limit for each LSF command (bsub, bjobs, bhist, bkill).
+  std::chrono::seconds command_timeout{60};
+  // How many times a command that failed transiently (mbatchd busy or unreachable) is retried,
+  // with backoff and jitter, before the caller sees a transient error.
+  int retries = 3;
+  // The site's LSF_UNIT_FOR_LIMITS (lsf.conf): KB (LSF's default), MB, GB, TB, PB, EB or ZB.
+  // -M and the mem of -R are written in this unit (mem in -R in MB when it is KB).
+  std::string unit_for_limits = "KB";
+  // Whether bjobs is asked for JSON (-json, LSF 10.1.0.2 and later): auto (try, fall back to
+  // delimited output when refused), true or false.
+  std::string json = "auto";
+  // Jobs go into the job group <job_group_root>/<build id> (bsub -g).
+  std::string job_group_root = "/softpack";
+};
+
 struct SchedulerConfig {
   // Which backend runs the jobs: "local" (child processes of this program), "slurm" or "lsf".
   std::string backend = "local";
@@ -45,6 +61,8 @@ struct SchedulerConfig {
   std::map<std::string, scheduler::Resources> stages;
   // Slurm backend settings.
   SlurmConfig slurm;
+  // LSF backend settings.
+  LsfConfig lsf;
 };
 
 struct SpackConfig {

@@ -1,6 +1,7 @@
 #include "scheduler/registry.hpp"
 
 #include "scheduler/local/local_executor.hpp"
+#include "scheduler/lsf/lsf_scheduler.hpp"
 #include "scheduler/slurm/slurm_scheduler.hpp"
 
 namespace softpack::scheduler {
@@ -25,10 +26,17 @@ Expected<std::unique_ptr<Scheduler>> make_slurm(const BackendContext& ctx) {
   return std::unique_ptr<Scheduler>(std::make_unique<slurm::SlurmScheduler>(ctx.runner, options));
 }
 
-Expected<std::unique_ptr<Scheduler>> not_yet(const BackendContext& ctx) {
-  return make_error(ErrorKind::config,
-                    "backend '" + ctx.config.scheduler.backend + "' is not available in this build",
-                    "scheduler.backend");
+Expected<std::unique_ptr<Scheduler>> make_lsf(const BackendContext& ctx) {
+  const auto& c = ctx.config.scheduler.lsf;
+  lsf::LsfOptions options;
+  options.retry.command_timeout = c.command_timeout;
+  options.retry.retries = c.retries;
+  options.unit_for_limits = c.unit_for_limits;
+  options.json = c.json == "true"    ? lsf::JsonMode::on
+                 : c.json == "false" ? lsf::JsonMode::off
+                                     : lsf::JsonMode::detect;
+  options.job_group_root = c.job_group_root;
+  return std::unique_ptr<Scheduler>(std::make_unique<lsf::LsfScheduler>(ctx.runner, options));
 }
 
 struct Backend {
@@ -39,7 +47,7 @@ struct Backend {
 constexpr Backend k_backends[] = {
     {"local", make_local},
     {"slurm", make_slurm},
-    {"lsf", not_yet},
+    {"lsf", make_lsf},
 };
 
 } // namespace

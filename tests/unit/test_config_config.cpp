@@ -328,3 +328,65 @@ TEST_CASE("config: load_config reports a missing file", "[config]") {
   CHECK(c.error().kind == ErrorKind::config);
   CHECK_THAT(c.error().describe(), Catch::Contains("/nonexistent/softpack.yaml"));
 }
+
+TEST_CASE("config: the lsf section", "[config][lsf]") {
+  SECTION("defaults: LSF's own default unit (KB), JSON detected, /softpack") {
+    const auto d = config::default_config();
+    CHECK(d.scheduler.lsf.unit_for_limits == "KB");
+    CHECK(d.scheduler.lsf.json == "auto");
+    CHECK(d.scheduler.lsf.job_group_root == "/softpack");
+    CHECK(d.scheduler.lsf.command_timeout == 60s);
+    CHECK(d.scheduler.lsf.retries == 3);
+    auto shipped =
+        config::load_config(std::string(SOFTPACK_SOURCE_DIR) + "/config/softpack-builder.yaml");
+    REQUIRE(shipped.has_value());
+    CHECK(shipped->scheduler.lsf.unit_for_limits == d.scheduler.lsf.unit_for_limits);
+    CHECK(shipped->scheduler.lsf.json == d.scheduler.lsf.json);
+    CHECK(shipped->scheduler.lsf.job_group_root == d.scheduler.lsf.job_group_root);
+    CHECK(shipped->scheduler.lsf.command_timeout == d.scheduler.lsf.command_timeout);
+    CHECK(shipped->scheduler.lsf.retries == d.scheduler.lsf.retries);
+  }
+  SECTION("values are read") {
+    auto c = parse_ok("scheduler:\n  backend: lsf\n  lsf:\n    command_timeout: 2m\n"
+                      "    retries: 5\n    unit_for_limits: MB\n    json: \"false\"\n"
+                      "    job_group_root: /hgi/softpack/\n");
+    CHECK(c.scheduler.backend == "lsf");
+    CHECK(c.scheduler.lsf.command_timeout == 120s);
+    CHECK(c.scheduler.lsf.retries == 5);
+    CHECK(c.scheduler.lsf.unit_for_limits == "MB");
+    CHECK(c.scheduler.lsf.json == "false");
+    CHECK(c.scheduler.lsf.job_group_root == "/hgi/softpack");
+  }
+  SECTION("bad values name the key and the line") {
+    auto unit = parse_error("scheduler:\n  lsf:\n    unit_for_limits: MiB\n");
+    CHECK(unit.context == "site.yaml:3");
+    CHECK_THAT(unit.message, Catch::Contains("scheduler.lsf.unit_for_limits"));
+    CHECK_THAT(unit.message, Catch::Contains("LSF_UNIT_FOR_LIMITS"));
+    auto json = parse_error("scheduler:\n  lsf:\n    json: maybe\n");
+    CHECK(json.context == "site.yaml:3");
+    CHECK_THAT(json.message, Catch::Contains("scheduler.lsf.json"));
+    for (const std::string g : {"softpack", "/soft pack", "/a//b", "/a;b"}) {
+      INFO(g);
+      auto e = parse_error("scheduler:\n  lsf:\n    job_group_root: \"" + g + "\"\n");
+      CHECK(e.context == "site.yaml:3");
+      CHECK_THAT(e.message, Catch::Contains("scheduler.lsf.job_group_root"));
+    }
+    auto unknown = parse_error("scheduler:\n  lsf:\n    queue: normal\n");
+    CHECK(unknown.context == "site.yaml:3");
+    CHECK_THAT(unknown.message, Catch::Contains("scheduler.lsf.queue"));
+  }
+  SECTION("LSF has no QOS") {
+    auto e = parse_error("scheduler:\n  backend: lsf\n  defaults:\n    qos: high\n");
+    CHECK(e.context == "site.yaml:3");
+    CHECK_THAT(e.message, Catch::Contains("scheduler.defaults.qos"));
+    parse_ok("scheduler:\n  backend: slurm\n  defaults:\n    qos: high\n");
+  }
+  SECTION("extra_args may not override the options the LSF adapter sets") {
+    for (const std::string arg : {"-Jd", "-cwd", "-oo", "-eo", "-g", "-env", "-ti", "-M"}) {
+      INFO(arg);
+      auto e = parse_error("scheduler:\n  defaults:\n    extra_args: [\"" + arg + "\"]\n");
+      CHECK_THAT(e.message, Catch::Contains("would override"));
+    }
+    parse_ok("scheduler:\n  defaults:\n    extra_args: [-sla, softpack]\n");
+  }
+}

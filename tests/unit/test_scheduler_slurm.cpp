@@ -411,7 +411,7 @@ TEST_CASE("slurm: transient failures are retried, then reported as transient", "
     REQUIRE(ok.has_value());
     CHECK(ok->at(0).state == JobState::running);
     CHECK(r2.count("squeue") == 2);
-    CHECK(s2.counts().retries == 1);
+    CHECK(s2.commands().retries() == 1);
   }
 }
 

@@ -5,8 +5,6 @@
 
 #include <cstdio>
 #include <map>
-#include <random>
-#include <thread>
 
 #include <spdlog/spdlog.h>
 
@@ -25,14 +23,6 @@ std::string id_list(std::span<const JobId> ids) {
     out += id.value;
   }
   return out;
-}
-
-std::string stderr_summary(const CommandResult& r) {
-  std::string text(trim(tail_lines(r.err, 3)));
-  if (text.empty()) {
-    text = std::string(trim(tail_lines(r.out, 3)));
-  }
-  return r.status_text() + (text.empty() ? "" : ": " + text);
 }
 
 } // namespace
@@ -129,12 +119,21 @@ std::vector<std::string> squeue_name_argv(const std::string& name) {
           "--Format=JobID:" + k_u + ",State:" + k_u + ",Comment:" + k_u};
 }
 
-SlurmScheduler::SlurmScheduler(CommandRunner& runner, SlurmOptions options)
-    : m_runner(runner), m_options(std::move(options)) {
-  if (!m_options.sleep) {
-    m_options.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
-  }
+namespace {
+RetryOptions retry_options(const SlurmOptions& o) {
+  RetryOptions r;
+  r.command_timeout = o.command_timeout;
+  r.retries = o.retries;
+  r.retry_base = o.retry_base;
+  r.sleep = o.sleep;
+  return r;
 }
+} // namespace
+
+SlurmScheduler::SlurmScheduler(CommandRunner& runner, SlurmOptions options)
+    : m_options(std::move(options)),
+      m_commands(runner, retry_options(m_options), {"sbatch", "squeue", "sacct", "scancel"},
+                 "sbatch", is_transient_error) {}
 
 std::map<std::string, std::string> sbatch_environment(const JobSpec& spec) {
   std::map<std::string, std::string> env{{"PATH", "/usr/local/bin:/usr/bin:/bin"},
@@ -149,88 +148,14 @@ std::map<std::string, std::string> sbatch_environment(const JobSpec& spec) {
   return env;
 }
 
-Expected<CommandResult> SlurmScheduler::run(const std::vector<std::string>& argv,
-                                            const std::map<std::string, std::string>* only_env) {
-  static thread_local std::mt19937 rng{std::random_device{}()};
-  CommandOptions opts;
-  opts.timeout = m_options.command_timeout;
-  if (only_env) {
-    opts.clear_env = true;
-    opts.env = *only_env;
-  }
-  const std::string& cmd = argv.front();
-  auto count = [&] {
-    if (cmd == "sbatch") {
-      ++m_counts.sbatch;
-    } else if (cmd == "squeue") {
-      ++m_counts.squeue;
-    } else if (cmd == "sacct") {
-      ++m_counts.sacct;
-    } else if (cmd == "scancel") {
-      ++m_counts.scancel;
-    }
-  };
-  Error last = make_error(ErrorKind::transient, "not run", cmd);
-  for (int attempt = 0; attempt <= m_options.retries; ++attempt) {
-    if (attempt > 0) {
-      ++m_counts.retries;
-      // Exponential backoff with full jitter.
-      const auto cap = m_options.retry_base * (1 << std::min(attempt - 1, 6));
-      std::uniform_int_distribution<long> d(cap.count() / 2, cap.count());
-      m_options.sleep(std::chrono::milliseconds(d(rng)));
-    }
-    count();
-    const auto t0 = std::chrono::steady_clock::now();
-    auto r = m_runner.run(argv, opts);
-    m_counts.micros +=
-        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
-            .count();
-    if (!r) {
-      ++m_counts.errors;
-      return r.error(); // could not run at all (not installed): not worth retrying
-    }
-    // sbatch must not be retried blindly: a timed-out sbatch may have created the job.
-    const bool retryable =
-        cmd != "sbatch" && (r->timed_out || (!r->ok() && is_transient_error(r->err)));
-    if (!retryable) {
-      if (!r->ok()) {
-        ++m_counts.errors;
-      }
-      return r;
-    }
-    ++m_counts.errors;
-    last = make_error(ErrorKind::transient, stderr_summary(*r), cmd);
-    spdlog::warn("{} failed transiently (attempt {}/{}): {}", cmd, attempt + 1,
-                 m_options.retries + 1, last.message);
-  }
-  return last;
-}
-
-std::string SlurmScheduler::metrics() const {
-  std::string out = "# HELP softpack_scheduler_commands_total Slurm commands run, by command.\n"
-                    "# TYPE softpack_scheduler_commands_total counter\n";
-  for (const auto& [name, n] : {std::pair<const char*, std::size_t>{"sbatch", m_counts.sbatch},
-                                {"squeue", m_counts.squeue},
-                                {"sacct", m_counts.sacct},
-                                {"scancel", m_counts.scancel}}) {
-    out += "softpack_scheduler_commands_total{command=\"" + std::string(name) + "\"} " +
-           std::to_string(n) + "\n";
-  }
-  out += "softpack_scheduler_command_errors_total " + std::to_string(m_counts.errors) + "\n";
-  out += "softpack_scheduler_command_retries_total " + std::to_string(m_counts.retries) + "\n";
-  out += "softpack_scheduler_command_seconds_total " +
-         std::to_string(static_cast<double>(m_counts.micros) / 1e6) + "\n";
-  return out;
-}
-
 Expected<JobId> SlurmScheduler::submit(const JobSpec& spec) {
   const auto argv = sbatch_argv(spec, m_options);
   const auto env = sbatch_environment(spec);
   for (int attempt = 0; attempt <= m_options.retries; ++attempt) {
     if (attempt > 0) {
-      m_options.sleep(m_options.retry_base * (1 << std::min(attempt - 1, 6)));
+      m_commands.backoff(attempt);
     }
-    auto r = run(argv, &env);
+    auto r = m_commands.run(argv, &env);
     if (!r) {
       return r.error();
     }
@@ -241,16 +166,16 @@ Expected<JobId> SlurmScheduler::submit(const JobSpec& spec) {
     }
     const bool unknown_outcome = r->timed_out || is_transient_error(r->err);
     if (!unknown_outcome) {
-      return make_error(ErrorKind::scheduler, stderr_summary(*r), "sbatch " + spec.name);
+      return make_error(ErrorKind::scheduler, failure_summary(*r), "sbatch " + spec.name);
     }
     // The job may exist although sbatch did not say so: look for it before trying again.
     auto existing = find_submitted(spec);
     if (existing && existing->has_value()) {
       spdlog::warn("sbatch for {} failed ({}) but the job exists as {}", spec.name,
-                   stderr_summary(*r), (*existing)->value);
+                   failure_summary(*r), (*existing)->value);
       return **existing;
     }
-    spdlog::warn("sbatch for {} failed transiently: {}", spec.name, stderr_summary(*r));
+    spdlog::warn("sbatch for {} failed transiently: {}", spec.name, failure_summary(*r));
   }
   return make_error(ErrorKind::transient, "could not submit after retries", "sbatch " + spec.name);
 }
@@ -260,7 +185,7 @@ Expected<std::vector<JobInfo>> SlurmScheduler::poll(std::span<const JobId> ids) 
   if (ids.empty()) {
     return result;
   }
-  auto sq = run(squeue_argv(ids));
+  auto sq = m_commands.run(squeue_argv(ids));
   if (!sq) {
     return sq.error();
   }
@@ -276,7 +201,7 @@ Expected<std::vector<JobInfo>> SlurmScheduler::poll(std::span<const JobId> ids) 
   } else if (!is_invalid_job_id(sq->err)) {
     // squeue exits 1 with "Invalid job id specified" when none of the ids is known any more;
     // anything else is a failure to report.
-    return make_error(ErrorKind::scheduler, stderr_summary(*sq), "squeue");
+    return make_error(ErrorKind::scheduler, failure_summary(*sq), "squeue");
   }
   std::vector<JobId> missing;
   for (const auto& id : ids) {
@@ -285,7 +210,7 @@ Expected<std::vector<JobInfo>> SlurmScheduler::poll(std::span<const JobId> ids) 
     }
   }
   if (!missing.empty()) {
-    auto sa = run(sacct_argv(missing));
+    auto sa = m_commands.run(sacct_argv(missing));
     if (!sa) {
       return sa.error();
     }
@@ -299,7 +224,7 @@ Expected<std::vector<JobInfo>> SlurmScheduler::poll(std::span<const JobId> ids) 
       }
     } else {
       // Accounting may be off or down: jobs stay unknown, and their result files decide.
-      spdlog::warn("sacct: {}", stderr_summary(*sa));
+      spdlog::warn("sacct: {}", failure_summary(*sa));
     }
   }
   for (const auto& id : ids) {
@@ -321,7 +246,7 @@ Expected<void> SlurmScheduler::cancel(std::span<const JobId> ids) {
   if (ids.empty()) {
     return {};
   }
-  auto r = run(scancel_argv(ids));
+  auto r = m_commands.run(scancel_argv(ids));
   if (!r) {
     return r.error();
   }
@@ -329,16 +254,16 @@ Expected<void> SlurmScheduler::cancel(std::span<const JobId> ids) {
       r->err.find("already completing or completed") != std::string::npos) {
     return {};
   }
-  return make_error(ErrorKind::scheduler, stderr_summary(*r), "scancel");
+  return make_error(ErrorKind::scheduler, failure_summary(*r), "scancel");
 }
 
 Expected<std::optional<JobId>> SlurmScheduler::find_submitted(const JobSpec& spec) {
-  auto r = run(squeue_name_argv(spec.name));
+  auto r = m_commands.run(squeue_name_argv(spec.name));
   if (!r) {
     return r.error();
   }
   if (!r->ok()) {
-    return make_error(ErrorKind::scheduler, stderr_summary(*r), "squeue --name");
+    return make_error(ErrorKind::scheduler, failure_summary(*r), "squeue --name");
   }
   auto jobs = parse_squeue_named(r->out);
   if (!jobs) {

@@ -6,10 +6,10 @@
 //
 // Thread-safe: it holds no mutable state besides counters.
 
+#include "scheduler/batch_commands.hpp"
 #include "scheduler/scheduler.hpp"
 #include "util/command.hpp"
 
-#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -38,11 +38,6 @@ std::map<std::string, std::string> sbatch_environment(const JobSpec& spec);
 // Slurm's time format for --time: "D-HH:MM:SS" (Slurm rounds up to whole minutes).
 std::string slurm_time(std::chrono::seconds limit);
 
-struct CommandCounts {
-  std::atomic<std::size_t> sbatch{0}, squeue{0}, sacct{0}, scancel{0}, errors{0}, retries{0};
-  std::atomic<std::uint64_t> micros{0}; // time spent in commands
-};
-
 class SlurmScheduler final : public Scheduler {
 public:
   SlurmScheduler(CommandRunner& runner, SlurmOptions options);
@@ -53,18 +48,12 @@ public:
   Expected<void> cancel(std::span<const JobId> ids) override;
   Expected<std::optional<JobId>> find_submitted(const JobSpec& spec) override;
 
-  std::string metrics() const override;
-  const CommandCounts& counts() const { return m_counts; }
+  std::string metrics() const override { return m_commands.metrics("Slurm"); }
+  const BatchCommands& commands() const { return m_commands; }
 
 private:
-  // Runs a command, retrying transient failures with backoff and jitter. Returns the last result
-  // (which may be a failure the caller interprets) or a transient error.
-  Expected<CommandResult> run(const std::vector<std::string>& argv,
-                              const std::map<std::string, std::string>* only_env = nullptr);
-
-  CommandRunner& m_runner;
   SlurmOptions m_options;
-  CommandCounts m_counts;
+  BatchCommands m_commands;
 };
 
 } // namespace softpack::scheduler::slurm
