@@ -339,6 +339,9 @@ Expected<void> check_lsf_resources(const YamlNode& scheduler_node, std::string_v
       if (const YamlNode* sec =
               scheduler_node.find(key == "scheduler.defaults" ? "defaults" : "stages")) {
         at = sec;
+        if (const YamlNode* q = sec->find("qos")) { // the line of the qos key itself
+          at = q;
+        }
       }
       return bad(*at, source, key + ".qos",
                  "LSF has no QOS; use partition (the queue), account (the project) or "

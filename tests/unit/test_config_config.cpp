@@ -377,7 +377,7 @@ TEST_CASE("config: the lsf section", "[config][lsf]") {
   }
   SECTION("LSF has no QOS") {
     auto e = parse_error("scheduler:\n  backend: lsf\n  defaults:\n    qos: high\n");
-    CHECK(e.context == "site.yaml:3");
+    CHECK(e.context == "site.yaml:4");
     CHECK_THAT(e.message, Catch::Contains("scheduler.defaults.qos"));
     parse_ok("scheduler:\n  backend: slurm\n  defaults:\n    qos: high\n");
   }
