@@ -1,8 +1,10 @@
 #include "cli/common.hpp"
 
+#include "artifacts/core_upload.hpp"
 #include "artifacts/git_publisher.hpp"
 #include "artifacts/install_publisher.hpp"
 #include "artifacts/module_files.hpp"
+#include "artifacts/oci_registry.hpp"
 #include "artifacts/publisher.hpp"
 #include "flow/engine.hpp"
 #include "flow/plan.hpp"
@@ -121,6 +123,37 @@ artifacts::GitPublisherOptions git_publisher_options(const config::Config& confi
   return git;
 }
 
+Expected<artifacts::RegistryOptions> registry_options(const config::Config& config) {
+  artifacts::RegistryOptions o;
+  o.url = config.registry.url;
+  o.ca_file = config.registry.ca_file;
+  o.timeout = config.registry.timeout;
+  if (auto loc = artifacts::parse_registry_url(o.url); !loc) {
+    return loc.error();
+  }
+  auto secret =
+      config::read_secret("SOFTPACK_REGISTRY_CREDENTIALS", config.registry.credentials_file);
+  if (!secret) {
+    return secret.error();
+  }
+  if (!secret->empty()) {
+    const auto colon = secret->find(':');
+    if (colon == std::string::npos || colon == 0) {
+      return make_error(ErrorKind::config, "registry credentials must be \"username:password\"",
+                        config.registry.credentials_file.empty()
+                            ? std::string("$SOFTPACK_REGISTRY_CREDENTIALS")
+                            : config.registry.credentials_file);
+    }
+    o.username = secret->substr(0, colon);
+    o.password = secret->substr(colon + 1);
+  }
+  return o;
+}
+
+artifacts::CoreOptions core_options(const config::Config& config) {
+  return artifacts::CoreOptions{config.core.url, config.core.timeout};
+}
+
 std::vector<artifacts::Publisher*> Destinations::list() const {
   std::vector<artifacts::Publisher*> out;
   for (const auto& p : owned) {
@@ -140,6 +173,14 @@ Expected<Destinations> make_destinations(const config::Config& config, CommandRu
       o.module_dir = std::filesystem::absolute(config.module_dir());
       o.scripts_dir = config.scripts_dir();
       d.owned.push_back(std::make_unique<artifacts::InstallPublisher>(o));
+    } else if (name == "registry") {
+      auto o = registry_options(config);
+      if (!o) {
+        return o.error();
+      }
+      d.owned.push_back(std::make_unique<artifacts::RegistryPublisher>(std::move(*o)));
+    } else if (name == "core") {
+      d.owned.push_back(std::make_unique<artifacts::CorePublisher>(core_options(config)));
     } else {
       return make_error(ErrorKind::config,
                         "publish destination '" + name + "' is not available in this build",

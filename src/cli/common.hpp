@@ -3,7 +3,9 @@
 // What the command-line entry points share: exit codes, finding the site configuration, and
 // running one build to its end with the embedded engine.
 
+#include "artifacts/core_upload.hpp"
 #include "artifacts/git_publisher.hpp"
+#include "artifacts/oci_registry.hpp"
 #include "config/config.hpp"
 #include "spec/spec.hpp"
 #include "util/error.hpp"
@@ -36,6 +38,11 @@ artifacts::GitPublisherOptions git_publisher_options(const config::Config& confi
 
 // The publish destinations the configuration names (publish.destinations), in publishing
 // order, with their credentials read (from the environment or the files the config names).
+// The registry's options with its credentials (from $SOFTPACK_REGISTRY_CREDENTIALS or
+// registry.credentials_file, "username:password"); errors name the file, never the secret.
+Expected<artifacts::RegistryOptions> registry_options(const config::Config& config);
+artifacts::CoreOptions core_options(const config::Config& config);
+
 struct Destinations {
   std::vector<std::unique_ptr<artifacts::Publisher>> owned;
   std::vector<artifacts::Publisher*> list() const;

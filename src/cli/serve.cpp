@@ -8,6 +8,8 @@
 #include "store/store.hpp"
 #include "util/command.hpp"
 
+#include <thread>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -66,6 +68,18 @@ int serve(const config::Config& config) {
   if (auto r = http.start(); !r) {
     spdlog::error("{}", r.error().describe());
     return k_exit_internal;
+  }
+  if (!config.core.url.empty()) {
+    // softpack-core sends again the builds it still waits for. It may be down: that is logged,
+    // and must not hold up serving (the request runs beside the io loop).
+    std::thread([options = core_options(config)] {
+      if (auto r = artifacts::resend_pending_builds(options); !r) {
+        spdlog::warn("asking softpack-core to resend pending builds failed: {}",
+                     r.error().describe());
+      } else {
+        spdlog::info("asked softpack-core to resend pending builds ({})", options.url);
+      }
+    }).detach();
   }
   spdlog::info("softpack-builder {} serving on {}:{} (scheduler {}, data {})", SOFTPACK_VERSION,
                options.address, http.port(), (*sched)->name(), config.data_dir.string());

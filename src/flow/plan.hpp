@@ -66,6 +66,11 @@ Expected<std::string> render_spack_yaml(const config::Config& config,
                                         const spec::EnvironmentSpec& spec,
                                         const render::TemplateSet& templates);
 
+// Whether this site can build `spec`: its fields are valid (spec::validate), and, when the image
+// goes to an OCI registry, the environment's names make a valid repository and tag there.
+// Submissions are refused (invalid_input) on what this finds, before anything is accepted.
+Expected<void> check_spec(const config::Config& config, const spec::EnvironmentSpec& spec);
+
 Expected<BuildPlan> make_plan(const config::Config& config, const spec::EnvironmentSpec& spec,
                               const std::string& build_id, const render::TemplateSet& templates);
 

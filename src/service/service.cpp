@@ -303,7 +303,7 @@ Expected<void> Service::launch(const BuildStatus& queued) {
 }
 
 Expected<server::SubmitOutcome> Service::submit(const spec::EnvironmentSpec& spec) {
-  if (auto v = spec::validate(spec); !v) {
+  if (auto v = flow::check_spec(m_impl->config, spec); !v) {
     return v.error();
   }
   const std::string full = spec.full_name();

@@ -1,0 +1,122 @@
+#include "artifacts/core_upload.hpp"
+#include "support/http_test_server.hpp"
+#include "support/temp_dir.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace softpack;
+using namespace softpack::artifacts;
+using softpack::testing::HttpTestServer;
+using softpack::testing::MultipartPart;
+using softpack::testing::split_multipart;
+using softpack::testing::TempDir;
+using softpack::testing::TestRequest;
+using softpack::testing::TestResponse;
+
+namespace {
+
+PublishRequest request_for(const TempDir& t, bool success) {
+  for (const auto& f : artifact_files(true)) {
+    t.write("out/" + f, "contents of " + f + "\n");
+  }
+  PublishRequest r;
+  r.spec.path = "users/alice";
+  r.spec.name = "my-env";
+  r.spec.version = "1";
+  r.spec.packages = {{"xxhash", "0.8.1"}};
+  r.build_id = "20261201-000000-abcd";
+  r.success = success;
+  r.out_dir = t / "out";
+  return r;
+}
+
+// The multipart body of an upload, checked as softpack-core reads it: every part a form field
+// named "file" with a filename; returns filename -> content.
+std::map<std::string, std::string> uploaded_files(const TestRequest& r) {
+  const std::string type = r.header("content-type");
+  REQUIRE_THAT(type, Catch::StartsWith("multipart/form-data; boundary="));
+  const auto parts = split_multipart(r.body, type.substr(type.find('=') + 1));
+  REQUIRE_FALSE(parts.empty());
+  std::map<std::string, std::string> files;
+  for (const MultipartPart& p : parts) {
+    const std::string disposition = p.headers.at("content-disposition");
+    REQUIRE_THAT(disposition, Catch::StartsWith("form-data; name=\"file\"; filename=\""));
+    const auto start = disposition.find("filename=\"") + 10;
+    files[disposition.substr(start, disposition.find('"', start) - start)] = p.content;
+  }
+  return files;
+}
+
+} // namespace
+
+TEST_CASE("core: upload URL", "[artifacts][core]") {
+  PublishRequest r;
+  r.spec.path = "groups/hgi";
+  r.spec.name = "env";
+  r.spec.version = "2.0";
+  CHECK(core_upload_url("http://core:8000/", r.spec) ==
+        "http://core:8000/upload?groups/hgi/env-2.0");
+  CHECK(core_upload_url("http://core:8000", r.spec) ==
+        "http://core:8000/upload?groups/hgi/env-2.0");
+}
+
+TEST_CASE("core: a build's files uploaded as multipart/form-data", "[artifacts][core]") {
+  TempDir t;
+  HttpTestServer core([](const TestRequest&) { return TestResponse{200, {}, "ok"}; });
+  CorePublisher publisher(CoreOptions{core.url(), std::chrono::seconds(10)});
+
+  SECTION("a successful build: every artifact, by its basename") {
+    auto r = publisher.publish(request_for(t, true));
+    REQUIRE(r);
+    const auto requests = core.requests();
+    REQUIRE(requests.size() == 1);
+    CHECK(requests[0].method == "POST");
+    CHECK(requests[0].target == "/upload?users/alice/my-env-1");
+    const auto files = uploaded_files(requests[0]);
+    REQUIRE(files.size() == artifact_files(true).size());
+    for (const auto& f : artifact_files(true)) {
+      CHECK(files.at(f) == "contents of " + f + "\n");
+    }
+    CHECK(r->reference == core.url() + "/upload?users/alice/my-env-1");
+  }
+  SECTION("a failed build: builder.out alone") {
+    REQUIRE(publisher.publish(request_for(t, false)));
+    const auto files = uploaded_files(core.requests().at(0));
+    REQUIRE(files.size() == 1);
+    CHECK(files.at("builder.out") == "contents of builder.out\n");
+  }
+  SECTION("a missing artifact is an io error, nothing sent") {
+    auto req = request_for(t, true);
+    std::filesystem::remove(req.out_dir / "spack.lock");
+    auto r = publisher.publish(req);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().kind == ErrorKind::io);
+    CHECK(core.requests().empty());
+  }
+}
+
+TEST_CASE("core: errors are retried by the flow, and say why", "[artifacts][core]") {
+  TempDir t;
+  HttpTestServer core([](const TestRequest& r) {
+    return TestResponse{r.target == "/resend-pending-builds" ? 200 : 500, {}, "database locked"};
+  });
+  auto r = CorePublisher(CoreOptions{core.url(), std::chrono::seconds(10)})
+               .publish(request_for(t, true));
+  REQUIRE_FALSE(r);
+  CHECK(r.error().kind == ErrorKind::transient);
+  CHECK_THAT(r.error().describe(), Catch::Contains("HTTP 500: database locked"));
+
+  REQUIRE(resend_pending_builds(CoreOptions{core.url() + "/", std::chrono::seconds(10)}));
+  CHECK(core.requests().back().method == "POST");
+  CHECK(core.requests().back().target == "/resend-pending-builds");
+
+  std::string gone_url;
+  {
+    HttpTestServer gone([](const TestRequest&) { return TestResponse{}; });
+    gone_url = gone.url();
+  }
+  auto down = resend_pending_builds(CoreOptions{gone_url, std::chrono::seconds(5)});
+  REQUIRE_FALSE(down);
+  CHECK(down.error().kind == ErrorKind::transient);
+  CHECK_THAT(down.error().context, Catch::Contains(gone_url + "/resend-pending-builds"));
+}
