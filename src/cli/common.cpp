@@ -15,6 +15,8 @@
 
 #include <cstdlib>
 #include <iostream>
+#include <optional>
+#include <utility>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -77,7 +79,8 @@ public:
   }
 
   void on_build_changed(const flow::BuildStatus& b) override {
-    if (m_stages) {
+    // The engine reports every change of a build; a line is printed when its state changes.
+    if (m_stages && std::exchange(m_last_state, b.state) != b.state) {
       m_out << clock_text(std::chrono::system_clock::now()) << "  build " << b.id << "  "
             << flow::to_string(b.state) << std::endl;
     }
@@ -106,6 +109,7 @@ public:
 private:
   std::ostream& m_out;
   bool m_stages;
+  std::optional<flow::BuildState> m_last_state;
 };
 
 } // namespace
