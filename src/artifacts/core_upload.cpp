@@ -12,16 +12,7 @@ std::string without_trailing_slash(std::string url) {
 }
 
 Error status_error(const HttpResponse& r, const std::string& what) {
-  std::string body = r.body.substr(0, 300);
-  for (char& c : body) {
-    if (c == '\n' || c == '\r') {
-      c = ' ';
-    }
-  }
-  return make_error(ErrorKind::transient,
-                    "softpack-core answered HTTP " + std::to_string(r.status) +
-                        (body.empty() ? std::string() : ": " + body),
-                    what);
+  return make_error(ErrorKind::transient, "softpack-core answered " + r.summary(), what);
 }
 
 } // namespace

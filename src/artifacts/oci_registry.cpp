@@ -1,6 +1,7 @@
 #include "artifacts/oci_registry.hpp"
 
 #include "util/sha256.hpp"
+#include "util/text.hpp"
 
 #include <fstream>
 
@@ -57,16 +58,6 @@ bool valid_component(std::string_view s) {
   return true;
 }
 
-std::string lowercase(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c - 'A' + 'a');
-    }
-  }
-  return out;
-}
-
 std::string replace_slashes(std::string_view s) {
   std::string out(s);
   for (char& c : out) {
@@ -77,21 +68,12 @@ std::string replace_slashes(std::string_view s) {
   return out;
 }
 
-// "HTTP 404 from PUT <url>: <start of the body>": the body of a registry's error is JSON that
-// says why, and carries no secret.
+// A registry's refusal: its error body says why. 401/403 are the site's credentials (config);
+// anything else may pass (retried).
 Error http_error(const HttpResponse& r, const std::string& what) {
-  std::string body = r.body.substr(0, 300);
-  for (char& c : body) {
-    if (c == '\n' || c == '\r') {
-      c = ' ';
-    }
-  }
   const ErrorKind kind =
       (r.status == 401 || r.status == 403) ? ErrorKind::config : ErrorKind::transient;
-  return make_error(kind,
-                    "registry answered HTTP " + std::to_string(r.status) +
-                        (body.empty() ? std::string() : ": " + body),
-                    what);
+  return make_error(kind, "registry answered " + r.summary(), what);
 }
 
 } // namespace
@@ -104,7 +86,7 @@ Expected<RegistryLocation> parse_registry_url(std::string_view url) {
   if (!parsed) {
     return bad("not an absolute URL");
   }
-  const auto scheme = lowercase(parsed->scheme());
+  const auto scheme = to_lower(parsed->scheme());
   if (scheme != "http" && scheme != "https") {
     return bad("the registry URL must be http:// or https://");
   }
@@ -148,8 +130,8 @@ Expected<RegistryLocation> parse_registry_url(std::string_view url) {
 
 Expected<std::string> registry_repository(std::string_view name_prefix,
                                           const spec::EnvironmentSpec& spec) {
-  const std::string path = lowercase(replace_slashes(spec.path));
-  const std::string name = lowercase(spec.name);
+  const std::string path = to_lower(replace_slashes(spec.path));
+  const std::string name = to_lower(spec.name);
   auto refuse = [](const std::string& field, const std::string& value, const std::string& why) {
     return make_error(ErrorKind::invalid_input,
                       "'" + value + "' cannot be part of an OCI repository name: " + why +
@@ -235,7 +217,7 @@ Expected<AuthChallenge> parse_www_authenticate(std::string_view header) {
   };
   skip_space();
   AuthChallenge c;
-  c.scheme = lowercase(token());
+  c.scheme = to_lower(token());
   if (c.scheme.empty()) {
     return bad();
   }
@@ -249,7 +231,7 @@ Expected<AuthChallenge> parse_www_authenticate(std::string_view header) {
     if (i >= header.size()) {
       break;
     }
-    const std::string name = lowercase(token());
+    const std::string name = to_lower(token());
     skip_space();
     if (name.empty() || i >= header.size() || header[i] != '=') {
       // Another challenge starts (only the first one is read) or the header is malformed.

@@ -1,5 +1,7 @@
 #include "util/http_client.hpp"
 
+#include "util/text.hpp"
+
 #include <cctype>
 #include <cstdio>
 #include <memory>
@@ -38,11 +40,7 @@ std::size_t on_header(char* data, std::size_t size, std::size_t n, void* user) {
   if (line.starts_with("HTTP/")) {
     headers.clear();
   } else if (const auto colon = line.find(':'); colon != std::string_view::npos) {
-    std::string name = trim(line.substr(0, colon));
-    for (char& c : name) {
-      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
-    headers[name] = trim(line.substr(colon + 1));
+    headers[to_lower(trim(line.substr(0, colon)))] = trim(line.substr(colon + 1));
   }
   return size * n;
 }
@@ -63,6 +61,16 @@ struct CurlDeleter {
 std::string HttpResponse::header(const std::string& lowercase_name) const {
   const auto it = headers.find(lowercase_name);
   return it == headers.end() ? std::string() : it->second;
+}
+
+std::string HttpResponse::summary() const {
+  std::string excerpt = body.substr(0, 300);
+  for (char& c : excerpt) {
+    if (c == '\n' || c == '\r') {
+      c = ' ';
+    }
+  }
+  return "HTTP " + std::to_string(status) + (excerpt.empty() ? std::string() : ": " + excerpt);
 }
 
 Expected<HttpResponse> http_perform(const HttpRequest& request) {

@@ -51,6 +51,9 @@ struct HttpResponse {
   std::map<std::string, std::string> headers;
 
   std::string header(const std::string& lowercase_name) const;
+  // "HTTP 503: <the body's start on one line>", for error messages (servers explain refusals
+  // in the body; nothing of the request, so no credential, is in it).
+  std::string summary() const;
 };
 
 // Performs `request`. Redirects are not followed. Network failures (refused, timed out, TLS) are

@@ -1,5 +1,7 @@
 #include "support/http_test_server.hpp"
 
+#include "util/text.hpp"
+
 #include <cctype>
 #include <thread>
 
@@ -10,19 +12,11 @@
 
 namespace softpack::testing {
 
+using softpack::to_lower;
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
-
-namespace {
-std::string lower(std::string s) {
-  for (char& c : s) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return s;
-}
-} // namespace
 
 std::string TestRequest::header(const std::string& lowercase_name) const {
   const auto it = headers.find(lowercase_name);
@@ -64,7 +58,7 @@ struct HttpTestServer::Impl {
       r.method = std::string(req.method_string());
       r.target = std::string(req.target());
       for (const auto& f : req) {
-        r.headers[lower(std::string(f.name_string()))] = std::string(f.value());
+        r.headers[to_lower(std::string(f.name_string()))] = std::string(f.value());
       }
       r.body = req.body();
       {
@@ -162,7 +156,7 @@ std::vector<MultipartPart> split_multipart(const std::string& body, const std::s
         while (!value.empty() && value.front() == ' ') {
           value.erase(0, 1);
         }
-        part.headers[lower(h.substr(0, colon))] = value;
+        part.headers[to_lower(h.substr(0, colon))] = value;
       }
       line = eol + 2;
     }
