@@ -1,7 +1,8 @@
 #!/bin/bash
 # The image goes to Debian's docker-registry (the real OCI registry, started here on 127.0.0.1)
-# as Apptainer's oras:// reads it, anonymously and with htpasswd (Basic) auth; it is read back
-# with curl and skopeo, and the digests compared with the image in the build directory.
+# as Apptainer's oras:// reads it: anonymously, with htpasswd (Basic) auth, and with token auth
+# (the Bearer flow, against tests/support/registry_token_server.py); it is read back with curl
+# and skopeo, and the digests compared with the image in the build directory.
 source "$(dirname "$0")/lib/common.bash"
 
 command -v docker-registry >/dev/null ||
@@ -9,17 +10,20 @@ command -v docker-registry >/dev/null ||
 command -v skopeo >/dev/null || skip "skopeo is not installed (scripts/test installs it)"
 
 REGISTRY_PID=
+TOKEN_PID=
 cleanup() {
-  if [[ -n "$REGISTRY_PID" ]]; then
-    kill "$REGISTRY_PID" 2>/dev/null || true
-    wait "$REGISTRY_PID" 2>/dev/null || true
-  fi
+  local p
+  for p in $REGISTRY_PID $TOKEN_PID; do
+    kill "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
+  REGISTRY_PID= TOKEN_PID=
 }
 trap cleanup EXIT
 
-# Starts docker-registry on a free port with storage under $1; "htpasswd" as $2 turns on auth
-# for alice. Sets REGISTRY (host:port).
-start_registry() { # dir [htpasswd]
+# Starts docker-registry on a free port with storage under $1; $2 "htpasswd" or "token" turns
+# on auth for alice (token: with its token server). Sets REGISTRY (host:port), and TOKEN_URL.
+start_registry() { # dir [htpasswd|token]
   local dir=$1 port
   port=$(free_port)
   mkdir -p "$dir/data"
@@ -31,6 +35,14 @@ start_registry() { # dir [htpasswd]
     if [[ "${2:-}" == htpasswd ]]; then
       htpasswd -Bbn alice 's3cret!pw' >"$dir/htpasswd"
       echo "auth: {htpasswd: {realm: softpack-test, path: $dir/htpasswd}}"
+    elif [[ "${2:-}" == token ]]; then
+      mkdir -p "$dir/token"
+      /usr/bin/python3 "$SOFTPACK_SOURCE_DIR/tests/support/registry_token_server.py" "$dir/token" \
+        'alice:s3cret!pw' softpack-test-registry softpack-test-issuer >"$dir/token.log" 2>&1 &
+      TOKEN_PID=$!
+      wait_for "[[ -s '$dir/token/port' ]]" 20 || fail "token server did not start: $(cat "$dir/token.log")"
+      TOKEN_URL="http://127.0.0.1:$(cat "$dir/token/port")/token"
+      echo "auth: {token: {realm: '$TOKEN_URL', service: softpack-test-registry, issuer: softpack-test-issuer, rootcertbundle: $dir/token/cert.pem}}"
     fi
   } >"$dir/config.yml"
   docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
@@ -41,7 +53,8 @@ start_registry() { # dir [htpasswd]
 }
 
 # Builds users/alice/reg-env version $1 and publishes to the registry then git; checks what the
-# registry holds. $2: curl/skopeo credentials ("" = anonymous).
+# registry holds. $2: skopeo's credentials ("" = anonymous); curl reads with CURL_AUTH.
+CURL_AUTH=()
 build_and_check() { # version creds
   local version=$1 creds=$2 out
   out=$("$SP_SUBMIT" "$IT_DIR/softpack.yml" --name users/alice/Reg-Env --version "$version" \
@@ -53,9 +66,8 @@ build_and_check() { # version creds
   image_digest=sha256:$(sha256sum "$build_dir/out/singularity.sif" | cut -d' ' -f1)
   image_size=$(stat -c %s "$build_dir/out/singularity.sif")
 
-  local curl_auth=() skopeo_auth=(--no-creds)
+  local curl_auth=("${CURL_AUTH[@]}") skopeo_auth=(--no-creds)
   if [[ -n "$creds" ]]; then
-    curl_auth=(-u "$creds")
     skopeo_auth=(--creds "$creds")
   fi
   local repo=softpack/users-alice/reg-env
@@ -124,13 +136,35 @@ publish:
 YAML
 anon=$(curl -s -o /dev/null -w '%{http_code}' "http://$REGISTRY/v2/")
 assert_eq 401 "$anon" "the registry wants credentials"
+CURL_AUTH=(-u 'alice:s3cret!pw')
 build_and_check 1 'alice:s3cret!pw'
 # The password is nowhere in the data directory (scripts, logs, state).
 if grep -rlF 's3cret!pw' "$IT_DIR/var"; then
   fail "the registry password leaked into the data directory"
 fi
 
-# 3. A name the registry cannot take is refused at submission, before anything runs.
+cleanup
+
+# 3. Token auth: the registry answers 401 with a Bearer challenge; the builder gets a token from
+# the realm with the credentials and pushes with it.
+start_registry "$IT_DIR/token" token
+rm -rf "$IT_DIR/var"
+write_config <<YAML
+registry:
+  url: http://$REGISTRY/softpack
+publish:
+  destinations: [registry, git]
+YAML
+export SOFTPACK_REGISTRY_CREDENTIALS='alice:s3cret!pw' # the environment variable this time
+assert_contains "$(curl -sS -D - -o /dev/null "http://$REGISTRY/v2/")" 'Bearer realm=' "the registry's challenge"
+token=$(curl -fsS -u 'alice:s3cret!pw' "$TOKEN_URL?service=softpack-test-registry&scope=repository:softpack/users-alice/reg-env:pull" | jq -r .token)
+CURL_AUTH=(-H "Authorization: Bearer $token")
+build_and_check 1 'alice:s3cret!pw'
+unset SOFTPACK_REGISTRY_CREDENTIALS
+jq -se 'any(.[]; .authorised and .query.scope == ["repository:softpack/users-alice/reg-env:pull,push"])' \
+  "$IT_DIR/token/token/requests.log" >/dev/null || fail "the builder did not get a push token: $(cat "$IT_DIR/token/token/requests.log")"
+
+# 4. A name the registry cannot take is refused at submission, before anything runs.
 out=$("$SP_SUBMIT" "$IT_DIR/softpack.yml" --name users/alice/_bad --version 1 \
   --config "$IT_DIR/config.yaml" 2>&1) && fail "a bad repository name was accepted: $out"
 assert_contains "$out" "cannot be part of an OCI repository name" "refusal message"
