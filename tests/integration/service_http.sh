@@ -60,6 +60,15 @@ assert_eq 405 "${r%% *}" "wrong method"
 assert_eq 1 "$(curl -fsS "$URL/builds" | jq length)" "builds after the refused requests"
 
 assert_eq published "$(wait_build "$id" 120)" "build state"
+# Every time in a build's status is RFC 3339 in UTC (softpack-core and jq's fromdateiso8601 read
+# them), and they are in order.
+b=$(curl -fsS "$URL/builds/$id")
+times=$(jq -r '[.requested, .started, .done] + [.stages[] | .submitted, .started, .ended] | .[]' <<<"$b")
+while read -r t; do
+  assert_matches "$t" '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z$' "RFC 3339 time"
+done <<<"$times"
+jq -e '(.requested | sub("\\.[0-9]+";"") | fromdateiso8601) <= (.done | sub("\\.[0-9]+";"") | fromdateiso8601)' <<<"$b" >/dev/null ||
+  fail "requested after done: $b"
 
 # The status array, byte-compatible with go-softpack-builder's shape.
 status=$(curl -fsS "$URL/environments/status")
