@@ -520,19 +520,25 @@ Expected<std::uint64_t> parse_memory_mb(std::string_view text) {
 }
 
 Expected<Config> parse_config(std::string_view text, std::string_view source_name) {
+  return parse_config(text, source_name, default_config(), std::filesystem::current_path());
+}
+
+Expected<Config> parse_config(std::string_view text, std::string_view source_name,
+                              const Config& defaults, const std::filesystem::path& working_dir) {
   auto doc = parse_yaml(text, source_name);
   if (!doc) {
     Error e = doc.error();
     e.kind = ErrorKind::config;
     return e;
   }
-  Config c = default_config();
+  Config c = defaults;
   MapReader top(*doc, source_name, "");
   SP_TRY(top.check_is_map());
   std::string data_dir, templates_dir;
   SP_TRY(top.string("data_dir", data_dir));
   if (!data_dir.empty()) {
-    c.data_dir = std::filesystem::absolute(data_dir).lexically_normal();
+    // What std::filesystem::absolute does, without asking for the current directory.
+    c.data_dir = (working_dir / data_dir).lexically_normal();
   }
   SP_TRY(top.string("templates_dir", templates_dir));
   if (!templates_dir.empty()) {

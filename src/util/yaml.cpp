@@ -2,6 +2,7 @@
 
 #include "util/text.hpp"
 
+#include <algorithm>
 #include <string>
 #include <unordered_map>
 
@@ -94,10 +95,32 @@ bool flow_nesting_too_deep(std::string_view text, int max_depth, int& line_out) 
   return false;
 }
 
+int line_of(std::string_view text, std::size_t offset) {
+  int line = 1;
+  for (std::size_t i = 0; i < offset && i < text.size(); ++i) {
+    line += text[i] == '\n' ? 1 : 0;
+  }
+  return line;
+}
+
 struct Converter {
   std::string_view source;
   const YamlLimits& limits;
+  std::size_t max_text_bytes = 0;
   std::size_t nodes = 0;
+  std::size_t text_bytes = 0;
+
+  // Counts the scalar text the tree holds; aliases make copies, so this can exceed the input.
+  Expected<void> add_text(std::size_t bytes, const std::string& where) {
+    text_bytes += bytes;
+    if (text_bytes > max_text_bytes) {
+      return make_error(ErrorKind::invalid_input,
+                        "document expands to more than " + std::to_string(max_text_bytes) +
+                            " bytes of text (alias expansion?)",
+                        where);
+    }
+    return {};
+  }
 
   Expected<YamlNode> convert(const YAML::Node& in, int depth) {
     YamlNode out;
@@ -122,6 +145,9 @@ struct Converter {
       return out;
     case YAML::NodeType::Scalar:
       out.kind = YamlNode::Kind::scalar;
+      if (auto ok = add_text(in.Scalar().size(), out.where(source)); !ok) {
+        return ok.error();
+      }
       out.scalar = in.Scalar();
       out.quoted = in.Tag() == "!";
       return out;
@@ -153,6 +179,9 @@ struct Converter {
                                 std::to_string(out.entries[it->second].line) + ")",
                             where);
         }
+        if (auto ok = add_text(key.Scalar().size(), where); !ok) {
+          return ok.error();
+        }
         seen.emplace(key.Scalar(), out.entries.size());
         auto child = convert(kv.second, depth + 1);
         if (!child) {
@@ -176,6 +205,17 @@ struct Converter {
 
 Expected<YamlNode> parse_yaml(std::string_view text, std::string_view source_name,
                               const YamlLimits& limits) {
+  // YAML must be Unicode, but yaml-cpp passes stray bytes through (and stops reading at a NUL);
+  // refuse them up front so that no later message has to print them.
+  if (const auto nul = text.find('\0'); nul != std::string_view::npos) {
+    return make_error(ErrorKind::invalid_input, "contains a NUL byte",
+                      std::string(source_name) + ":" + std::to_string(line_of(text, nul)));
+  }
+  if (const auto bad = invalid_utf8_offset(text); bad != std::string_view::npos) {
+    return make_error(ErrorKind::invalid_input,
+                      "not valid UTF-8 (at byte offset " + std::to_string(bad) + ")",
+                      std::string(source_name) + ":" + std::to_string(line_of(text, bad)));
+  }
   int deep_line = 0;
   if (flow_nesting_too_deep(text, limits.max_depth, deep_line)) {
     return make_error(ErrorKind::invalid_input,
@@ -207,7 +247,7 @@ Expected<YamlNode> parse_yaml(std::string_view text, std::string_view source_nam
     return make_error(ErrorKind::invalid_input, "not valid YAML: " + printable(e.msg, 200), where);
   }
   try {
-    Converter conv{source_name, limits};
+    Converter conv{source_name, limits, std::max(limits.max_text_bytes, 2 * text.size())};
     return conv.convert(root, 0);
   } catch (const YAML::Exception& e) {
     return make_error(ErrorKind::invalid_input, "not valid YAML: " + printable(e.msg, 200),

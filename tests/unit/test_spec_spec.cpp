@@ -749,6 +749,10 @@ TEST_CASE("spec: hostile YAML and JSON are refused quickly", "[spec]") {
     const Error e = require_invalid(parse_yml(fixture("hostile/yaml_alias_bomb.yml")));
     CHECK_THAT(e.message, Catch::Contains("alias expansion"));
   }
+  SECTION("aliases of a long description") {
+    const Error e = require_invalid(parse_yml(fixture("hostile/yaml_alias_long_scalar.yml")));
+    CHECK_THAT(e.message, Catch::Contains("bytes of text (alias expansion?)"));
+  }
   SECTION("deep YAML") {
     CHECK_THAT(require_invalid(parse_yml("packages: " + std::string(200, '['))).message,
                Catch::Contains("nesting"));
@@ -784,6 +788,9 @@ TEST_CASE("spec: every hostile fixture is refused", "[spec]") {
     }
     INFO("fixture: " << file);
     CHECK_THAT(readme, Catch::Contains("`" + file + "`"));
+    if (file.starts_with("config_")) {
+      continue; // site configurations: test_config_config.cpp replays them
+    }
     const std::string text = read_file(entry.path());
     const auto start = std::chrono::steady_clock::now();
     Expected<EnvironmentSpec> result = make_error(ErrorKind::internal, "unknown fixture type");
