@@ -3,10 +3,13 @@
 #include "util/text.hpp"
 
 #include <algorithm>
+#include <sstream>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 namespace softpack {
@@ -101,6 +104,66 @@ int line_of(std::string_view text, std::size_t offset) {
     line += text[i] == '\n' ? 1 : 0;
   }
   return line;
+}
+
+// Records where documents start, to refuse a second document and to notice yaml-cpp 0.7 stuck
+// on a token it cannot place (a ',' outside a flow collection, found by fuzzing): it then yields
+// an endless series of empty documents at that token, so that YAML::LoadAll never returns and
+// YAML::Load silently reads an empty document. Stops the parse at the first repeated position,
+// or once there are plainly too many documents.
+class DocumentStarts : public YAML::EventHandler {
+public:
+  struct Enough {};
+  std::vector<YAML::Mark> starts;
+  bool stuck = false;
+
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    stuck = !starts.empty() && starts.back().pos == mark.pos;
+    starts.push_back(mark);
+    if (stuck || starts.size() > 16) {
+      throw Enough{};
+    }
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+// Refuses a second document ("---"), which would otherwise be silently ignored, and input that
+// yaml-cpp cannot get past. Throws what yaml-cpp throws.
+Expected<void> check_one_document(const std::string& text, std::string_view source_name) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  DocumentStarts documents;
+  try {
+    while (parser.HandleNextDocument(documents)) {
+    }
+  } catch (const DocumentStarts::Enough&) {
+  }
+  const auto& starts = documents.starts;
+  const auto where = [&](const YAML::Mark& mark) {
+    return std::string(source_name) + ":" + std::to_string(mark.line + 1);
+  };
+  if (documents.stuck) {
+    const auto pos = static_cast<std::size_t>(std::max(starts.back().pos, 0));
+    const std::string token = pos < text.size() ? "'" + printable(text.substr(pos, 1)) + "'"
+                                                : std::string("end of input");
+    return make_error(ErrorKind::invalid_input, "not valid YAML: unexpected " + token,
+                      where(starts.back()));
+  }
+  if (starts.size() > 1) {
+    return make_error(ErrorKind::invalid_input, "expected one YAML document, found more",
+                      where(starts[1]));
+  }
+  return {};
 }
 
 struct Converter {
@@ -224,16 +287,11 @@ Expected<YamlNode> parse_yaml(std::string_view text, std::string_view source_nam
   }
   YAML::Node root;
   try {
-    // LoadAll, so that a second document ("---") is refused instead of silently ignored.
-    auto docs = YAML::LoadAll(std::string(text));
-    if (docs.size() > 1) {
-      return make_error(ErrorKind::invalid_input,
-                        "expected one YAML document, found " + std::to_string(docs.size()),
-                        std::string(source_name) + ":" + std::to_string(docs[1].Mark().line + 1));
+    const std::string input(text);
+    if (auto one = check_one_document(input, source_name); !one) {
+      return one.error();
     }
-    if (!docs.empty()) {
-      root = docs.front();
-    }
+    root = YAML::Load(input);
   } catch (const YAML::DeepRecursion& e) {
     // Its own message is a meaningless "bad file".
     return make_error(ErrorKind::invalid_input, "nesting too deep",

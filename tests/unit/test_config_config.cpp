@@ -314,6 +314,27 @@ TEST_CASE("config: durations and memory sizes", "[config]") {
     INFO(bad);
     CHECK_FALSE(config::parse_duration(bad).has_value());
   }
+  SECTION("durations that would overflow are refused, not wrapped") {
+    CHECK(*config::parse_duration("36600d") == std::chrono::hours(24 * 36600));
+    for (const char* huge :
+         {"36601d", "9223372036854775807", "9223372036854775807ms", "106751991167301d",
+          "9999999999999999h", "99999999999999:00", "3000000000:00:00", "106751991167301-00",
+          "1-9223372036854775807", "5-00:9223372036854775807"}) {
+      INFO(huge);
+      const auto d = config::parse_duration(huge);
+      REQUIRE_FALSE(d.has_value());
+      CHECK_THAT(d.error().message, Catch::EndsWith("is longer than 100 years"));
+    }
+  }
+  SECTION("memory sizes that would wrap around are refused") {
+    CHECK(*config::parse_memory_mb("1048576T") == 1ull << 40);
+    for (const char* huge : {"1048577T", "1099511627776T", "1099511627776G"}) {
+      INFO(huge);
+      const auto m = config::parse_memory_mb(huge);
+      REQUIRE_FALSE(m.has_value());
+      CHECK_THAT(m.error().message, Catch::Contains("over the limit of 1 EiB"));
+    }
+  }
   CHECK(*config::parse_memory_mb("512") == 512);
   CHECK(*config::parse_memory_mb("512M") == 512);
   CHECK(*config::parse_memory_mb("4G") == 4096);
@@ -443,6 +464,11 @@ TEST_CASE("config: alias bombs, deep nesting and invalid UTF-8 are refused", "[c
           "nesting deeper than 64 levels");
     CHECK_THAT(parse_error(fixture("config_deep_block_nesting.yaml")).message,
                Catch::Contains("nesting"));
+  }
+  SECTION("a stray comma is an error, not an empty file") {
+    const Error e = parse_error(fixture("config_stray_comma.yaml"));
+    CHECK(e.message == "not valid YAML: unexpected ','");
+    CHECK(e.context == "site.yaml:1");
   }
   SECTION("invalid UTF-8 and NUL bytes") {
     const Error latin1 = parse_error(fixture("config_invalid_utf8.yaml"));
