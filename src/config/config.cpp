@@ -412,6 +412,12 @@ Config default_config() {
   return c;
 }
 
+namespace {
+// Longer durations are refused: far beyond any sensible setting, and a chrono conversion of the
+// next orders of magnitude to nanoseconds overflows.
+constexpr long long k_max_duration_ms = 100LL * 366 * 86400 * 1000;
+} // namespace
+
 Expected<std::chrono::milliseconds> parse_duration(std::string_view text) {
   const std::string_view s = trim(text);
   auto number = [](std::string_view digits) -> std::optional<long long> {
@@ -426,6 +432,8 @@ Expected<std::chrono::milliseconds> parse_duration(std::string_view text) {
     return v;
   };
   const auto fail = make_error(ErrorKind::config, "not a duration: '" + printable(s) + "'");
+  const auto too_long =
+      make_error(ErrorKind::config, "duration '" + printable(s) + "' is longer than 100 years");
   if (s.empty()) {
     return fail;
   }
@@ -450,21 +458,36 @@ Expected<std::chrono::milliseconds> parse_duration(std::string_view text) {
       }
       v.push_back(*n);
     }
+    // Each part is at most 19 digits, so bound them before multiplying.
+    if (days > k_max_duration_ms / 86400000 ||
+        std::any_of(v.begin(), v.end(), [](long long n) { return n > k_max_duration_ms / 1000; })) {
+      return too_long;
+    }
     long long secs = 0;
     if (s.find('-') != std::string_view::npos) {
       // D-HH[:MM[:SS]]
       if (v.empty() || v.size() > 3) {
         return fail;
       }
+      if (v[0] > k_max_duration_ms / 3600000) {
+        return too_long;
+      }
       secs = v[0] * 3600 + (v.size() > 1 ? v[1] * 60 : 0) + (v.size() > 2 ? v[2] : 0);
     } else if (v.size() == 2) {
       secs = v[0] * 60 + v[1];
     } else if (v.size() == 3) {
+      if (v[0] > k_max_duration_ms / 3600000) {
+        return too_long;
+      }
       secs = v[0] * 3600 + v[1] * 60 + v[2];
     } else {
       return fail;
     }
-    return std::chrono::milliseconds((days * 86400 + secs) * 1000);
+    const long long ms = (days * 86400 + secs) * 1000;
+    if (ms > k_max_duration_ms) {
+      return too_long;
+    }
+    return std::chrono::milliseconds(ms);
   }
   // A number and a unit; a plain number is seconds.
   const auto unit_at = s.find_first_not_of("0123456789");
@@ -478,6 +501,9 @@ Expected<std::chrono::milliseconds> parse_duration(std::string_view text) {
   }
   for (const auto& [name, ms] : k_units) {
     if (unit == name) {
+      if (*n > k_max_duration_ms / ms) {
+        return too_long;
+      }
       return std::chrono::milliseconds(*n * ms);
     }
   }
@@ -516,23 +542,34 @@ Expected<std::uint64_t> parse_memory_mb(std::string_view text) {
   if (s.empty() || ec != std::errc() || p != s.data() + s.size() || v > (1ull << 40)) {
     return fail;
   }
+  // 2^40 terabytes would wrap around to a small number.
+  if (v > (1ull << 50) / kib_per_unit) {
+    return make_error(ErrorKind::config,
+                      "memory size '" + printable(trim(text)) + "' is over the limit of 1 EiB");
+  }
   return (v * kib_per_unit + 1023) / 1024;
 }
 
 Expected<Config> parse_config(std::string_view text, std::string_view source_name) {
+  return parse_config(text, source_name, default_config(), std::filesystem::current_path());
+}
+
+Expected<Config> parse_config(std::string_view text, std::string_view source_name,
+                              const Config& defaults, const std::filesystem::path& working_dir) {
   auto doc = parse_yaml(text, source_name);
   if (!doc) {
     Error e = doc.error();
     e.kind = ErrorKind::config;
     return e;
   }
-  Config c = default_config();
+  Config c = defaults;
   MapReader top(*doc, source_name, "");
   SP_TRY(top.check_is_map());
   std::string data_dir, templates_dir;
   SP_TRY(top.string("data_dir", data_dir));
   if (!data_dir.empty()) {
-    c.data_dir = std::filesystem::absolute(data_dir).lexically_normal();
+    // What std::filesystem::absolute does, without asking for the current directory.
+    c.data_dir = (working_dir / data_dir).lexically_normal();
   }
   SP_TRY(top.string("templates_dir", templates_dir));
   if (!templates_dir.empty()) {

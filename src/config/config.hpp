@@ -217,8 +217,13 @@ struct Config {
 Config default_config();
 
 // Parses YAML text. Unknown keys, wrong types and bad values are errors naming the key path and
-// `source_name:line`.
+// `source_name:line`. Starts from default_config() and resolves a relative data_dir against the
+// current directory, so it reads the environment and the filesystem; the overload below does not.
 Expected<Config> parse_config(std::string_view text, std::string_view source_name);
+// The pure form (no environment, filesystem or current directory): starts from `defaults` and
+// resolves a relative data_dir against `working_dir` (an absolute path).
+Expected<Config> parse_config(std::string_view text, std::string_view source_name,
+                              const Config& defaults, const std::filesystem::path& working_dir);
 Expected<Config> load_config(const std::filesystem::path& path);
 
 // A secret: the environment variable when set, else the first line of the file (when a file

@@ -130,54 +130,6 @@ Expected<void> check_token(std::string_view value, std::string_view field, const
   return {};
 }
 
-// Offset of the first byte that does not start a well-formed UTF-8 sequence (no overlong forms,
-// no surrogates, nothing above U+10FFFF), or npos.
-std::size_t invalid_utf8_offset(std::string_view s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const std::size_t n = s.size();
-  std::size_t i = 0;
-  while (i < n) {
-    const unsigned char c = p[i];
-    std::size_t len = 0;
-    unsigned char lo = 0x80;
-    unsigned char hi = 0xbf;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if (c >= 0xc2 && c <= 0xdf) {
-      len = 2;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      len = 3;
-      lo = c == 0xe0 ? 0xa0 : 0x80; // overlong
-      hi = c == 0xed ? 0x9f : 0xbf; // surrogates
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      len = 4;
-      lo = c == 0xf0 ? 0x90 : 0x80; // overlong
-      hi = c == 0xf4 ? 0x8f : 0xbf; // above U+10FFFF
-    } else {
-      return i;
-    }
-    if (i + len > n || p[i + 1] < lo || p[i + 1] > hi) {
-      return i;
-    }
-    for (std::size_t k = 2; k < len; ++k) {
-      if (p[i + k] < 0x80 || p[i + k] > 0xbf) {
-        return i;
-      }
-    }
-    i += len;
-  }
-  return std::string_view::npos;
-}
-
-int line_of(std::string_view text, std::size_t offset) {
-  int line = 1;
-  for (std::size_t i = 0; i < offset && i < text.size(); ++i) {
-    line += text[i] == '\n' ? 1 : 0;
-  }
-  return line;
-}
-
 // The first pair (earlier, later) of packages with the same name, if any.
 std::optional<std::pair<std::size_t, std::size_t>>
 find_duplicate(const std::vector<Package>& packages) {
@@ -356,16 +308,7 @@ Expected<EnvironmentSpec> parse_softpack_yml(std::string_view text, std::string_
       return check.error();
     }
   }
-  // YAML must be Unicode, but yaml-cpp passes stray bytes through; refuse them up front so that
-  // no later message has to print them.
-  if (const auto nul = text.find('\0'); nul != std::string_view::npos) {
-    return invalid("contains a NUL byte", source + ":" + std::to_string(line_of(text, nul)));
-  }
-  if (const auto bad = invalid_utf8_offset(text); bad != std::string_view::npos) {
-    return invalid("not valid UTF-8 (at byte offset " + std::to_string(bad) + ")",
-                   source + ":" + std::to_string(line_of(text, bad)));
-  }
-
+  // parse_yaml refuses NUL bytes and invalid UTF-8 before yaml-cpp sees them.
   auto doc = parse_yaml(text, source_name, YamlLimits{k_max_yaml_nodes, k_max_yaml_depth});
   if (!doc) {
     return doc.error();

@@ -208,4 +208,42 @@ std::string to_lower(std::string_view s) {
   return out;
 }
 
+std::size_t invalid_utf8_offset(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const std::size_t n = s.size();
+  std::size_t i = 0;
+  while (i < n) {
+    const unsigned char c = p[i];
+    std::size_t len = 0;
+    unsigned char lo = 0x80;
+    unsigned char hi = 0xbf;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xc2 && c <= 0xdf) {
+      len = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      len = 3;
+      lo = c == 0xe0 ? 0xa0 : 0x80; // overlong
+      hi = c == 0xed ? 0x9f : 0xbf; // surrogates
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      len = 4;
+      lo = c == 0xf0 ? 0x90 : 0x80; // overlong
+      hi = c == 0xf4 ? 0x8f : 0xbf; // above U+10FFFF
+    } else {
+      return i;
+    }
+    if (i + len > n || p[i + 1] < lo || p[i + 1] > hi) {
+      return i;
+    }
+    for (std::size_t k = 2; k < len; ++k) {
+      if (p[i + k] < 0x80 || p[i + k] > 0xbf) {
+        return i;
+      }
+    }
+    i += len;
+  }
+  return std::string_view::npos;
+}
+
 } // namespace softpack

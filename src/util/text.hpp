@@ -29,5 +29,8 @@ std::string tail_lines(std::string_view s, std::size_t max_lines);
 // `s` with every byte that is not printable ASCII shown as \xNN, for error messages.
 std::string printable(std::string_view s, std::size_t max_len = 80);
 std::string to_lower(std::string_view s);
+// Offset of the first byte that does not start a well-formed UTF-8 sequence (no overlong forms,
+// no surrogates, nothing above U+10FFFF), or npos when all of `s` is UTF-8.
+std::size_t invalid_utf8_offset(std::string_view s);
 
 } // namespace softpack

@@ -1,5 +1,6 @@
 #include "util/time.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 
@@ -9,7 +10,23 @@ std::int64_t to_unix_seconds(SystemTime t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
 
+namespace {
+// SystemTime's range in whole seconds; std::chrono::seconds(s) converted to a finer duration
+// outside it is signed overflow (found by fuzzing sacct's times).
+constexpr std::int64_t k_min_seconds =
+    std::chrono::duration_cast<std::chrono::seconds>(SystemTime::duration::min()).count() + 1;
+constexpr std::int64_t k_max_seconds =
+    std::chrono::duration_cast<std::chrono::seconds>(SystemTime::duration::max()).count() - 1;
+} // namespace
+
 SystemTime from_unix_seconds(std::int64_t s) {
+  return SystemTime(std::chrono::seconds(std::clamp(s, k_min_seconds, k_max_seconds)));
+}
+
+std::optional<SystemTime> checked_from_unix_seconds(std::int64_t s) {
+  if (s < k_min_seconds || s > k_max_seconds) {
+    return std::nullopt;
+  }
   return SystemTime(std::chrono::seconds(s));
 }
 
@@ -44,13 +61,13 @@ std::optional<SystemTime> parse_rfc3339(std::string_view s) {
     r = end == std::string_view::npos ? std::string_view{} : r.substr(end);
   }
   if (r == "Z" || r.empty()) {
-    return from_unix_seconds(t);
+    return checked_from_unix_seconds(t);
   }
   int oh = 0, om = 0;
   if ((r[0] == '+' || r[0] == '-') &&
       std::sscanf(std::string(r.substr(1)).c_str(), "%2d:%2d", &oh, &om) == 2) {
     const std::int64_t off = (oh * 3600 + om * 60) * (r[0] == '+' ? 1 : -1);
-    return from_unix_seconds(t - off);
+    return checked_from_unix_seconds(t - off);
   }
   return std::nullopt;
 }

@@ -2,10 +2,14 @@
 
 #include "util/text.hpp"
 
+#include <algorithm>
+#include <sstream>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 namespace softpack {
@@ -94,10 +98,92 @@ bool flow_nesting_too_deep(std::string_view text, int max_depth, int& line_out) 
   return false;
 }
 
+int line_of(std::string_view text, std::size_t offset) {
+  int line = 1;
+  for (std::size_t i = 0; i < offset && i < text.size(); ++i) {
+    line += text[i] == '\n' ? 1 : 0;
+  }
+  return line;
+}
+
+// Records where documents start, to refuse a second document and to notice yaml-cpp 0.7 stuck
+// on a token it cannot place (a ',' outside a flow collection, found by fuzzing): it then yields
+// an endless series of empty documents at that token, so that YAML::LoadAll never returns and
+// YAML::Load silently reads an empty document. Stops the parse at the first repeated position,
+// or once there are plainly too many documents.
+class DocumentStarts : public YAML::EventHandler {
+public:
+  struct Enough {};
+  std::vector<YAML::Mark> starts;
+  bool stuck = false;
+
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    stuck = !starts.empty() && starts.back().pos == mark.pos;
+    starts.push_back(mark);
+    if (stuck || starts.size() > 16) {
+      throw Enough{};
+    }
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+// Refuses a second document ("---"), which would otherwise be silently ignored, and input that
+// yaml-cpp cannot get past. Throws what yaml-cpp throws.
+Expected<void> check_one_document(const std::string& text, std::string_view source_name) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  DocumentStarts documents;
+  try {
+    while (parser.HandleNextDocument(documents)) {
+    }
+  } catch (const DocumentStarts::Enough&) {
+  }
+  const auto& starts = documents.starts;
+  const auto where = [&](const YAML::Mark& mark) {
+    return std::string(source_name) + ":" + std::to_string(mark.line + 1);
+  };
+  if (documents.stuck) {
+    const auto pos = static_cast<std::size_t>(std::max(starts.back().pos, 0));
+    const std::string token = pos < text.size() ? "'" + printable(text.substr(pos, 1)) + "'"
+                                                : std::string("end of input");
+    return make_error(ErrorKind::invalid_input, "not valid YAML: unexpected " + token,
+                      where(starts.back()));
+  }
+  if (starts.size() > 1) {
+    return make_error(ErrorKind::invalid_input, "expected one YAML document, found more",
+                      where(starts[1]));
+  }
+  return {};
+}
+
 struct Converter {
   std::string_view source;
   const YamlLimits& limits;
+  std::size_t max_text_bytes = 0;
   std::size_t nodes = 0;
+  std::size_t text_bytes = 0;
+
+  // Counts the scalar text the tree holds; aliases make copies, so this can exceed the input.
+  Expected<void> add_text(std::size_t bytes, const std::string& where) {
+    text_bytes += bytes;
+    if (text_bytes > max_text_bytes) {
+      return make_error(ErrorKind::invalid_input,
+                        "document expands to more than " + std::to_string(max_text_bytes) +
+                            " bytes of text (alias expansion?)",
+                        where);
+    }
+    return {};
+  }
 
   Expected<YamlNode> convert(const YAML::Node& in, int depth) {
     YamlNode out;
@@ -122,6 +208,9 @@ struct Converter {
       return out;
     case YAML::NodeType::Scalar:
       out.kind = YamlNode::Kind::scalar;
+      if (auto ok = add_text(in.Scalar().size(), out.where(source)); !ok) {
+        return ok.error();
+      }
       out.scalar = in.Scalar();
       out.quoted = in.Tag() == "!";
       return out;
@@ -153,6 +242,9 @@ struct Converter {
                                 std::to_string(out.entries[it->second].line) + ")",
                             where);
         }
+        if (auto ok = add_text(key.Scalar().size(), where); !ok) {
+          return ok.error();
+        }
         seen.emplace(key.Scalar(), out.entries.size());
         auto child = convert(kv.second, depth + 1);
         if (!child) {
@@ -176,6 +268,17 @@ struct Converter {
 
 Expected<YamlNode> parse_yaml(std::string_view text, std::string_view source_name,
                               const YamlLimits& limits) {
+  // YAML must be Unicode, but yaml-cpp passes stray bytes through (and stops reading at a NUL);
+  // refuse them up front so that no later message has to print them.
+  if (const auto nul = text.find('\0'); nul != std::string_view::npos) {
+    return make_error(ErrorKind::invalid_input, "contains a NUL byte",
+                      std::string(source_name) + ":" + std::to_string(line_of(text, nul)));
+  }
+  if (const auto bad = invalid_utf8_offset(text); bad != std::string_view::npos) {
+    return make_error(ErrorKind::invalid_input,
+                      "not valid UTF-8 (at byte offset " + std::to_string(bad) + ")",
+                      std::string(source_name) + ":" + std::to_string(line_of(text, bad)));
+  }
   int deep_line = 0;
   if (flow_nesting_too_deep(text, limits.max_depth, deep_line)) {
     return make_error(ErrorKind::invalid_input,
@@ -184,16 +287,11 @@ Expected<YamlNode> parse_yaml(std::string_view text, std::string_view source_nam
   }
   YAML::Node root;
   try {
-    // LoadAll, so that a second document ("---") is refused instead of silently ignored.
-    auto docs = YAML::LoadAll(std::string(text));
-    if (docs.size() > 1) {
-      return make_error(ErrorKind::invalid_input,
-                        "expected one YAML document, found " + std::to_string(docs.size()),
-                        std::string(source_name) + ":" + std::to_string(docs[1].Mark().line + 1));
+    const std::string input(text);
+    if (auto one = check_one_document(input, source_name); !one) {
+      return one.error();
     }
-    if (!docs.empty()) {
-      root = docs.front();
-    }
+    root = YAML::Load(input);
   } catch (const YAML::DeepRecursion& e) {
     // Its own message is a meaningless "bad file".
     return make_error(ErrorKind::invalid_input, "nesting too deep",
@@ -207,7 +305,7 @@ Expected<YamlNode> parse_yaml(std::string_view text, std::string_view source_nam
     return make_error(ErrorKind::invalid_input, "not valid YAML: " + printable(e.msg, 200), where);
   }
   try {
-    Converter conv{source_name, limits};
+    Converter conv{source_name, limits, std::max(limits.max_text_bytes, 2 * text.size())};
     return conv.convert(root, 0);
   } catch (const YAML::Exception& e) {
     return make_error(ErrorKind::invalid_input, "not valid YAML: " + printable(e.msg, 200),

@@ -46,10 +46,15 @@ struct YamlEntry {
 struct YamlLimits {
   std::size_t max_nodes = 100000; // defends against alias ("billion laughs") expansion
   int max_depth = 64;             // defends against stack exhaustion on deep nesting
+  // Bytes of scalar text (keys and values) after alias expansion; defends against aliases of a
+  // long scalar, which stay under max_nodes. Twice the document's own size is always allowed
+  // (an escape such as "\L" turns 2 bytes into 3), so only documents with aliases can reach it.
+  std::size_t max_text_bytes = 8 * 1024 * 1024;
 };
 
 // Parses one YAML document. An empty document yields a null node. Errors name the source and
-// line; duplicate map keys, non-scalar keys and documents over the limits are errors.
+// line; NUL bytes, invalid UTF-8 (YAML is Unicode), duplicate map keys, non-scalar keys and
+// documents over the limits are errors.
 Expected<YamlNode> parse_yaml(std::string_view text, std::string_view source_name,
                               const YamlLimits& limits = {});
 

@@ -1,6 +1,9 @@
 #include "config/config.hpp"
 #include "util/fs.hpp"
 
+#include <chrono>
+#include <filesystem>
+
 #include <catch2/catch.hpp>
 
 using namespace softpack;
@@ -311,6 +314,27 @@ TEST_CASE("config: durations and memory sizes", "[config]") {
     INFO(bad);
     CHECK_FALSE(config::parse_duration(bad).has_value());
   }
+  SECTION("durations that would overflow are refused, not wrapped") {
+    CHECK(*config::parse_duration("36600d") == std::chrono::hours(24 * 36600));
+    for (const char* huge :
+         {"36601d", "9223372036854775807", "9223372036854775807ms", "106751991167301d",
+          "9999999999999999h", "99999999999999:00", "3000000000:00:00", "106751991167301-00",
+          "1-9223372036854775807", "5-00:9223372036854775807"}) {
+      INFO(huge);
+      const auto d = config::parse_duration(huge);
+      REQUIRE_FALSE(d.has_value());
+      CHECK_THAT(d.error().message, Catch::EndsWith("is longer than 100 years"));
+    }
+  }
+  SECTION("memory sizes that would wrap around are refused") {
+    CHECK(*config::parse_memory_mb("1048576T") == 1ull << 40);
+    for (const char* huge : {"1048577T", "1099511627776T", "1099511627776G"}) {
+      INFO(huge);
+      const auto m = config::parse_memory_mb(huge);
+      REQUIRE_FALSE(m.has_value());
+      CHECK_THAT(m.error().message, Catch::Contains("over the limit of 1 EiB"));
+    }
+  }
   CHECK(*config::parse_memory_mb("512") == 512);
   CHECK(*config::parse_memory_mb("512M") == 512);
   CHECK(*config::parse_memory_mb("4G") == 4096);
@@ -388,5 +412,90 @@ TEST_CASE("config: the lsf section", "[config][lsf]") {
       CHECK_THAT(e.message, Catch::Contains("would override"));
     }
     parse_ok("scheduler:\n  defaults:\n    extra_args: [-sla, softpack]\n");
+  }
+}
+
+TEST_CASE("config: every hostile config fixture is refused quickly, naming where", "[config]") {
+  const std::filesystem::path dir = std::filesystem::path(SOFTPACK_TEST_FIXTURES) / "hostile";
+  const auto readme = read_file(dir / "README.md");
+  REQUIRE(readme);
+  std::size_t count = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    const std::string file = entry.path().filename().string();
+    if (!file.starts_with("config_")) {
+      continue;
+    }
+    INFO("fixture: " << file);
+    CHECK_THAT(*readme, Catch::Contains("`" + file + "`"));
+    const auto text = read_file(entry.path());
+    REQUIRE(text);
+    const auto start = std::chrono::steady_clock::now();
+    const auto c = config::parse_config(*text, file);
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
+    REQUIRE_FALSE(c.has_value());
+    const Error& e = c.error();
+    CHECK(e.kind == ErrorKind::config);
+    CHECK_FALSE(e.message.empty());
+    CHECK_THAT(e.context, Catch::StartsWith(file + ":"));
+    for (char ch : e.describe()) {
+      CHECK((ch >= 0x20 && ch <= 0x7e));
+    }
+    ++count;
+  }
+  CHECK(count >= 8);
+}
+
+TEST_CASE("config: alias bombs, deep nesting and invalid UTF-8 are refused", "[config]") {
+  const auto fixture = [](const std::string& name) {
+    auto text = read_file(std::string(SOFTPACK_TEST_FIXTURES) + "/hostile/" + name);
+    REQUIRE(text);
+    return *text;
+  };
+  SECTION("billion laughs") {
+    const Error e = parse_error(fixture("config_alias_bomb.yaml"));
+    CHECK(e.message == "document expands to more than 100000 nodes (alias expansion?)");
+  }
+  SECTION("aliases of a long scalar") {
+    const Error e = parse_error(fixture("config_alias_long_scalar.yaml"));
+    CHECK(e.message == "document expands to more than 8388608 bytes of text (alias expansion?)");
+  }
+  SECTION("deep nesting") {
+    CHECK(parse_error(fixture("config_deep_flow_nesting.yaml")).message ==
+          "nesting deeper than 64 levels");
+    CHECK_THAT(parse_error(fixture("config_deep_block_nesting.yaml")).message,
+               Catch::Contains("nesting"));
+  }
+  SECTION("a stray comma is an error, not an empty file") {
+    const Error e = parse_error(fixture("config_stray_comma.yaml"));
+    CHECK(e.message == "not valid YAML: unexpected ','");
+    CHECK(e.context == "site.yaml:1");
+  }
+  SECTION("invalid UTF-8 and NUL bytes") {
+    const Error latin1 = parse_error(fixture("config_invalid_utf8.yaml"));
+    CHECK(latin1.message == "not valid UTF-8 (at byte offset 29)");
+    CHECK(latin1.context == "site.yaml:2");
+    CHECK(parse_error(fixture("config_nul_byte.yaml")).message == "contains a NUL byte");
+  }
+}
+
+TEST_CASE("config: the pure parse_config takes its defaults and working directory", "[config]") {
+  config::Config defaults;
+  defaults.data_dir = "/srv/default";
+  defaults.templates_dir = "/srv/templates";
+  SECTION("an empty file gives the defaults given") {
+    const auto c = config::parse_config("", "site.yaml", defaults, "/work");
+    REQUIRE(c);
+    CHECK(c->data_dir == "/srv/default");
+    CHECK(c->templates_dir == "/srv/templates");
+  }
+  SECTION("a relative data_dir is resolved against the working directory") {
+    const auto c = config::parse_config("data_dir: var/../state\n", "site.yaml", defaults, "/work");
+    REQUIRE(c);
+    CHECK(c->data_dir == "/work/state");
+  }
+  SECTION("an absolute data_dir stays") {
+    const auto c = config::parse_config("data_dir: /data/sp\n", "site.yaml", defaults, "/work");
+    REQUIRE(c);
+    CHECK(c->data_dir == "/data/sp");
   }
 }

@@ -325,6 +325,21 @@ TEST_CASE("slurm: a rejected sbatch is an error with Slurm's message", "[slurm]"
   CHECK(runner.count("sbatch") == 1);
 }
 
+TEST_CASE("slurm: sacct times the clock cannot hold are unknown, not undefined behaviour",
+          "[slurm]") {
+  // Found by fuzz_slurm_sacct: a start in the year 8364 overflowed the nanosecond clock.
+  auto text = read_file(std::string(SOFTPACK_TEST_FIXTURES) +
+                        "/hostile/slurm_sacct_start_in_year_8364.txt");
+  REQUIRE(text.has_value());
+  auto jobs = parse_sacct(*text);
+  REQUIRE(jobs.has_value());
+  const auto& j = by_id(*jobs, "61");
+  CHECK(j.state == JobState::failed);
+  CHECK_FALSE(j.started.has_value());
+  CHECK(j.ended.has_value());
+  CHECK(by_id(*jobs, "57").started.has_value());
+}
+
 TEST_CASE("slurm: polling any number of jobs is one squeue call, plus one sacct for the rest",
           "[slurm]") {
   const std::string u(1, '\x1f');

@@ -749,6 +749,17 @@ TEST_CASE("spec: hostile YAML and JSON are refused quickly", "[spec]") {
     const Error e = require_invalid(parse_yml(fixture("hostile/yaml_alias_bomb.yml")));
     CHECK_THAT(e.message, Catch::Contains("alias expansion"));
   }
+  SECTION("aliases of a long description") {
+    const Error e = require_invalid(parse_yml(fixture("hostile/yaml_alias_long_scalar.yml")));
+    CHECK_THAT(e.message, Catch::Contains("bytes of text (alias expansion?)"));
+  }
+  SECTION("a stray comma, on which yaml-cpp loops") {
+    for (const char* file : {"yaml_stray_comma.yml", "yaml_stray_comma_after_document.yml"}) {
+      INFO(file);
+      const Error e = require_invalid(parse_yml(fixture(std::string("hostile/") + file)));
+      CHECK(e.message == "not valid YAML: unexpected ','");
+    }
+  }
   SECTION("deep YAML") {
     CHECK_THAT(require_invalid(parse_yml("packages: " + std::string(200, '['))).message,
                Catch::Contains("nesting"));
@@ -784,6 +795,9 @@ TEST_CASE("spec: every hostile fixture is refused", "[spec]") {
     }
     INFO("fixture: " << file);
     CHECK_THAT(readme, Catch::Contains("`" + file + "`"));
+    if (entry.path().extension() != ".yml" && entry.path().extension() != ".json") {
+      continue; // site configurations and scheduler output, replayed by their own tests
+    }
     const std::string text = read_file(entry.path());
     const auto start = std::chrono::steady_clock::now();
     Expected<EnvironmentSpec> result = make_error(ErrorKind::internal, "unknown fixture type");

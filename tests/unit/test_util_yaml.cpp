@@ -152,6 +152,41 @@ TEST_CASE("yaml: hostile documents are refused quickly", "[yaml]") {
     const Error e = parse_error(alias_bomb(4), YamlLimits{500, 64});
     CHECK_THAT(e.message, Catch::Contains("more than 500 nodes"));
   }
+  SECTION("aliases of a long scalar stay under the node limit but not the text limit") {
+    // 10,000 copies of a 60 KiB scalar is 600 MB in 10,011 nodes.
+    std::string text = "a: &a \"" + std::string(60 * 1024, 'x') + "\"\n";
+    text += "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n";
+    text += "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n";
+    text += "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n";
+    text += "e: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n";
+    const Error e = parse_error(text);
+    CHECK(e.message == "document expands to more than 8388608 bytes of text (alias expansion?)");
+  }
+  SECTION("a long document without aliases is never over the text limit") {
+    const std::string text =
+        "a: " + std::string(1000, 'x') + "\nb: \"" + std::string(500, 'y') + "\\L\\L\\L\"\n";
+    const YamlNode doc = parse_ok(text);
+    auto limited = parse_yaml(text, "test.yml", YamlLimits{100, 8, 10});
+    REQUIRE(limited);
+    CHECK(limited->find("a")->scalar.size() == 1000);
+    // 67 bytes, so at most 134 bytes of text; the aliases make 202.
+    const Error e = parse_error("a: &a " + std::string(40, 'x') + "\nb: [*a, *a, *a, *a]\n",
+                                YamlLimits{100, 8, 50});
+    CHECK_THAT(e.message, Catch::Contains("more than 134 bytes of text"));
+    CHECK(e.context == "test.yml:1"); // an alias has its anchor's position
+    CHECK(doc.entries.size() == 2);
+  }
+  SECTION("NUL bytes and invalid UTF-8 are refused with their line") {
+    const Error nul = parse_error(std::string("a: 1\nb: x\0y\n", 12));
+    CHECK(nul.message == "contains a NUL byte");
+    CHECK(nul.context == "test.yml:2");
+    const Error latin1 = parse_error("a: 1\n\nb: caf\xe9\n");
+    CHECK(latin1.message == "not valid UTF-8 (at byte offset 12)");
+    CHECK(latin1.context == "test.yml:3");
+    const Error overlong = parse_error("a: \xc0\xae\n");
+    CHECK(overlong.message == "not valid UTF-8 (at byte offset 3)");
+    CHECK(parse_ok("a: caf\xc3\xa9\n").find("a")->scalar == "caf\xc3\xa9");
+  }
   SECTION("self-referencing alias") {
     const Error e = parse_error("a: &a [*a]\n");
     CHECK_THAT(e.message, Catch::Contains("nesting deeper"));

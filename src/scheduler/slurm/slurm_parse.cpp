@@ -125,7 +125,7 @@ std::optional<SystemTime> parse_slurm_time(std::string_view s) {
   if (t == static_cast<std::time_t>(-1)) {
     return std::nullopt;
   }
-  return from_unix_seconds(t);
+  return checked_from_unix_seconds(t);
 }
 
 std::string clean_reason(std::string_view r) {
