@@ -109,6 +109,13 @@ struct PollOutcome {
   std::map<std::string, std::optional<StageResult>> results; // by job id
 };
 
+// Whether a stage's exit code says something. Slurm reports 0 for a job it ended itself (a node
+// failure, a cancellation) before or without the script's own result: "node_fail, exit code 0"
+// would read as if the script had succeeded.
+bool meaningful_exit_code(const StageStatus& st) {
+  return st.exit_code && (*st.exit_code != 0 || st.state == JobState::completed);
+}
+
 // builder.out: every stage's state and log, so a failed build explains itself in softpack-core.
 std::string compose_builder_out(const BuildStatus& status, const BuildPlan& plan,
                                 std::size_t tail_bytes) {
@@ -123,7 +130,7 @@ std::string compose_builder_out(const BuildStatus& status, const BuildPlan& plan
       out += " (job " + st.job_id->value + ")";
     }
     out += ": " + std::string(scheduler::to_string(st.state));
-    if (st.exit_code) {
+    if (meaningful_exit_code(st)) {
       out += ", exit code " + std::to_string(*st.exit_code);
     }
     if (!st.reason.empty()) {
@@ -577,6 +584,9 @@ struct FlowEngine::Impl {
         st.missing_since.reset();
       }
       const bool state_changed = info.state != st.state;
+      // A new reason alone (a requeued job's Priority -> BeginTime, a hold) is news for whoever
+      // watches the build, though not a reason to poll sooner.
+      const bool reason_changed = info.reason != st.reason;
       st.state = info.state;
       st.reason = info.reason;
       if (info.exit_code) {
@@ -594,9 +604,11 @@ struct FlowEngine::Impl {
       if (st.started && !b.status.started) {
         b.status.started = st.started;
       }
-      if (state_changed) {
-        changed = true;
-        touched.insert(b.status.id);
+      if (state_changed || reason_changed) {
+        if (state_changed) {
+          changed = true;
+          touched.insert(b.status.id);
+        }
         spdlog::info("build {}: stage {} (job {}) {}{}", b.status.id, st.name,
                      st.job_id ? st.job_id->value : "-", scheduler::to_string(st.state),
                      st.reason.empty() ? "" : " (" + st.reason + ")");
@@ -660,7 +672,7 @@ struct FlowEngine::Impl {
           if (!st.reason.empty()) {
             b.status.error += ": " + st.reason;
           }
-          if (st.exit_code && st.reason.find("exit code") == std::string::npos) {
+          if (meaningful_exit_code(st) && st.reason.find("exit code") == std::string::npos) {
             b.status.error += " (exit code " + std::to_string(*st.exit_code) + ")";
           }
           break;

@@ -241,6 +241,50 @@ TEST_CASE("engine: a failing stage cancels the rest of its build in one call", "
   CHECK_THAT(*builder_out, Catch::Contains("error: stage " + failed_stage + " failed"));
 }
 
+TEST_CASE("engine: a stage ended by a node failure reports Slurm's reason, not exit code 0",
+          "[engine]") {
+  // Found by tests/faults/node_down.sh: squeue reports NODE_FAIL with exit code 0 before (or
+  // without) the job script's result file.
+  Harness h;
+  const auto plan = h.plan();
+  const std::string id = h.start_running(plan);
+  h.sched.set_state(JobId{"fake-1"}, JobState::completed, 0);
+  h.sched.set_state(JobId{"fake-2"}, JobState::node_fail, 0, "NodeDown");
+  REQUIRE(h.run_until_final(id));
+  const auto& st = h.status(id);
+  CHECK(st.state == BuildState::failed);
+  CHECK(st.error == "stage build node_fail: NodeDown");
+  auto builder_out = read_file(plan.out_dir() / "builder.out");
+  REQUIRE(builder_out.has_value());
+  CHECK_THAT(*builder_out, Catch::Contains("==> stage build (job fake-2): node_fail, NodeDown\n"));
+  CHECK_THAT(*builder_out, Catch::Contains("==> stage concretize (job fake-1): completed, exit code 0"));
+}
+
+TEST_CASE("engine: a new reason for a stage in the same state reaches the observer", "[engine]") {
+  // Found by tests/faults/node_down.sh: a requeued job went pending with no reason, then its
+  // reason became BeginTime, which GET /builds/ID never showed (only state changes were passed on).
+  struct Reasons : flow::BuildObserver {
+    std::vector<std::string> seen;
+    void on_stage_changed(const flow::BuildStatus&, const flow::StageStatus& st) override {
+      if (st.name == "build") {
+        seen.push_back(std::string(scheduler::to_string(st.state)) + ":" + st.reason);
+      }
+    }
+    void on_build_changed(const flow::BuildStatus&) override {}
+  } observer;
+  Harness h;
+  h.engine->set_observer(&observer);
+  const auto plan = h.plan();
+  h.start_running(plan);
+  h.sched.set_state(JobId{"fake-2"}, JobState::pending, std::nullopt, "");
+  h.run_polls(2);
+  h.sched.set_state(JobId{"fake-2"}, JobState::pending, std::nullopt, "BeginTime");
+  REQUIRE(run_until(h.io, [&] {
+    return !observer.seen.empty() && observer.seen.back() == "pending:BeginTime";
+  }));
+  h.engine->set_observer(nullptr);
+}
+
 TEST_CASE("engine: one scheduler poll per interval covers every open job of every build",
           "[engine]") {
   flow::EngineOptions o;
