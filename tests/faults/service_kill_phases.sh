@@ -90,6 +90,11 @@ assert_eq publishing "$(build_json "$c" | jq -r .state)" "C while its push hangs
 kill9_service
 rm -f "$IT_DIR/slow-push"
 sleep 7 # the orphaned push ends (or dies of a closed pipe) before the restart
+if git -C "$remote" log main --format=%s | grep -q "faults/c-$v"; then
+  echo "the orphaned push of C landed before the restart"
+else
+  echo "the orphaned push of C did not land"
+fi
 start
 assert_eq published "$(wait_build "$c" 60)" "C"
 
