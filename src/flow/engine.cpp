@@ -94,7 +94,9 @@ struct Build {
   bool cancel_sent = false; // remaining jobs cancelled after a failure or a request
   bool finishing = false;   // the jobs have all ended; publishing has begun
   bool publish_in_flight = false;
-  std::unique_ptr<asio::steady_timer> retry_timer; // the next publish attempt
+  // The next publish attempt, or (while submitting) the next submission attempt.
+  std::unique_ptr<asio::steady_timer> retry_timer;
+  int submit_retries = 0; // submissions put off in a row (journal or scheduler unavailable)
 };
 
 // One destination's outcome in a publish attempt.
@@ -206,13 +208,18 @@ struct FlowEngine::Impl {
     });
   }
 
-  void save(const Build& b) {
+  // Saves the build; a failure is logged and returned.
+  Expected<void> try_save(const Build& b) {
     if (journal) {
       if (auto r = journal->save(b.status); !r) {
         spdlog::error("build {}: saving state failed: {}", b.status.id, r.error().describe());
+        return r;
       }
     }
+    return {};
   }
+  // Saves the build; a failure is logged, and the build goes on (the next save writes it all).
+  void save(const Build& b) { (void)try_save(b); }
   void notify_build(const Build& b) {
     save(b);
     if (observer) {
@@ -291,9 +298,18 @@ struct FlowEngine::Impl {
       return;
     }
     auto& st = b.status.stages[idx];
-    const bool check_first = st.submitting; // set before a restart: the job may exist
+    // Set before a restart, or by an attempt whose outcome is unknown: the job may exist.
+    const bool check_first = st.submitting;
     st.submitting = true;
-    notify_stage(b, st);
+    if (auto saved = try_save(b); !saved) {
+      // Write-ahead: a job submitted without its `submitting` record could be submitted again
+      // after a restart. Ask the scheduler only once the record is written (disk full).
+      submit_later(b, idx, "waiting to record the submission: " + saved.error().describe());
+      return;
+    }
+    if (observer) {
+      observer->on_stage_changed(b.status, st);
+    }
     std::vector<JobId> after;
     for (const auto& dep : b.plan.stages[idx].after) {
       for (const auto& other : b.status.stages) {
@@ -319,8 +335,18 @@ struct FlowEngine::Impl {
   void on_stage_submitted(const std::string& id, std::size_t idx, const Expected<JobId>& r) {
     Build& b = *builds.at(id);
     auto& st = b.status.stages[idx];
+    if (!r && r.error().kind == ErrorKind::transient && !b.status.cancel_requested) {
+      // The scheduler could not be reached (controller down, commands timing out) even after
+      // the backend's own retries. Not the build's fault: the stage stays `submitting` (the
+      // job may exist, so the next attempt looks for it first) and is tried again, backing
+      // off up to poll_interval, for as long as it takes.
+      submit_later(b, idx, "submission failed, retrying: " + r.error().describe());
+      return;
+    }
     st.submitting = false;
+    b.submit_retries = 0;
     if (r) {
+      st.reason.clear();
       st.job_id = *r;
       st.submitted = clock.now();
       by_job[r->value] = {id, idx};
@@ -344,6 +370,39 @@ struct FlowEngine::Impl {
     set_state(b, BuildState::running);
     cancel_remaining(b);
     poll_soon();
+  }
+
+  // Tries the build's submissions again after a delay that doubles from min_poll_interval up
+  // to poll_interval; `reason` is shown on the stage meanwhile.
+  void submit_later(Build& b, std::size_t idx, std::string reason) {
+    auto& st = b.status.stages[idx];
+    const bool news = st.reason != reason;
+    st.reason = std::move(reason);
+    ++b.submit_retries;
+    auto delay = options.min_poll_interval;
+    for (int i = 1; i < b.submit_retries && delay < options.poll_interval; ++i) {
+      delay *= 2;
+    }
+    delay = std::min(delay, options.poll_interval);
+    spdlog::warn("build {}: stage {}: {}; next attempt in {} ms", b.status.id, st.name, st.reason,
+                 delay.count());
+    if (news) {
+      notify_stage(b, st); // best effort: the store may be what is failing
+    }
+    if (!b.retry_timer) {
+      b.retry_timer = std::make_unique<asio::steady_timer>(io);
+    }
+    b.retry_timer->expires_after(delay);
+    b.retry_timer->async_wait([this, id = b.status.id, alive = std::weak_ptr<bool>(alive)](
+                                  const boost::system::error_code& ec) {
+      if (ec || !alive.lock()) {
+        return;
+      }
+      auto it = builds.find(id);
+      if (it != builds.end() && it->second->status.state == BuildState::submitting) {
+        submit_next(*it->second);
+      }
+    });
   }
 
   void resume(BuildPlan plan, BuildStatus status) {

@@ -25,22 +25,7 @@ fi
 HOOK
 chmod +x "$remote/hooks/pre-receive"
 
-# sbatch as the service runs it: held or slow for the job names the test marks.
-mkdir -p "$IT_DIR/bin"
-real_sbatch=$(command -v sbatch)
-cat >"$IT_DIR/bin/sbatch" <<WRAP
-#!/bin/bash
-name=
-for a in "\$@"; do [[ \$a == --job-name=* ]] && name=\${a#--job-name=}; done
-opts=()
-if [[ -e "$IT_DIR/hold-\$name" ]]; then opts+=(--hold); fi
-if [[ -e "$IT_DIR/slow-\$name" ]]; then sleep 5; fi
-"$real_sbatch" "\${opts[@]}" "\$@"
-rc=\$?
-touch "$IT_DIR/sbatch-done-\$name"
-exit \$rc
-WRAP
-chmod +x "$IT_DIR/bin/sbatch"
+install_sbatch_wrapper # held or slow submissions for the job names the test marks
 
 service_config slurm <<YAML
 artifacts:

@@ -7,6 +7,7 @@
 #include "util/fs.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
 #include <set>
 
@@ -257,7 +258,8 @@ TEST_CASE("engine: a stage ended by a node failure reports Slurm's reason, not e
   auto builder_out = read_file(plan.out_dir() / "builder.out");
   REQUIRE(builder_out.has_value());
   CHECK_THAT(*builder_out, Catch::Contains("==> stage build (job fake-2): node_fail, NodeDown\n"));
-  CHECK_THAT(*builder_out, Catch::Contains("==> stage concretize (job fake-1): completed, exit code 0"));
+  CHECK_THAT(*builder_out,
+             Catch::Contains("==> stage concretize (job fake-1): completed, exit code 0"));
 }
 
 TEST_CASE("engine: a new reason for a stage in the same state reaches the observer", "[engine]") {
@@ -279,9 +281,8 @@ TEST_CASE("engine: a new reason for a stage in the same state reaches the observ
   h.sched.set_state(JobId{"fake-2"}, JobState::pending, std::nullopt, "");
   h.run_polls(2);
   h.sched.set_state(JobId{"fake-2"}, JobState::pending, std::nullopt, "BeginTime");
-  REQUIRE(run_until(h.io, [&] {
-    return !observer.seen.empty() && observer.seen.back() == "pending:BeginTime";
-  }));
+  REQUIRE(run_until(
+      h.io, [&] { return !observer.seen.empty() && observer.seen.back() == "pending:BeginTime"; }));
   h.engine->set_observer(nullptr);
 }
 
@@ -573,6 +574,63 @@ TEST_CASE("engine: a submission that fails fails the build", "[engine]") {
   CHECK(h.sched.submit_count() == 1);
   REQUIRE(h.publisher.call_count() == 1);
   CHECK_FALSE(h.publisher.calls()[0].request.success);
+}
+
+TEST_CASE("engine: a scheduler that cannot be reached delays a submission, it does not fail "
+          "the build",
+          "[engine]") {
+  // faults.slurmctld_down: the backend's own retries cover about a minute; a longer outage
+  // failed every build being submitted.
+  Harness h;
+  h.sched.fail_next_submits(3, ErrorKind::transient);
+  const auto plan = h.plan();
+  const std::string id = h.engine->start(plan);
+  REQUIRE(run_until(h.io, [&] {
+    return h.status(id).stages[0].reason.find("submission failed, retrying") != std::string::npos;
+  }));
+  CHECK(h.status(id).state == BuildState::submitting);
+  CHECK(h.status(id).stages[0].submitting);
+  REQUIRE(run_until(h.io, [&] {
+    return h.sched.submitted().size() == 3 && h.status(id).state == BuildState::running;
+  }));
+  CHECK(h.sched.submit_count() == 6);
+  CHECK(h.sched.find_count() == 3); // each retry first looks for a job the failed call made
+  CHECK(h.status(id).stages[0].reason.empty());
+  h.end_jobs();
+  REQUIRE(h.run_until_final(id));
+  CHECK(h.status(id).state == BuildState::published);
+}
+
+TEST_CASE("engine: no job is submitted before its `submitting` record is saved", "[engine]") {
+  // faults.disk_full: with the store full, stages were submitted without their write-ahead
+  // record, so a restart could have submitted them again.
+  struct Journal : flow::BuildJournal {
+    std::atomic<bool> full{true};
+    Expected<void> save(const flow::BuildStatus&) override {
+      if (full) {
+        return make_error(ErrorKind::io, "database or disk is full", "store");
+      }
+      return {};
+    }
+  } journal;
+  Harness h;
+  h.engine->set_journal(&journal);
+  const auto plan = h.plan();
+  const std::string id = h.engine->start(plan);
+  run_for(h.io, 60ms);
+  CHECK(h.sched.submit_count() == 0);
+  CHECK(h.status(id).state == BuildState::submitting);
+  CHECK_THAT(h.status(id).stages[0].reason, Catch::Contains("waiting to record the submission: ") &&
+                                                Catch::Contains("disk is full"));
+  journal.full = false;
+  REQUIRE(run_until(h.io, [&] {
+    return h.sched.submit_count() == 3 && h.status(id).state == BuildState::running;
+  }));
+  h.end_jobs();
+  REQUIRE(h.run_until_final(id));
+  CHECK(h.status(id).state == BuildState::published);
+  CHECK(h.sched.submit_count() == 3);
+  h.engine->set_journal(nullptr);
 }
 
 TEST_CASE("engine: cancelling a build", "[engine]") {

@@ -112,3 +112,25 @@ cancel_test_jobs() {
   ids=$(squeue -h -o '%i %j' 2>/dev/null | awk '$2 ~ /^sp\.faults\./ {print $1}')
   [[ -z $ids ]] || scancel $ids 2>/dev/null || true
 }
+
+# Writes $IT_DIR/bin/sbatch, for the service's PATH: the real sbatch, except that a job named N
+# is submitted held (--hold) when $IT_DIR/hold-N exists, and only after 5 s when
+# $IT_DIR/slow-N exists; $IT_DIR/sbatch-done-N is touched when it returns.
+install_sbatch_wrapper() {
+  local real
+  real=$(command -v sbatch)
+  mkdir -p "$IT_DIR/bin"
+  cat >"$IT_DIR/bin/sbatch" <<WRAP
+#!/bin/bash
+name=
+for a in "\$@"; do [[ \$a == --job-name=* ]] && name=\${a#--job-name=}; done
+opts=()
+if [[ -e "$IT_DIR/hold-\$name" ]]; then opts+=(--hold); fi
+if [[ -e "$IT_DIR/slow-\$name" ]]; then sleep 5; fi
+"$real" "\${opts[@]}" "\$@"
+rc=\$?
+touch "$IT_DIR/sbatch-done-\$name"
+exit \$rc
+WRAP
+  chmod +x "$IT_DIR/bin/sbatch"
+}
