@@ -5,6 +5,7 @@
 #include "util/text.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <random>
 #include <set>
 
@@ -110,6 +111,15 @@ struct PollOutcome {
   Expected<std::vector<JobInfo>> infos = std::vector<JobInfo>{};
   std::map<std::string, std::optional<StageResult>> results; // by job id
 };
+
+// Whether a scheduler's reason is about a job dependency (Slurm: Dependency,
+// DependencyNeverSatisfied; LSF: "Job dependency condition not satisfied").
+bool mentions_dependency(std::string_view reason) {
+  std::string lower(reason);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return lower.find("dependency") != std::string::npos;
+}
 
 // Whether a stage's exit code says something. Slurm reports 0 for a job it ended itself (a node
 // failure, a cancellation) before or without the script's own result: "node_fail, exit code 0"
@@ -628,6 +638,16 @@ struct FlowEngine::Impl {
       const std::optional<StageResult> result =
           rit == out.results.end() ? std::nullopt : rit->second;
       JobInfo info = reconcile(raw, result);
+      if (info.state == JobState::cancelled && st.state == JobState::running &&
+          mentions_dependency(info.reason)) {
+        // A job is cancelled for its dependency only before it runs. One seen running that
+        // comes back so is the scheduler closing the record of a job it lost (slurmctld started
+        // without its state keeps the reason the job once waited for): nobody cancelled it.
+        info.state = JobState::lost;
+        info.reason = "the scheduler ended the running job without anyone cancelling it (it "
+                      "reports a dependency cancel, \"" +
+                      info.reason + "\": the scheduler lost the job)";
+      }
       if (info.state == JobState::unknown) {
         if (!st.missing_since) {
           st.missing_since = now;

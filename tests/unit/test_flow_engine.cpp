@@ -286,6 +286,28 @@ TEST_CASE("engine: a new reason for a stage in the same state reaches the observ
   h.engine->set_observer(nullptr);
 }
 
+TEST_CASE("engine: a running stage reported cancelled for a dependency was lost, not cancelled",
+          "[engine]") {
+  // Found by tests/faults/slurm_state_lost.sh: slurmctld restarted with its state cleared kills
+  // the running job and accounting has it CANCELLED with the Dependency reason it once waited
+  // for; the build was reported `cancelled` although nobody cancelled it.
+  Harness h;
+  const auto plan = h.plan();
+  const std::string id = h.start_running(plan);
+  h.sched.set_state(JobId{"fake-1"}, JobState::completed, 0);
+  h.sched.set_state(JobId{"fake-2"}, JobState::running);
+  REQUIRE(run_until(h.io, [&] { return h.status(id).stages[1].state == JobState::running; }));
+  h.sched.set_state(JobId{"fake-2"}, JobState::cancelled, std::nullopt, "Dependency");
+  h.sched.set_state(JobId{"fake-3"}, JobState::cancelled, std::nullopt, "Dependency");
+  REQUIRE(h.run_until_final(id));
+  const auto& st = h.status(id);
+  CHECK(st.state == BuildState::failed);
+  CHECK(st.stages[1].state == JobState::lost);
+  CHECK_THAT(st.error, Catch::StartsWith("stage build lost: the scheduler ended the running job "
+                                         "without anyone cancelling it"));
+  CHECK(st.stages[2].state == JobState::cancelled); // never ran: a dependency cancel
+}
+
 TEST_CASE("engine: one scheduler poll per interval covers every open job of every build",
           "[engine]") {
   flow::EngineOptions o;

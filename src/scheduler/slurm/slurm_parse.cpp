@@ -236,16 +236,14 @@ Expected<std::vector<JobInfo>> parse_sacct(std::string_view out) {
     }
     info.started = parse_slurm_time(f[4]);
     info.ended = parse_slurm_time(f[5]);
-    const bool ran = info.started && info.ended && *info.ended > *info.started;
-    if (info.native_state == "CANCELLED" &&
-        (ran || info.reason.find("Dependency") == std::string::npos)) {
-      // Accounting names whoever cancelled a job ("CANCELLED by 1000"); Slurm's own cancel of a
-      // job whose dependency failed has a Dependency reason and happens before the job runs
-      // (no start, or start = end). Any other plain CANCELLED is Slurm closing the record of a
-      // job it no longer has: slurmctld started without its state (slurmctld -c, a lost
-      // StateSaveLocation) ends so the jobs that were running, and they are killed (their
-      // reason is None, or the Dependency they once waited for; start and end are not
-      // reliable). Nobody cancelled the build; its job was lost.
+    if (info.native_state == "CANCELLED" && info.reason.find("Dependency") == std::string::npos) {
+      // Accounting names whoever cancelled a job ("CANCELLED by 1000"), and Slurm's own cancel
+      // of a job whose dependency failed has a Dependency reason. A plain CANCELLED without one
+      // is Slurm closing the record of a job it no longer has: slurmctld started without its
+      // state (slurmctld -c, a lost StateSaveLocation) ends so the jobs it had, and kills the
+      // running ones. Nobody cancelled the build; its job was lost. (Such a record may also
+      // carry the Dependency reason the job once waited for, and start and end are unreliable;
+      // the engine tells those apart: they were seen running.)
       info.state = JobState::lost;
       info.reason = "Slurm ended the job without anyone cancelling it (accounting has it "
                     "CANCELLED by no user: the controller lost the job)";
