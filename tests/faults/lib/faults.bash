@@ -16,8 +16,8 @@ require_slurm_control() {
     skip "slurmctld was not started by scripts/slurm-up (no pid file $SP_SLURMCTLD_PID)"
 }
 
-# Starts the service with the given config (see write_config) and a build request; sets URL,
-# PORT, and prints nothing. The caller writes the config.
+# Writes $IT_DIR/config.yaml (see write_config) for the backend, with the server on a free port;
+# sets PORT and URL. More YAML on stdin, as for write_config.
 service_config() { # backend; extra YAML on stdin
   PORT=$(free_port)
   URL="http://127.0.0.1:$PORT"
@@ -59,6 +59,7 @@ store_build() { store_sql "SELECT state, error = '', published_ref FROM builds W
 store_stages() { store_sql "SELECT group_concat(name || '=' || state, ' ') FROM (SELECT name, state FROM stages WHERE build_id = '$1' ORDER BY position)"; }
 store_destinations() { store_sql "SELECT group_concat(name || '=' || state, ' ') FROM (SELECT name, state FROM destinations WHERE build_id = '$1' ORDER BY position)"; }
 
+# shellcheck disable=SC2034 # used by the tests
 SUCCESS_FILES=".built_by_softpack README.md builder.out module singularity.def softpack.yml spack.lock"
 
 # The build is published exactly once: one commit carrying its Softpack-Build-Id, one commit
@@ -87,6 +88,7 @@ jobs_of() { # name-version
 }
 
 slurmctld_stop() { sp_stop slurmctld "$SP_SLURMCTLD_PID" /usr/sbin/slurmctld 30 2>/dev/null; }
+# shellcheck disable=SC2120 # most callers pass no options
 slurmctld_start() { # extra slurmctld options (e.g. -c)
   if ! sp_pid_of "$SP_SLURMCTLD_PID" /usr/sbin/slurmctld >/dev/null; then
     /usr/sbin/slurmctld "$@" </dev/null >>"$SP_LOG_DIR/slurmctld.stderr" 2>&1
@@ -109,8 +111,8 @@ restore_cluster() {
 # Cancels the jobs this test's builds left in the queue (job names sp.faults.*).
 cancel_test_jobs() {
   local ids
-  ids=$(squeue -h -o '%i %j' 2>/dev/null | awk '$2 ~ /^sp\.faults\./ {print $1}')
-  [[ -z $ids ]] || scancel $ids 2>/dev/null || true
+  mapfile -t ids < <(squeue -h -o '%i %j' 2>/dev/null | awk '$2 ~ /^sp\.faults\./ {print $1}')
+  ((${#ids[@]} == 0)) || scancel "${ids[@]}" 2>/dev/null || true
 }
 
 # Writes $IT_DIR/bin/sbatch, for the service's PATH: the real sbatch, except that a job named N
