@@ -237,6 +237,13 @@ TEST_CASE("slurm: sacct's CANCELLED with no user is a lost job, not a cancellati
     CHECK(r->at(0).state == JobState::cancelled);
     CHECK(r->at(0).reason == "CANCELLED by 0");
   }
+  SECTION("a user's cancel is the reason, not the dependency the job waited for before") {
+    auto r = parse_sacct(
+        pipe_to_unit(fixture("sacct_dependency_never_satisfied_pending_after_scancel.txt")));
+    REQUIRE(r.has_value());
+    CHECK(r->at(0).state == JobState::cancelled);
+    CHECK(r->at(0).reason == "CANCELLED by 0");
+  }
   SECTION("so does Slurm's cancel of a job whose dependency failed") {
     auto r = parse_sacct(pipe_to_unit(fixture("sacct_dependency_never_satisfied_killed.txt")));
     REQUIRE(r.has_value());

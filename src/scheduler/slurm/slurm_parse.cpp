@@ -232,7 +232,10 @@ Expected<std::vector<JobInfo>> parse_sacct(std::string_view out) {
     info.state = map_state(info.native_state);
     info.reason = clean_reason(f[3]);
     if (starts_with(info.native_state, "CANCELLED by ")) {
-      info.reason = info.reason.empty() ? info.native_state : info.reason;
+      // Someone cancelled it: that is the reason, not the Dependency it may have waited for
+      // before (which would make a cancelled running job look lost, see the engine).
+      const bool stale = info.reason.empty() || info.reason.find("Dependency") != std::string::npos;
+      info.reason = stale ? info.native_state : info.reason;
     }
     info.started = parse_slurm_time(f[4]);
     info.ended = parse_slurm_time(f[5]);
