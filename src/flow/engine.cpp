@@ -5,6 +5,7 @@
 #include "util/text.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <random>
 #include <set>
 
@@ -94,7 +95,9 @@ struct Build {
   bool cancel_sent = false; // remaining jobs cancelled after a failure or a request
   bool finishing = false;   // the jobs have all ended; publishing has begun
   bool publish_in_flight = false;
-  std::unique_ptr<asio::steady_timer> retry_timer; // the next publish attempt
+  // The next publish attempt, or (while submitting) the next submission attempt.
+  std::unique_ptr<asio::steady_timer> retry_timer;
+  int submit_retries = 0; // submissions put off in a row (journal or scheduler unavailable)
 };
 
 // One destination's outcome in a publish attempt.
@@ -108,6 +111,22 @@ struct PollOutcome {
   Expected<std::vector<JobInfo>> infos = std::vector<JobInfo>{};
   std::map<std::string, std::optional<StageResult>> results; // by job id
 };
+
+// Whether a scheduler's reason is about a job dependency (Slurm: Dependency,
+// DependencyNeverSatisfied; LSF: "Job dependency condition not satisfied").
+bool mentions_dependency(std::string_view reason) {
+  std::string lower(reason);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return lower.find("dependency") != std::string::npos;
+}
+
+// Whether a stage's exit code says something. Slurm reports 0 for a job it ended itself (a node
+// failure, a cancellation) before or without the script's own result: "node_fail, exit code 0"
+// would read as if the script had succeeded.
+bool meaningful_exit_code(const StageStatus& st) {
+  return st.exit_code && (*st.exit_code != 0 || st.state == JobState::completed);
+}
 
 // builder.out: every stage's state and log, so a failed build explains itself in softpack-core.
 std::string compose_builder_out(const BuildStatus& status, const BuildPlan& plan,
@@ -123,7 +142,7 @@ std::string compose_builder_out(const BuildStatus& status, const BuildPlan& plan
       out += " (job " + st.job_id->value + ")";
     }
     out += ": " + std::string(scheduler::to_string(st.state));
-    if (st.exit_code) {
+    if (meaningful_exit_code(st)) {
       out += ", exit code " + std::to_string(*st.exit_code);
     }
     if (!st.reason.empty()) {
@@ -199,13 +218,18 @@ struct FlowEngine::Impl {
     });
   }
 
-  void save(const Build& b) {
+  // Saves the build; a failure is logged and returned.
+  Expected<void> try_save(const Build& b) {
     if (journal) {
       if (auto r = journal->save(b.status); !r) {
         spdlog::error("build {}: saving state failed: {}", b.status.id, r.error().describe());
+        return r;
       }
     }
+    return {};
   }
+  // Saves the build; a failure is logged, and the build goes on (the next save writes it all).
+  void save(const Build& b) { (void)try_save(b); }
   void notify_build(const Build& b) {
     save(b);
     if (observer) {
@@ -284,9 +308,18 @@ struct FlowEngine::Impl {
       return;
     }
     auto& st = b.status.stages[idx];
-    const bool check_first = st.submitting; // set before a restart: the job may exist
+    // Set before a restart, or by an attempt whose outcome is unknown: the job may exist.
+    const bool check_first = st.submitting;
     st.submitting = true;
-    notify_stage(b, st);
+    if (auto saved = try_save(b); !saved) {
+      // Write-ahead: a job submitted without its `submitting` record could be submitted again
+      // after a restart. Ask the scheduler only once the record is written (disk full).
+      submit_later(b, idx, "waiting to record the submission: " + saved.error().describe());
+      return;
+    }
+    if (observer) {
+      observer->on_stage_changed(b.status, st);
+    }
     std::vector<JobId> after;
     for (const auto& dep : b.plan.stages[idx].after) {
       for (const auto& other : b.status.stages) {
@@ -312,8 +345,18 @@ struct FlowEngine::Impl {
   void on_stage_submitted(const std::string& id, std::size_t idx, const Expected<JobId>& r) {
     Build& b = *builds.at(id);
     auto& st = b.status.stages[idx];
+    if (!r && r.error().kind == ErrorKind::transient && !b.status.cancel_requested) {
+      // The scheduler could not be reached (controller down, commands timing out) even after
+      // the backend's own retries. Not the build's fault: the stage stays `submitting` (the
+      // job may exist, so the next attempt looks for it first) and is tried again, backing
+      // off up to poll_interval, for as long as it takes.
+      submit_later(b, idx, "submission failed, retrying: " + r.error().describe());
+      return;
+    }
     st.submitting = false;
+    b.submit_retries = 0;
     if (r) {
+      st.reason.clear();
       st.job_id = *r;
       st.submitted = clock.now();
       by_job[r->value] = {id, idx};
@@ -337,6 +380,39 @@ struct FlowEngine::Impl {
     set_state(b, BuildState::running);
     cancel_remaining(b);
     poll_soon();
+  }
+
+  // Tries the build's submissions again after a delay that doubles from min_poll_interval up
+  // to poll_interval; `reason` is shown on the stage meanwhile.
+  void submit_later(Build& b, std::size_t idx, std::string reason) {
+    auto& st = b.status.stages[idx];
+    const bool news = st.reason != reason;
+    st.reason = std::move(reason);
+    ++b.submit_retries;
+    auto delay = options.min_poll_interval;
+    for (int i = 1; i < b.submit_retries && delay < options.poll_interval; ++i) {
+      delay *= 2;
+    }
+    delay = std::min(delay, options.poll_interval);
+    spdlog::warn("build {}: stage {}: {}; next attempt in {} ms", b.status.id, st.name, st.reason,
+                 delay.count());
+    if (news) {
+      notify_stage(b, st); // best effort: the store may be what is failing
+    }
+    if (!b.retry_timer) {
+      b.retry_timer = std::make_unique<asio::steady_timer>(io);
+    }
+    b.retry_timer->expires_after(delay);
+    b.retry_timer->async_wait([this, id = b.status.id, alive = std::weak_ptr<bool>(alive)](
+                                  const boost::system::error_code& ec) {
+      if (ec || !alive.lock()) {
+        return;
+      }
+      auto it = builds.find(id);
+      if (it != builds.end() && it->second->status.state == BuildState::submitting) {
+        submit_next(*it->second);
+      }
+    });
   }
 
   void resume(BuildPlan plan, BuildStatus status) {
@@ -562,6 +638,16 @@ struct FlowEngine::Impl {
       const std::optional<StageResult> result =
           rit == out.results.end() ? std::nullopt : rit->second;
       JobInfo info = reconcile(raw, result);
+      if (info.state == JobState::cancelled && st.state == JobState::running &&
+          mentions_dependency(info.reason)) {
+        // A job is cancelled for its dependency only before it runs. One seen running that
+        // comes back so is the scheduler closing the record of a job it lost (slurmctld started
+        // without its state keeps the reason the job once waited for): nobody cancelled it.
+        info.state = JobState::lost;
+        info.reason = "the scheduler ended the running job without anyone cancelling it (it "
+                      "reports a dependency cancel, \"" +
+                      info.reason + "\": the scheduler lost the job)";
+      }
       if (info.state == JobState::unknown) {
         if (!st.missing_since) {
           st.missing_since = now;
@@ -577,6 +663,9 @@ struct FlowEngine::Impl {
         st.missing_since.reset();
       }
       const bool state_changed = info.state != st.state;
+      // A new reason alone (a requeued job's Priority -> BeginTime, a hold) is news for whoever
+      // watches the build, though not a reason to poll sooner.
+      const bool reason_changed = info.reason != st.reason;
       st.state = info.state;
       st.reason = info.reason;
       if (info.exit_code) {
@@ -594,9 +683,11 @@ struct FlowEngine::Impl {
       if (st.started && !b.status.started) {
         b.status.started = st.started;
       }
-      if (state_changed) {
-        changed = true;
-        touched.insert(b.status.id);
+      if (state_changed || reason_changed) {
+        if (state_changed) {
+          changed = true;
+          touched.insert(b.status.id);
+        }
         spdlog::info("build {}: stage {} (job {}) {}{}", b.status.id, st.name,
                      st.job_id ? st.job_id->value : "-", scheduler::to_string(st.state),
                      st.reason.empty() ? "" : " (" + st.reason + ")");
@@ -660,7 +751,7 @@ struct FlowEngine::Impl {
           if (!st.reason.empty()) {
             b.status.error += ": " + st.reason;
           }
-          if (st.exit_code && st.reason.find("exit code") == std::string::npos) {
+          if (meaningful_exit_code(st) && st.reason.find("exit code") == std::string::npos) {
             b.status.error += " (exit code " + std::to_string(*st.exit_code) + ")";
           }
           break;

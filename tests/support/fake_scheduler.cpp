@@ -12,7 +12,7 @@ Expected<JobId> FakeScheduler::submit(const JobSpec& spec) {
   ++m_submit_calls;
   if (m_fail_submits > 0) {
     --m_fail_submits;
-    return make_error(ErrorKind::command, "sbatch: error: fake submission failure", "fake");
+    return make_error(m_fail_submit_kind, "sbatch: error: fake submission failure", "fake");
   }
   for (const auto& dep : spec.after_ok) {
     if (!m_jobs.count(dep.value)) {
@@ -114,9 +114,10 @@ void FakeScheduler::fail_next_cancels(int n) {
   m_fail_cancels = n;
 }
 
-void FakeScheduler::fail_next_submits(int n) {
+void FakeScheduler::fail_next_submits(int n, ErrorKind kind) {
   std::lock_guard lock(m_mutex);
   m_fail_submits = n;
+  m_fail_submit_kind = kind;
 }
 
 void FakeScheduler::set_cancel_ends_jobs(bool yes) {

@@ -33,7 +33,9 @@ public:
   void forget(const scheduler::JobId& id);
   void fail_next_polls(int n);
   void fail_next_cancels(int n);
-  void fail_next_submits(int n);
+  // The next n submissions fail with an error of `kind` (transient: the scheduler was
+  // unreachable and the outcome is unknown).
+  void fail_next_submits(int n, ErrorKind kind = ErrorKind::command);
   // Whether cancel() ends the jobs (true) or only records the call (false).
   void set_cancel_ends_jobs(bool yes);
   // Calls the change listener, if any, on this thread.
@@ -62,6 +64,7 @@ private:
   int m_fail_polls = 0;
   int m_fail_cancels = 0;
   int m_fail_submits = 0;
+  ErrorKind m_fail_submit_kind = ErrorKind::command;
   bool m_cancel_ends_jobs = true;
   std::function<void()> m_listener;
 };

@@ -7,6 +7,7 @@
 #include "util/fs.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
 #include <set>
 
@@ -239,6 +240,72 @@ TEST_CASE("engine: a failing stage cancels the rest of its build in one call", "
   CHECK_THAT(*builder_out, Catch::Contains("==> stage " + failed_stage));
   CHECK_THAT(*builder_out, Catch::Contains(": failed, exit code 2"));
   CHECK_THAT(*builder_out, Catch::Contains("error: stage " + failed_stage + " failed"));
+}
+
+TEST_CASE("engine: a stage ended by a node failure reports Slurm's reason, not exit code 0",
+          "[engine]") {
+  // Found by tests/faults/node_down.sh: squeue reports NODE_FAIL with exit code 0 before (or
+  // without) the job script's result file.
+  Harness h;
+  const auto plan = h.plan();
+  const std::string id = h.start_running(plan);
+  h.sched.set_state(JobId{"fake-1"}, JobState::completed, 0);
+  h.sched.set_state(JobId{"fake-2"}, JobState::node_fail, 0, "NodeDown");
+  REQUIRE(h.run_until_final(id));
+  const auto& st = h.status(id);
+  CHECK(st.state == BuildState::failed);
+  CHECK(st.error == "stage build node_fail: NodeDown");
+  auto builder_out = read_file(plan.out_dir() / "builder.out");
+  REQUIRE(builder_out.has_value());
+  CHECK_THAT(*builder_out, Catch::Contains("==> stage build (job fake-2): node_fail, NodeDown\n"));
+  CHECK_THAT(*builder_out,
+             Catch::Contains("==> stage concretize (job fake-1): completed, exit code 0"));
+}
+
+TEST_CASE("engine: a new reason for a stage in the same state reaches the observer", "[engine]") {
+  // Found by tests/faults/node_down.sh: a requeued job went pending with no reason, then its
+  // reason became BeginTime, which GET /builds/ID never showed (only state changes were passed on).
+  struct Reasons : flow::BuildObserver {
+    std::vector<std::string> seen;
+    void on_stage_changed(const flow::BuildStatus&, const flow::StageStatus& st) override {
+      if (st.name == "build") {
+        seen.push_back(std::string(scheduler::to_string(st.state)) + ":" + st.reason);
+      }
+    }
+    void on_build_changed(const flow::BuildStatus&) override {}
+  } observer;
+  Harness h;
+  h.engine->set_observer(&observer);
+  const auto plan = h.plan();
+  h.start_running(plan);
+  h.sched.set_state(JobId{"fake-2"}, JobState::pending, std::nullopt, "");
+  h.run_polls(2);
+  h.sched.set_state(JobId{"fake-2"}, JobState::pending, std::nullopt, "BeginTime");
+  REQUIRE(run_until(
+      h.io, [&] { return !observer.seen.empty() && observer.seen.back() == "pending:BeginTime"; }));
+  h.engine->set_observer(nullptr);
+}
+
+TEST_CASE("engine: a running stage reported cancelled for a dependency was lost, not cancelled",
+          "[engine]") {
+  // Found by tests/faults/slurm_state_lost.sh: slurmctld restarted with its state cleared kills
+  // the running job and accounting has it CANCELLED with the Dependency reason it once waited
+  // for; the build was reported `cancelled` although nobody cancelled it.
+  Harness h;
+  const auto plan = h.plan();
+  const std::string id = h.start_running(plan);
+  h.sched.set_state(JobId{"fake-1"}, JobState::completed, 0);
+  h.sched.set_state(JobId{"fake-2"}, JobState::running);
+  REQUIRE(run_until(h.io, [&] { return h.status(id).stages[1].state == JobState::running; }));
+  h.sched.set_state(JobId{"fake-2"}, JobState::cancelled, std::nullopt, "Dependency");
+  h.sched.set_state(JobId{"fake-3"}, JobState::cancelled, std::nullopt, "Dependency");
+  REQUIRE(h.run_until_final(id));
+  const auto& st = h.status(id);
+  CHECK(st.state == BuildState::failed);
+  CHECK(st.stages[1].state == JobState::lost);
+  CHECK_THAT(st.error, Catch::StartsWith("stage build lost: the scheduler ended the running job "
+                                         "without anyone cancelling it"));
+  CHECK(st.stages[2].state == JobState::cancelled); // never ran: a dependency cancel
 }
 
 TEST_CASE("engine: one scheduler poll per interval covers every open job of every build",
@@ -529,6 +596,63 @@ TEST_CASE("engine: a submission that fails fails the build", "[engine]") {
   CHECK(h.sched.submit_count() == 1);
   REQUIRE(h.publisher.call_count() == 1);
   CHECK_FALSE(h.publisher.calls()[0].request.success);
+}
+
+TEST_CASE("engine: a scheduler that cannot be reached delays a submission, it does not fail "
+          "the build",
+          "[engine]") {
+  // faults.slurmctld_down: the backend's own retries cover about a minute; a longer outage
+  // failed every build being submitted.
+  Harness h;
+  h.sched.fail_next_submits(3, ErrorKind::transient);
+  const auto plan = h.plan();
+  const std::string id = h.engine->start(plan);
+  REQUIRE(run_until(h.io, [&] {
+    return h.status(id).stages[0].reason.find("submission failed, retrying") != std::string::npos;
+  }));
+  CHECK(h.status(id).state == BuildState::submitting);
+  CHECK(h.status(id).stages[0].submitting);
+  REQUIRE(run_until(h.io, [&] {
+    return h.sched.submitted().size() == 3 && h.status(id).state == BuildState::running;
+  }));
+  CHECK(h.sched.submit_count() == 6);
+  CHECK(h.sched.find_count() == 3); // each retry first looks for a job the failed call made
+  CHECK(h.status(id).stages[0].reason.empty());
+  h.end_jobs();
+  REQUIRE(h.run_until_final(id));
+  CHECK(h.status(id).state == BuildState::published);
+}
+
+TEST_CASE("engine: no job is submitted before its `submitting` record is saved", "[engine]") {
+  // faults.disk_full: with the store full, stages were submitted without their write-ahead
+  // record, so a restart could have submitted them again.
+  struct Journal : flow::BuildJournal {
+    std::atomic<bool> full{true};
+    Expected<void> save(const flow::BuildStatus&) override {
+      if (full) {
+        return make_error(ErrorKind::io, "database or disk is full", "store");
+      }
+      return {};
+    }
+  } journal;
+  Harness h;
+  h.engine->set_journal(&journal);
+  const auto plan = h.plan();
+  const std::string id = h.engine->start(plan);
+  run_for(h.io, 60ms);
+  CHECK(h.sched.submit_count() == 0);
+  CHECK(h.status(id).state == BuildState::submitting);
+  CHECK_THAT(h.status(id).stages[0].reason, Catch::Contains("waiting to record the submission: ") &&
+                                                Catch::Contains("disk is full"));
+  journal.full = false;
+  REQUIRE(run_until(h.io, [&] {
+    return h.sched.submit_count() == 3 && h.status(id).state == BuildState::running;
+  }));
+  h.end_jobs();
+  REQUIRE(h.run_until_final(id));
+  CHECK(h.status(id).state == BuildState::published);
+  CHECK(h.sched.submit_count() == 3);
+  h.engine->set_journal(nullptr);
 }
 
 TEST_CASE("engine: cancelling a build", "[engine]") {

@@ -216,6 +216,42 @@ TEST_CASE("slurm: parse sacct recorded on a real cluster", "[slurm]") {
   }
 }
 
+TEST_CASE("slurm: sacct's CANCELLED with no user is a lost job, not a cancellation", "[slurm]") {
+  // Found by tests/faults/slurm_state_lost.sh: a job running when slurmctld was restarted with
+  // its state cleared is closed in accounting as plain CANCELLED, and the build was reported
+  // `cancelled` although nobody cancelled it.
+  auto lost = parse_sacct(pipe_to_unit(fixture("sacct_cancelled_controller_state_cleared.txt")));
+  REQUIRE(lost.has_value());
+  // Jobs 60 and 75 (reason None) are lost; job 72 kept the Dependency reason it once waited
+  // for and looks like Slurm's own dependency cancel (the engine knows it was running).
+  REQUIRE(lost->size() == 3);
+  for (const std::size_t i : {0, 2}) {
+    CHECK(lost->at(i).state == JobState::lost);
+    CHECK_THAT(lost->at(i).reason, Catch::Contains("without anyone cancelling it"));
+  }
+  CHECK(lost->at(1).state == JobState::cancelled);
+  CHECK(lost->at(1).reason == "Dependency");
+  SECTION("a user's scancel stays a cancellation") {
+    auto r = parse_sacct(pipe_to_unit(fixture("sacct_cancelled.txt")));
+    REQUIRE(r.has_value());
+    CHECK(r->at(0).state == JobState::cancelled);
+    CHECK(r->at(0).reason == "CANCELLED by 0");
+  }
+  SECTION("a user's cancel is the reason, not the dependency the job waited for before") {
+    auto r = parse_sacct(
+        pipe_to_unit(fixture("sacct_dependency_never_satisfied_pending_after_scancel.txt")));
+    REQUIRE(r.has_value());
+    CHECK(r->at(0).state == JobState::cancelled);
+    CHECK(r->at(0).reason == "CANCELLED by 0");
+  }
+  SECTION("so does Slurm's cancel of a job whose dependency failed") {
+    auto r = parse_sacct(pipe_to_unit(fixture("sacct_dependency_never_satisfied_killed.txt")));
+    REQUIRE(r.has_value());
+    CHECK(r->at(0).state == JobState::cancelled);
+    CHECK(r->at(0).reason == "Dependency");
+  }
+}
+
 TEST_CASE("slurm: error messages that mean 'retry' and 'unknown id'", "[slurm]") {
   CHECK(is_invalid_job_id(fixture("squeue_invalid_job_id.stderr")));
   CHECK(is_invalid_job_id(fixture("squeue_purged_job_id.stderr")));

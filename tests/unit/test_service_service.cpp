@@ -260,6 +260,7 @@ TEST_CASE("service: a build is stored before submit returns, runs its stages and
   }
 
   // go-softpack-builder's status shape, cached until something changes.
+  h.run_for(50ms); // the first polls bring the jobs' pending reasons: a change
   const auto s1 = h.service->environments_status_json();
   CHECK(*s1 == R"([{"Name":"users/alice/env-1","Requested":"2026-11-25T07:44:55Z",)"
                R"("BuildStart":null,"BuildDone":null}])");

@@ -232,7 +232,24 @@ Expected<std::vector<JobInfo>> parse_sacct(std::string_view out) {
     info.state = map_state(info.native_state);
     info.reason = clean_reason(f[3]);
     if (starts_with(info.native_state, "CANCELLED by ")) {
-      info.reason = info.reason.empty() ? info.native_state : info.reason;
+      // Someone cancelled it: that is the reason, not the Dependency it may have waited for
+      // before (which would make a cancelled running job look lost, see the engine).
+      const bool stale = info.reason.empty() || info.reason.find("Dependency") != std::string::npos;
+      info.reason = stale ? info.native_state : info.reason;
+    }
+    info.started = parse_slurm_time(f[4]);
+    info.ended = parse_slurm_time(f[5]);
+    if (info.native_state == "CANCELLED" && info.reason.find("Dependency") == std::string::npos) {
+      // Accounting names whoever cancelled a job ("CANCELLED by 1000"), and Slurm's own cancel
+      // of a job whose dependency failed has a Dependency reason. A plain CANCELLED without one
+      // is Slurm closing the record of a job it no longer has: slurmctld started without its
+      // state (slurmctld -c, a lost StateSaveLocation) ends so the jobs it had, and kills the
+      // running ones. Nobody cancelled the build; its job was lost. (Such a record may also
+      // carry the Dependency reason the job once waited for, and start and end are unreliable;
+      // the engine tells those apart: they were seen running.)
+      info.state = JobState::lost;
+      info.reason = "Slurm ended the job without anyone cancelling it (accounting has it "
+                    "CANCELLED by no user: the controller lost the job)";
     }
     std::optional<int> code, signal;
     if (parse_exit_code(f[2], code, signal) &&
@@ -240,8 +257,6 @@ Expected<std::vector<JobInfo>> parse_sacct(std::string_view out) {
       info.exit_code = code;
       info.signal = signal;
     }
-    info.started = parse_slurm_time(f[4]);
-    info.ended = parse_slurm_time(f[5]);
     jobs.push_back(std::move(info));
   }
   return jobs;
