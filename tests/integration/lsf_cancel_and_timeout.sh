@@ -27,6 +27,10 @@ slow_config 0
 pid=$!
 name="sp.lsftest.interrupted-1"
 wait_for "bjobs -noheader -o stat -J $name.build 2>/dev/null | grep -q RUN" 30 || fail "the build job never ran"
+# Interrupt once sp-submit has seen it run (so it knows concretize has ended): until then it
+# would rightly bkill the concretize job too. On a loaded machine its poll comes a little later.
+wait_for "grep -qE '  build  job [0-9]+  running' '$IT_DIR/interrupt.txt'" 30 ||
+  fail "sp-submit never saw the build job run: $(cat "$IT_DIR/interrupt.txt")"
 kill -INT "$pid"
 rc=0
 wait "$pid" || rc=$?
