@@ -399,20 +399,7 @@ struct FlowEngine::Impl {
     if (news) {
       notify_stage(b, st); // best effort: the store may be what is failing
     }
-    if (!b.retry_timer) {
-      b.retry_timer = std::make_unique<asio::steady_timer>(io);
-    }
-    b.retry_timer->expires_after(delay);
-    b.retry_timer->async_wait([this, id = b.status.id, alive = std::weak_ptr<bool>(alive)](
-                                  const boost::system::error_code& ec) {
-      if (ec || !alive.lock()) {
-        return;
-      }
-      auto it = builds.find(id);
-      if (it != builds.end() && it->second->status.state == BuildState::submitting) {
-        submit_next(*it->second);
-      }
-    });
+    retry_after(b, delay, BuildState::submitting, &Impl::submit_next);
   }
 
   void resume(BuildPlan plan, BuildStatus status) {
@@ -931,18 +918,25 @@ struct FlowEngine::Impl {
     const auto delay = when && *when > now
                            ? std::chrono::duration_cast<std::chrono::milliseconds>(*when - now)
                            : std::chrono::milliseconds(0);
+    retry_after(b, delay, BuildState::publishing, &Impl::publish_pending);
+  }
+
+  // Runs `step` on the build after `delay` (its one retry timer), if it still exists and is
+  // still in `state` by then.
+  void retry_after(Build& b, std::chrono::milliseconds delay, BuildState state,
+                   void (Impl::*step)(Build&)) {
     if (!b.retry_timer) {
       b.retry_timer = std::make_unique<asio::steady_timer>(io);
     }
     b.retry_timer->expires_after(delay);
-    b.retry_timer->async_wait([this, id = b.status.id, alive = std::weak_ptr<bool>(alive)](
-                                  const boost::system::error_code& ec) {
+    b.retry_timer->async_wait([this, id = b.status.id, alive = std::weak_ptr<bool>(alive), state,
+                               step](const boost::system::error_code& ec) {
       if (ec || !alive.lock()) {
         return;
       }
       auto it = builds.find(id);
-      if (it != builds.end() && it->second->status.state == BuildState::publishing) {
-        publish_pending(*it->second);
+      if (it != builds.end() && it->second->status.state == state) {
+        (this->*step)(*it->second);
       }
     });
   }
