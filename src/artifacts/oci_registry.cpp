@@ -233,12 +233,11 @@ Expected<AuthChallenge> parse_www_authenticate(std::string_view header) {
     }
     const std::string name = to_lower(token());
     skip_space();
-    if (name.empty() || i >= header.size() || header[i] != '=') {
-      // Another challenge starts (only the first one is read) or the header is malformed.
-      if (!name.empty() && (i >= header.size() || header[i] != '=')) {
-        break;
-      }
+    if (name.empty()) {
       return bad();
+    }
+    if (i >= header.size() || header[i] != '=') {
+      break; // a name without '=' starts another challenge; only the first one is read
     }
     ++i;
     skip_space();
@@ -403,12 +402,12 @@ Expected<HttpResponse> RegistryPublisher::send(Session& s, HttpRequest request, 
   }
 }
 
-std::string RegistryPublisher::resolve(const std::string& location) const {
+// An upload's Location: absolute, or relative to the registry (as docker-registry sends it).
+std::string RegistryPublisher::resolve(const Session& s, const std::string& location) {
   if (location.starts_with("http://") || location.starts_with("https://")) {
     return location;
   }
-  auto loc = parse_registry_url(m_options.url);
-  return (loc ? loc->base : std::string()) + (location.starts_with("/") ? "" : "/") + location;
+  return s.location.base + (location.starts_with("/") ? "" : "/") + location;
 }
 
 Expected<void> RegistryPublisher::push_blob(Session& s, const BlobRef& blob,
@@ -438,7 +437,7 @@ Expected<void> RegistryPublisher::push_blob(Session& s, const BlobRef& blob,
   }
   HttpRequest put;
   put.method = "PUT";
-  put.url = resolve(location);
+  put.url = resolve(s, location);
   put.url += (put.url.find('?') == std::string::npos ? '?' : '&');
   put.url += "digest=" + url_encode(blob.digest);
   put.headers.emplace_back("Content-Type", "application/octet-stream");

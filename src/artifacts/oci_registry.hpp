@@ -92,7 +92,7 @@ private:
   Expected<void> authorize(Session& s, const HttpResponse& challenge);
   Expected<void> push_blob(Session& s, const BlobRef& blob, const std::string& data,
                            const std::filesystem::path& file);
-  std::string resolve(const std::string& location) const;
+  static std::string resolve(const Session& s, const std::string& location);
 
   RegistryOptions m_options;
   HttpTransport m_transport;

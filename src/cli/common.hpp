@@ -36,13 +36,13 @@ Expected<config::Config> load_site_config(const std::optional<std::string>& path
 // bare repository in the data directory, created on first use).
 artifacts::GitPublisherOptions git_publisher_options(const config::Config& config);
 
-// The publish destinations the configuration names (publish.destinations), in publishing
-// order, with their credentials read (from the environment or the files the config names).
 // The registry's options with its credentials (from $SOFTPACK_REGISTRY_CREDENTIALS or
 // registry.credentials_file, "username:password"); errors name the file, never the secret.
 Expected<artifacts::RegistryOptions> registry_options(const config::Config& config);
 artifacts::CoreOptions core_options(const config::Config& config);
 
+// The publish destinations the configuration names (publish.destinations), in publishing
+// order, with their credentials read (from the environment or the files the config names).
 struct Destinations {
   std::vector<std::unique_ptr<artifacts::Publisher>> owned;
   std::vector<artifacts::Publisher*> list() const;

@@ -5,7 +5,6 @@
 #include "util/text.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <random>
 #include <set>
 
@@ -115,10 +114,7 @@ struct PollOutcome {
 // Whether a scheduler's reason is about a job dependency (Slurm: Dependency,
 // DependencyNeverSatisfied; LSF: "Job dependency condition not satisfied").
 bool mentions_dependency(std::string_view reason) {
-  std::string lower(reason);
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return lower.find("dependency") != std::string::npos;
+  return to_lower(reason).find("dependency") != std::string::npos;
 }
 
 // Whether a stage's exit code says something. Slurm reports 0 for a job it ended itself (a node
