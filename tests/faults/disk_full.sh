@@ -86,11 +86,5 @@ curl -fsS "$URL/healthz" >/dev/null || fail "still unhealthy: $(http GET /health
 c=$(submit_build c "$v")
 assert_eq published "$(wait_build "$c" 120)" "C, requested again"
 stop_service
-for x in a b c; do
-  id=${!x}
-  assert_published_once "$remote" "$id" "environments/users/faults/$x-$v" published "$SUCCESS_FILES"
-  assert_eq "concretize=completed build=completed module=completed" "$(store_stages "$id")" \
-    "the store's stages of $x"
-  assert_eq 3 "$(jobs_of "$x-$v")" "jobs submitted for $x (each stage once)"
-done
+assert_builds_completed_once "$remote" "$v" a b c
 echo "PASS"

@@ -79,6 +79,20 @@ assert_published_once() { # repo id env-dir state files
   assert_eq "git=published" "$(store_destinations "$id")" "the store's destinations of build $id"
 }
 
+# Each named build (a shell variable holding its id, named after it) of users/faults/<name>-<version>
+# was published once, its stages all completed in the store, and each stage submitted once.
+assert_builds_completed_once() { # repo version name...
+  local repo=$1 v=$2 x id
+  shift 2
+  for x in "$@"; do
+    id=${!x}
+    assert_published_once "$repo" "$id" "environments/users/faults/$x-$v" published "$SUCCESS_FILES"
+    assert_eq "concretize=completed build=completed module=completed" "$(store_stages "$id")" \
+      "the store's stages of $x"
+    assert_eq 3 "$(jobs_of "$x-$v")" "jobs submitted for $x (each stage once)"
+  done
+}
+
 # Slurm jobs ever submitted for a build (by its jobs' names) in the last hour. The state list
 # (with -E) makes sacct include jobs that never became eligible (cancelled while waiting for a
 # dependency), which a plain -S leaves out.
