@@ -161,7 +161,11 @@ token=$(curl -fsS -u 'alice:s3cret!pw' "$TOKEN_URL?service=softpack-test-registr
 CURL_AUTH=(-H "Authorization: Bearer $token")
 build_and_check 1 'alice:s3cret!pw'
 unset SOFTPACK_REGISTRY_CREDENTIALS
-jq -se 'any(.[]; .authorised and .query.scope == ["repository:softpack/users-alice/reg-env:pull,push"])' \
+# (The builder asks for the scope of the registry's challenge, whose actions docker-registry lists
+# in either order: "pull,push" or "push,pull".)
+jq -se 'any(.[]; .authorised and (.query.scope | length) == 1 and
+  (.query.scope[0] | split(":")) as $s | $s[0:2] == ["repository", "softpack/users-alice/reg-env"] and
+  ($s[2] | split(",") | sort) == ["pull", "push"])' \
   "$IT_DIR/token/token/requests.log" >/dev/null || fail "the builder did not get a push token: $(cat "$IT_DIR/token/token/requests.log")"
 
 # 4. A name the registry cannot take is refused at submission, before anything runs.
