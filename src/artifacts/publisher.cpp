@@ -1,5 +1,9 @@
 #include "artifacts/publisher.hpp"
 
+#include "util/text.hpp"
+
+#include <boost/url/parse.hpp>
+
 namespace softpack::artifacts {
 
 const std::vector<std::string>& artifact_files(bool success) {
@@ -12,6 +16,29 @@ const std::vector<std::string>& artifact_files(bool success) {
 
 std::string environment_dir(const spec::EnvironmentSpec& spec) {
   return "environments/" + spec.path + "/" + spec.name + "-" + spec.version;
+}
+
+Expected<void> check_http_url(std::string_view url) {
+  auto u = boost::urls::parse_uri(url);
+  std::string problem;
+  if (!u) {
+    problem = "is not a URL";
+  } else if (u->scheme() != "http" && u->scheme() != "https") {
+    problem = "must start with http:// or https://";
+  } else if (u->host().empty()) {
+    problem = "has no host";
+  } else if (u->has_userinfo()) {
+    problem = "holds credentials; put them in the credentials file instead";
+  } else if (u->has_query() || u->has_fragment()) {
+    problem = "must not have a query or fragment";
+  }
+  if (problem.empty()) {
+    return {};
+  }
+  // Never echo a URL that carries credentials.
+  const bool secret = u && u->has_userinfo();
+  return make_error(ErrorKind::config,
+                    (secret ? "the URL" : "'" + printable(url) + "'") + " " + problem);
 }
 
 } // namespace softpack::artifacts

@@ -36,6 +36,17 @@ public:
   // Whether a failed build is published here too (builder.out alone). Destinations of the
   // image and the module (registry, install) have nothing to publish for a failed build.
   virtual bool publishes_failures() const { return true; }
+  // Whether this destination can take a build of `spec`: asked when a build is submitted, so
+  // that one it would refuse is refused before anything is accepted. Errors are invalid_input
+  // and name the spec's field. Must not block (no I/O).
+  virtual Expected<void> accepts(const spec::EnvironmentSpec& spec) const {
+    (void)spec;
+    return {};
+  }
+  // Whether the reference this destination makes is the build's record, shown as the build's
+  // published reference (the artifacts repository's commit). When no destination's is, the
+  // last destination's reference is shown.
+  virtual bool reference_is_record() const { return false; }
   // Must be idempotent: publishing the same build again after a success, or after a failure
   // at any point, must not create a second copy (a commit that changes nothing is not made; an
   // install already made by this build is accepted as done).
@@ -51,5 +62,10 @@ const std::vector<std::string>& artifact_files(bool success);
 
 // "environments/users/foo/bar-1": where an environment's files live in the artifacts repo.
 std::string environment_dir(const spec::EnvironmentSpec& spec);
+
+// Checks a destination's service URL from the configuration: http(s), with a host, and no
+// credentials, query or fragment. The error's message shows the URL, unless it holds
+// credentials ("the URL has ...").
+Expected<void> check_http_url(std::string_view url);
 
 } // namespace softpack::artifacts

@@ -3,6 +3,7 @@
 #include "artifacts/module_files.hpp"
 #include "cli/common.hpp"
 #include "cli/serve.hpp"
+#include "util/fs.hpp"
 #include "util/http_client.hpp"
 
 #include <iostream>
@@ -83,7 +84,7 @@ int softpack_builder_main(int argc, char** argv) {
       server_url = "http://" + c->server.address + ":" + std::to_string(c->server.port);
     }
     std::map<std::string, std::string> headers;
-    auto token = config::read_secret("SOFTPACK_API_TOKEN", c->server.api_token_file);
+    auto token = read_secret("SOFTPACK_API_TOKEN", c->server.api_token_file);
     if (token && !token->empty()) {
       headers["Authorization"] = "Bearer " + *token;
     }

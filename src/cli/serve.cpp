@@ -1,12 +1,12 @@
 #include "cli/serve.hpp"
 
-#include "artifacts/git_publisher.hpp"
+#include "backends/backends.hpp"
 #include "cli/common.hpp"
-#include "scheduler/registry.hpp"
+#include "cli/wiring.hpp"
 #include "server/http_server.hpp"
 #include "service/service.hpp"
 #include "store/store.hpp"
-#include "util/command.hpp"
+#include "util/fs.hpp"
 
 #include <thread>
 
@@ -21,35 +21,30 @@ namespace asio = boost::asio;
 
 int serve(const config::Config& config) {
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S%z %l %v");
-  asio::io_context io;
-  SystemCommandRunner runner;
-  SystemClock clock;
 
-  auto api_token = config::read_secret("SOFTPACK_API_TOKEN", config.server.api_token_file);
-  auto gitlab_token = config::read_secret("SOFTPACK_GITLAB_TOKEN", config.server.gitlab_token_file);
+  auto api_token = read_secret("SOFTPACK_API_TOKEN", config.server.api_token_file);
+  auto gitlab_token = read_secret("SOFTPACK_GITLAB_TOKEN", config.server.gitlab_token_file);
   for (const auto* t : {&api_token, &gitlab_token}) {
     if (!*t) {
       spdlog::error("{}", t->error().describe());
       return k_exit_config;
     }
   }
-  auto sched = scheduler::make_scheduler(config.scheduler.backend, {io, runner, config});
-  if (!sched) {
-    spdlog::error("{}", sched.error().describe());
-    return exit_code_for(sched.error());
+  auto wired = wire(config);
+  if (!wired) {
+    spdlog::error("{}", wired.error().describe());
+    return exit_code_for(wired.error());
   }
+  asio::io_context& io = (*wired)->io;
+  scheduler::Scheduler& sched = *(*wired)->backends.scheduler;
   auto store = store::Store::open(config.data_dir / "softpack-builder.db");
   if (!store) {
     spdlog::error("{}", store.error().describe());
     return k_exit_internal;
   }
-  auto destinations = make_destinations(config, runner);
-  if (!destinations) {
-    spdlog::error("{}", destinations.error().describe());
-    return exit_code_for(destinations.error());
-  }
 
-  service::Service svc(io, config, **sched, destinations->list(), **store, runner, clock);
+  service::Service svc(io, config, sched, (*wired)->backends.publishers(), **store,
+                       (*wired)->runner, (*wired)->clock);
   server::ServerOptions options;
   options.address = config.server.address;
   options.port = static_cast<std::uint16_t>(config.server.port);
@@ -69,20 +64,12 @@ int serve(const config::Config& config) {
     spdlog::error("{}", r.error().describe());
     return k_exit_internal;
   }
-  if (!config.core.url.empty()) {
-    // softpack-core sends again the builds it still waits for. It may be down: that is logged,
-    // and must not hold up serving (the request runs beside the io loop).
-    std::thread([options = core_options(config)] {
-      if (auto r = artifacts::resend_pending_builds(options); !r) {
-        spdlog::warn("asking softpack-core to resend pending builds failed: {}",
-                     r.error().describe());
-      } else {
-        spdlog::info("asked softpack-core to resend pending builds ({})", options.url);
-      }
-    }).detach();
-  }
+  // The destinations' start hooks (softpack-core is asked to resend the builds it waits for)
+  // may wait on services that are down: that is logged, and must not hold up serving, so they
+  // run beside the io loop.
+  std::thread([config] { backends::service_started(config); }).detach();
   spdlog::info("softpack-builder {} serving on {}:{} (scheduler {}, data {})", SOFTPACK_VERSION,
-               options.address, http.port(), (*sched)->name(), config.data_dir.string());
+               options.address, http.port(), sched.name(), config.data_dir.string());
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
   asio::steady_timer grace(io);

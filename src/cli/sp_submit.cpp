@@ -1,6 +1,8 @@
 #include "cli/sp_submit.hpp"
 
 #include "cli/common.hpp"
+#include "cli/run_build.hpp"
+#include "cli/wiring.hpp"
 #include "flow/plan.hpp"
 #include "util/fs.hpp"
 #include "util/http_client.hpp"
@@ -60,6 +62,17 @@ Expected<spec::EnvironmentSpec> read_spec(const std::string& file, const std::st
 
 int dry_run(const config::Config& config, const spec::EnvironmentSpec& spec,
             const std::string& dir) {
+  // The destinations are made (not used) so that a spec one of them would refuse is refused
+  // here as in a real run.
+  auto wired = wire(config);
+  if (!wired) {
+    std::cerr << "sp-submit: " << wired.error().describe() << "\n";
+    return exit_code_for(wired.error());
+  }
+  if (auto ok = flow::check_spec((*wired)->backends.publishers(), spec); !ok) {
+    std::cerr << "sp-submit: " << ok.error().describe() << "\n";
+    return exit_code_for(ok.error());
+  }
   render::TemplateSet templates(config.templates_dir);
   auto plan = flow::make_plan(config, spec, "dry-run", templates);
   if (!plan) {
@@ -103,7 +116,7 @@ std::string build_request_json(const spec::EnvironmentSpec& spec) {
 int submit_to_server(const std::string& url, const config::Config& config,
                      const spec::EnvironmentSpec& spec, bool wait) {
   std::map<std::string, std::string> headers;
-  auto token = config::read_secret("SOFTPACK_API_TOKEN", config.server.api_token_file);
+  auto token = read_secret("SOFTPACK_API_TOKEN", config.server.api_token_file);
   if (token && !token->empty()) {
     headers["Authorization"] = "Bearer " + *token;
   }

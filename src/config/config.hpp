@@ -3,50 +3,30 @@
 // The site configuration: a plain struct with in-class defaults, one comment per field, parsed
 // from config/softpack-builder.yaml by parse_config(), which reports unknown keys and bad values
 // with the key and the line.
+//
+// The settings of each backend (scheduler or publish destination) belong to the backend: its
+// section is read by the backend's own function, named in the backends table
+// (src/backends/backends.cpp) and handed to parse_config() as a Schema. The results are kept
+// here by backend name, opaque to everything but that backend's row.
 
 #include "scheduler/scheduler.hpp"
 #include "util/error.hpp"
+#include "util/yaml.hpp"
 
+#include <any>
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <span>
 #include <string>
 #include <vector>
 
 namespace softpack::config {
 
-struct SlurmConfig {
-  // Let Slurm requeue a stage's job after a node failure (--requeue); default --no-requeue.
-  bool requeue = false;
-  // Ask Slurm to send USR2 to the job script this long before its time limit
-  // (--signal=B:USR2@<seconds>), so the script records the timeout itself. 0 = off.
-  std::chrono::seconds timeout_signal{0};
-  // Time limit for each Slurm command (sbatch, squeue, sacct, scancel).
-  std::chrono::seconds command_timeout{60};
-  // How many times a command that failed transiently (controller unreachable, socket timed
-  // out) is retried, with backoff and jitter, before the caller sees a transient error.
-  int retries = 3;
-};
-
-struct LsfConfig {
-  // Time limit for each LSF command (bsub, bjobs, bhist, bkill).
-  std::chrono::seconds command_timeout{60};
-  // How many times a command that failed transiently (mbatchd busy or unreachable) is retried,
-  // with backoff and jitter, before the caller sees a transient error.
-  int retries = 3;
-  // The site's LSF_UNIT_FOR_LIMITS (lsf.conf): KB (LSF's default), MB, GB, TB, PB, EB or ZB.
-  // -M and the mem of -R are written in this unit (mem in -R in MB when it is KB).
-  std::string unit_for_limits = "KB";
-  // Whether bjobs is asked for JSON (-json, LSF 10.1.0.2 and later): auto (try, fall back to
-  // delimited output when refused), true or false.
-  std::string json = "auto";
-  // Jobs go into the job group <job_group_root>/<build id> (bsub -g).
-  std::string job_group_root = "/softpack";
-};
-
 struct SchedulerConfig {
-  // Which backend runs the jobs: "local" (child processes of this program), "slurm" or "lsf".
-  std::string backend = "local";
+  // Which backend runs the jobs, by its name in the backends table: local (child processes of
+  // this program), slurm or lsf. Empty = the table's default (local).
+  std::string backend;
   // How often all tracked jobs are polled (one scheduler query for all of them).
   std::chrono::seconds poll_interval{30};
   // The shortest interval, used right after a state change.
@@ -59,10 +39,6 @@ struct SchedulerConfig {
   scheduler::Resources defaults;
   // Per-stage resources, by stage name (concretize, build, module); unset fields take defaults.
   std::map<std::string, scheduler::Resources> stages;
-  // Slurm backend settings.
-  SlurmConfig slurm;
-  // LSF backend settings.
-  LsfConfig lsf;
 };
 
 struct SpackConfig {
@@ -129,34 +105,12 @@ struct ArtifactsConfig {
   std::string ssh_key_file;
 };
 
-struct RegistryConfig {
-  // The OCI registry the image (.sif) is pushed to, as Apptainer's oras:// expects, with an
-  // optional namespace: https://registry.example.org/softpack. http:// only for tests/loopback.
-  // Required when `registry` is among publish.destinations.
-  std::string url;
-  // A file holding "username:password" for Basic auth or the Bearer token flow;
-  // $SOFTPACK_REGISTRY_CREDENTIALS (same form), when set, wins. Empty = anonymous.
-  std::string credentials_file;
-  // CA bundle for https; empty = the system's.
-  std::string ca_file;
-  // Time limit for each request without progress (images are streamed, so a big push can take
-  // longer in all).
-  std::chrono::seconds timeout{300};
-};
-
-struct CoreConfig {
-  // softpack-core's base URL (e.g. http://softpack-core:8000). Required when `core` is among
-  // publish.destinations; the service also asks it to resend pending builds when it starts.
-  std::string url;
-  // Time limit of each request.
-  std::chrono::seconds timeout{60};
-};
-
 struct PublishConfig {
-  // Where a finished build is published: any of install, registry, git, core. They are
-  // published in that order, each only after the ones before it succeeded, so the record
-  // (git, core) never names an image or module that is not there yet.
-  std::vector<std::string> destinations{"git"};
+  // Where a finished build is published, by name in the backends table: any of install,
+  // registry, git, core. They are published in the table's order (that one), each only after
+  // the ones before it succeeded, so the record (git, core) never names an image or module that
+  // is not there yet. parse_config() puts them in that order; empty = the table's default (git).
+  std::vector<std::string> destinations;
   // Backoff between attempts of a destination that failed: doubles from retry_initial up to
   // retry_max, with jitter.
   std::chrono::milliseconds retry_initial{std::chrono::seconds(30)};
@@ -199,10 +153,13 @@ struct Config {
   ModuleConfig module;
   JobsConfig jobs;
   ArtifactsConfig artifacts;
-  RegistryConfig registry;
-  CoreConfig core;
   PublishConfig publish;
   ServerConfig server;
+  // Each backend's settings, by backend name, as its row's reader made them from its section
+  // (registry:, core:, scheduler.slurm:, scheduler.lsf:); only that row knows the type. A
+  // backend missing here (a Config not made by parse_config) reads its absent section, i.e.
+  // takes its defaults.
+  std::map<std::string, std::any, std::less<>> backend_settings;
 
   // Derived locations.
   std::filesystem::path builds_dir() const { return data_dir / "builds"; }
@@ -213,26 +170,57 @@ struct Config {
   scheduler::Resources resources_for(const std::string& stage) const;
 };
 
-// The defaults with data_dir and templates_dir resolved.
+// What parse_config() needs to know of the backends: one entry per row of the backends table.
+// A backend's section is read by its own function, through util/yaml's MapReader.
+struct SectionContext {
+  MapReader& section;       // the backend's section; an empty map when absent
+  bool selected = false;    // whether the configuration uses the backend
+  const Config& config;     // the general settings, read before any backend's
+  const YamlNode& document; // the whole file, for checks whose errors point beyond the section
+  // An error about the key that selected the backend (scheduler.backend, publish.destinations),
+  // at its line.
+  Error selection_error(const std::string& message) const;
+  // Set by parse_config for selection_error().
+  std::string selected_by;
+  const YamlNode* selected_at = nullptr;
+  std::string_view source;
+};
+// Reads a backend's section into its settings (any copyable type the backend's row knows).
+using ReadSection = Expected<std::any> (*)(const SectionContext& context);
+
+struct BackendEntry {
+  std::string_view name;
+  std::string_view section; // its key path ("scheduler.slurm", "registry"); "" = no section
+  ReadSection read = nullptr;
+  bool is_default = false; // chosen when the configuration names none
+  // Schedulers only: whether a QOS means anything to it (scheduler.defaults.qos), and the
+  // options of its submission command it sets itself, which extra_args may not override.
+  bool takes_qos = true;
+  std::span<const std::string_view> managed_options;
+};
+
+struct Schema {
+  std::vector<BackendEntry> schedulers;
+  std::vector<BackendEntry> destinations; // in publishing order
+};
+
+// The defaults with data_dir and templates_dir resolved (backends unresolved: see Config).
 Config default_config();
 
 // Parses YAML text. Unknown keys, wrong types and bad values are errors naming the key path and
-// `source_name:line`. Starts from default_config() and resolves a relative data_dir against the
-// current directory, so it reads the environment and the filesystem; the overload below does not.
-Expected<Config> parse_config(std::string_view text, std::string_view source_name);
-// The pure form (no environment, filesystem or current directory): starts from `defaults` and
-// resolves a relative data_dir against `working_dir` (an absolute path).
+// `source_name:line`. Pure: starts from `defaults` and resolves a relative data_dir against
+// `working_dir` (an absolute path). Fills in the default scheduler and destinations of `schema`
+// when the text names none, and every backend's settings (backend_settings).
 Expected<Config> parse_config(std::string_view text, std::string_view source_name,
-                              const Config& defaults, const std::filesystem::path& working_dir);
-Expected<Config> load_config(const std::filesystem::path& path);
+                              const Schema& schema, const Config& defaults,
+                              const std::filesystem::path& working_dir);
 
-// A secret: the environment variable when set, else the first line of the file (when a file
-// is named), else empty. Errors name the file, never the secret.
-Expected<std::string> read_secret(const char* env_var, const std::string& file);
+// The same, from the current directory and default_config() (so it reads the environment).
+Expected<Config> parse_config(std::string_view text, std::string_view source_name,
+                              const Schema& schema);
+Expected<Config> load_config(const std::filesystem::path& path, const Schema& schema);
 
-// "250ms", "30s", "5m", "2h", "1d", plain seconds, or Slurm's "[D-]HH:MM:SS" / "MM:SS".
-Expected<std::chrono::milliseconds> parse_duration(std::string_view text);
-// "512M", "4G", "1T" or plain megabytes.
-Expected<std::uint64_t> parse_memory_mb(std::string_view text);
+// The settings `config` holds for backend `name`, or nullptr.
+const std::any* backend_settings(const Config& config, std::string_view name);
 
 } // namespace softpack::config

@@ -890,13 +890,13 @@ struct FlowEngine::Impl {
       schedule_publish(b, pending->next_attempt);
       return;
     }
-    b.status.published_reference.clear();
+    // The record's reference (the artifacts commit) when a destination makes one, else the
+    // last destination's.
+    b.status.published_reference = ds.empty() ? std::string() : ds.back().reference;
     for (const auto& d : ds) {
-      if (d.name == "git" || b.status.published_reference.empty() || &d == &ds.back()) {
+      if (const auto* p = publisher_named(d.name); p && p->reference_is_record()) {
         b.status.published_reference = d.reference;
-        if (d.name == "git") {
-          break;
-        }
+        break;
       }
     }
     if (b.status.succeeded) {

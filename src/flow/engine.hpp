@@ -89,8 +89,8 @@ struct BuildStatus {
   std::vector<StageStatus> stages;
   bool succeeded = false; // all stages completed
   bool cancel_requested = false;
-  // What publishing made: the git commit when git is a destination, else the reference of the
-  // last destination.
+  // What publishing made: the reference of the destination that keeps the build's record (the
+  // artifacts commit; Publisher::reference_is_record), else the last destination's.
   std::string published_reference;
   // The publish destinations, in publishing order, once the build's jobs have all ended.
   std::vector<DestinationStatus> destinations;

@@ -1,6 +1,5 @@
 #include "flow/plan.hpp"
 
-#include "artifacts/oci_registry.hpp"
 #include "util/fs.hpp"
 #include "util/text.hpp"
 
@@ -122,22 +121,21 @@ std::string make_build_json(const config::Config& config, const spec::Environmen
 
 } // namespace
 
-Expected<void> check_spec(const config::Config& config, const spec::EnvironmentSpec& spec) {
+Expected<void> check_spec(const std::vector<artifacts::Publisher*>& destinations,
+                          const spec::EnvironmentSpec& spec) {
   if (auto v = spec::validate(spec); !v) {
     return v;
   }
-  if (config.publishes_to("registry")) {
-    auto location = artifacts::parse_registry_url(config.registry.url);
-    return artifacts::check_registry_names(location ? location->name_prefix : std::string(), spec);
+  for (const auto* d : destinations) {
+    if (auto ok = d->accepts(spec); !ok) {
+      return ok;
+    }
   }
   return {};
 }
 
 Expected<BuildPlan> make_plan(const config::Config& config, const spec::EnvironmentSpec& spec,
                               const std::string& build_id, const render::TemplateSet& templates) {
-  if (auto v = check_spec(config, spec); !v) {
-    return v.error();
-  }
   BuildPlan plan;
   plan.build_id = build_id;
   plan.spec = spec;

@@ -14,6 +14,7 @@
 //   out/                  the artifacts: spack.lock, singularity.def, singularity.sif,
 //                         executables, module, README.md, softpack.yml, scripts/<exe>
 
+#include "artifacts/publisher.hpp"
 #include "config/config.hpp"
 #include "render/template.hpp"
 #include "scheduler/scheduler.hpp"
@@ -66,10 +67,12 @@ Expected<std::string> render_spack_yaml(const config::Config& config,
                                         const spec::EnvironmentSpec& spec,
                                         const render::TemplateSet& templates);
 
-// Whether this site can build `spec`: its fields are valid (spec::validate), and, when the image
-// goes to an OCI registry, the environment's names make a valid repository and tag there.
-// Submissions are refused (invalid_input) on what this finds, before anything is accepted.
-Expected<void> check_spec(const config::Config& config, const spec::EnvironmentSpec& spec);
+// Whether this site can build `spec`: its fields are valid (spec::validate), and every
+// destination takes it (Publisher::accepts: e.g. the names make a valid repository and tag in
+// the OCI registry). Submissions are refused (invalid_input) on what this finds, before
+// anything is accepted.
+Expected<void> check_spec(const std::vector<artifacts::Publisher*>& destinations,
+                          const spec::EnvironmentSpec& spec);
 
 Expected<BuildPlan> make_plan(const config::Config& config, const spec::EnvironmentSpec& spec,
                               const std::string& build_id, const render::TemplateSet& templates);

@@ -169,7 +169,8 @@ std::vector<std::string> names_of(const std::vector<artifacts::Publisher*>& publ
 }
 
 struct Service::Impl {
-  std::vector<std::string> publisher_names; // the destinations, in order
+  std::vector<artifacts::Publisher*> publishers; // the destinations, in order
+  std::vector<std::string> publisher_names;
   asio::io_context& io;
   const config::Config& config;
   scheduler::Scheduler& sched;
@@ -189,8 +190,9 @@ struct Service::Impl {
 
   Impl(asio::io_context& io_, const config::Config& c, scheduler::Scheduler& s,
        std::vector<artifacts::Publisher*> p, store::Store& st, CommandRunner& r, const Clock& cl)
-      : publisher_names(names_of(p)), io(io_), config(c), sched(s), store(st), runner(r), clock(cl),
-        engine(io_, s, p, flow::engine_options(c), cl), templates(c.templates_dir) {}
+      : publishers(p), publisher_names(names_of(p)), io(io_), config(c), sched(s), store(st),
+        runner(r), clock(cl), engine(io_, s, p, flow::engine_options(c), cl),
+        templates(c.templates_dir) {}
 
   void remember(const BuildStatus& b) {
     if (!builds.count(b.id)) {
@@ -303,7 +305,7 @@ Expected<void> Service::launch(const BuildStatus& queued) {
 }
 
 Expected<server::SubmitOutcome> Service::submit(const spec::EnvironmentSpec& spec) {
-  if (auto v = flow::check_spec(m_impl->config, spec); !v) {
+  if (auto v = flow::check_spec(m_impl->publishers, spec); !v) {
     return v.error();
   }
   const std::string full = spec.full_name();

@@ -110,3 +110,13 @@ private:
 };
 
 } // namespace softpack
+
+// Returns the error of an Expected expression from the enclosing function (which returns an
+// Expected of any type); goes on when it holds a value. For chains of checks such as reading
+// configuration keys, where each step can fail and there is nothing to do on failure but say so.
+#define SOFTPACK_TRY(expr)                                                                         \
+  do {                                                                                             \
+    if (auto softpack_try_result = (expr); !softpack_try_result) {                                 \
+      return softpack_try_result.error();                                                          \
+    }                                                                                              \
+  } while (0)

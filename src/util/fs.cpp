@@ -1,6 +1,9 @@
 #include "util/fs.hpp"
 
+#include "util/text.hpp"
+
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
@@ -219,6 +222,26 @@ Expected<void> copy_to_new_file(const fs::path& from, const fs::path& to, unsign
     return io_error(to, "cannot close", err);
   }
   return {};
+}
+
+Expected<std::string> read_secret(const char* env_var, const std::string& file) {
+  if (const char* v = std::getenv(env_var); v && *v) {
+    return std::string(v);
+  }
+  if (file.empty()) {
+    return std::string();
+  }
+  auto text = read_file(file, 64 * 1024);
+  if (!text) {
+    Error e = text.error();
+    e.kind = ErrorKind::config;
+    return e;
+  }
+  std::string secret(trim(text->substr(0, text->find('\n'))));
+  if (secret.empty()) {
+    return make_error(ErrorKind::config, "the secret file is empty", file);
+  }
+  return secret;
 }
 
 } // namespace softpack

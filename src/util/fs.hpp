@@ -30,4 +30,8 @@ Expected<void> make_directories(const fs::path& path);
 // existing `to` is an error (errno EEXIST). On failure a partly written `to` is removed.
 Expected<void> copy_to_new_file(const fs::path& from, const fs::path& to, unsigned mode);
 
+// A secret: the environment variable when set, else the first line of the file (when a file
+// is named), else empty. Errors (ErrorKind::config) name the file, never the secret.
+Expected<std::string> read_secret(const char* env_var, const std::string& file);
+
 } // namespace softpack

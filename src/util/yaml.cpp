@@ -1,8 +1,10 @@
 #include "util/yaml.hpp"
 
 #include "util/text.hpp"
+#include "util/units.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <sstream>
 #include <string>
 #include <unordered_map>
@@ -311,6 +313,176 @@ Expected<YamlNode> parse_yaml(std::string_view text, std::string_view source_nam
     return make_error(ErrorKind::invalid_input, "not valid YAML: " + printable(e.msg, 200),
                       std::string(source_name));
   }
+}
+
+MapReader::MapReader(const YamlNode& node, std::string_view source, std::string prefix)
+    : m_node(node), m_source(source), m_prefix(std::move(prefix)) {}
+
+Expected<void> MapReader::check_is_map() const {
+  if (!m_node.is_map() && !m_node.is_null()) {
+    return error_at(m_node, m_prefix.empty() ? "(top level)" : m_prefix,
+                    "expected a map, found a " + std::string(m_node.kind_name()));
+  }
+  return {};
+}
+
+std::string MapReader::key_path(std::string_view key) const {
+  return m_prefix.empty() ? std::string(key) : m_prefix + "." + std::string(key);
+}
+
+const YamlNode* MapReader::get(std::string_view key) {
+  m_seen.insert(std::string(key));
+  const YamlNode* n = m_node.find(key);
+  return (n && !n->is_null()) ? n : nullptr;
+}
+
+MapReader MapReader::section(std::string_view key) {
+  static const YamlNode k_absent;
+  const YamlNode* n = get(key);
+  return MapReader(n ? *n : k_absent, m_source, key_path(key));
+}
+
+Error MapReader::error_at(const YamlNode& node, std::string_view key_path,
+                          const std::string& message) const {
+  return make_error(ErrorKind::config, std::string(key_path) + ": " + message,
+                    node.where(m_source));
+}
+
+Error MapReader::error(std::string_view key, const std::string& message) const {
+  const YamlNode* n = m_node.find(key);
+  return error_at(n ? *n : m_node, key_path(key), message);
+}
+
+Expected<void> MapReader::string(std::string_view key, std::string& out) {
+  if (const YamlNode* n = get(key)) {
+    if (!n->is_scalar()) {
+      return error_at(*n, key_path(key), "expected a string");
+    }
+    out = n->scalar;
+  }
+  return {};
+}
+
+Expected<void> MapReader::string_list(std::string_view key, std::vector<std::string>& out,
+                                      bool allow_empty) {
+  if (const YamlNode* n = get(key)) {
+    if (n->is_scalar()) {
+      out = {n->scalar};
+      return {};
+    }
+    if (!n->is_sequence()) {
+      return error_at(*n, key_path(key), "expected a list of strings");
+    }
+    std::vector<std::string> values;
+    for (const auto& item : n->items) {
+      if (!item.is_scalar()) {
+        return error_at(item, key_path(key), "expected a list of strings");
+      }
+      values.push_back(item.scalar);
+    }
+    if (values.empty() && !allow_empty) {
+      return error_at(*n, key_path(key), "must not be empty");
+    }
+    out = std::move(values);
+  }
+  return {};
+}
+
+Expected<void> MapReader::string_map(std::string_view key,
+                                     std::map<std::string, std::string>& out) {
+  if (const YamlNode* n = get(key)) {
+    if (!n->is_map()) {
+      return error_at(*n, key_path(key), "expected a map of strings");
+    }
+    for (const auto& e : n->entries) {
+      if (!e.value.is_scalar()) {
+        return error_at(e.value, key_path(key) + "." + e.key, "expected a string");
+      }
+      out[e.key] = e.value.scalar;
+    }
+  }
+  return {};
+}
+
+Expected<void> MapReader::boolean(std::string_view key, bool& out) {
+  if (const YamlNode* n = get(key)) {
+    if (n->is_scalar() && (n->scalar == "true" || n->scalar == "false")) {
+      out = n->scalar == "true";
+    } else {
+      return error_at(*n, key_path(key),
+                      "expected true or false, found '" + printable(n->scalar) + "'");
+    }
+  }
+  return {};
+}
+
+Expected<void> MapReader::integer(std::string_view key, int& out, int min, int max) {
+  if (const YamlNode* n = get(key)) {
+    int value = 0;
+    const auto& s = n->scalar;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+    if (!n->is_scalar() || ec != std::errc() || p != s.data() + s.size() || value < min ||
+        value > max) {
+      return error_at(*n, key_path(key),
+                      "expected a whole number from " + std::to_string(min) + " to " +
+                          std::to_string(max) + ", found '" + printable(s) + "'");
+    }
+    out = value;
+  }
+  return {};
+}
+
+Expected<void> MapReader::duration(std::string_view key, std::chrono::milliseconds& out) {
+  if (const YamlNode* n = get(key)) {
+    auto d = n->is_scalar()
+                 ? parse_duration(n->scalar)
+                 : Expected<std::chrono::milliseconds>(make_error(ErrorKind::config, ""));
+    if (!d) {
+      return error_at(*n, key_path(key),
+                      "expected a duration such as 30s, 5m, 2h or 1:00:00, found '" +
+                          printable(n->scalar) + "'");
+    }
+    out = *d;
+  }
+  return {};
+}
+
+Expected<void> MapReader::duration(std::string_view key, std::chrono::seconds& out) {
+  std::chrono::milliseconds ms(out);
+  if (auto r = duration(key, ms); !r) {
+    return r;
+  }
+  out = std::chrono::duration_cast<std::chrono::seconds>(ms);
+  return {};
+}
+
+Expected<void> MapReader::memory_mb(std::string_view key, std::uint64_t& out) {
+  if (const YamlNode* n = get(key)) {
+    auto mb = n->is_scalar() ? parse_memory_mb(n->scalar)
+                             : Expected<std::uint64_t>(make_error(ErrorKind::config, ""));
+    if (!mb) {
+      return error_at(*n, key_path(key),
+                      "expected a memory size such as 512M or 4G, found '" + printable(n->scalar) +
+                          "'");
+    }
+    out = *mb;
+  }
+  return {};
+}
+
+Expected<void> MapReader::finish() const {
+  for (const auto& e : m_node.entries) {
+    if (!m_seen.count(e.key)) {
+      std::string known;
+      for (const auto& k : m_seen) {
+        known += (known.empty() ? "" : ", ") + k;
+      }
+      return make_error(ErrorKind::config,
+                        "unknown key '" + key_path(e.key) + "' (known here: " + known + ")",
+                        std::string(m_source) + ":" + std::to_string(e.line));
+    }
+  }
+  return {};
 }
 
 } // namespace softpack

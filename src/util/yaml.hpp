@@ -6,6 +6,10 @@
 
 #include "util/error.hpp"
 
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -57,5 +61,57 @@ struct YamlLimits {
 // documents over the limits are errors.
 Expected<YamlNode> parse_yaml(std::string_view text, std::string_view source_name,
                               const YamlLimits& limits = {});
+
+// Reads one YAML map of settings (a configuration file or one section of it): hands out values
+// by key, converted and checked, and rejects the keys nobody asked for (finish()). Every error is
+// ErrorKind::config, names the key's full path ("scheduler.slurm.retries") and the line
+// ("config.yaml:12"). Reading a key that is absent, or null, leaves the output as it was (the
+// default). The node, an absent section included, must outlive the reader.
+class MapReader {
+public:
+  // `prefix`: the key path of this map ("scheduler.slurm"; "" for the top level).
+  MapReader(const YamlNode& node, std::string_view source, std::string prefix);
+
+  // An error when the node is neither a map nor null (an absent or empty section).
+  Expected<void> check_is_map() const;
+  // "prefix.key".
+  std::string key_path(std::string_view key) const;
+  // The value under `key` (nullptr when absent or null), marking the key as known.
+  const YamlNode* get(std::string_view key);
+  // A reader of the map under `key`, marked known; an absent key reads as an empty map. The
+  // reader checks that the value is a map when asked (check_is_map).
+  MapReader section(std::string_view key);
+
+  Expected<void> string(std::string_view key, std::string& out);
+  // A list of strings; a single word is taken as a one-element list.
+  Expected<void> string_list(std::string_view key, std::vector<std::string>& out,
+                             bool allow_empty = true);
+  Expected<void> string_map(std::string_view key, std::map<std::string, std::string>& out);
+  Expected<void> boolean(std::string_view key, bool& out);
+  Expected<void> integer(std::string_view key, int& out, int min, int max);
+  // A duration (util/units.hpp: 30s, 5m, 2h, 1:00:00), truncated to the output's unit.
+  Expected<void> duration(std::string_view key, std::chrono::seconds& out);
+  Expected<void> duration(std::string_view key, std::chrono::milliseconds& out);
+  // A memory size (512M, 4G; plain numbers are megabytes).
+  Expected<void> memory_mb(std::string_view key, std::uint64_t& out);
+
+  // An error about `key` of this map, at the key's value's line (the map's when absent).
+  Error error(std::string_view key, const std::string& message) const;
+  // An error about `node`, named `key_path` in full.
+  Error error_at(const YamlNode& node, std::string_view key_path, const std::string& message) const;
+
+  // Unknown keys (never asked for) are an error naming the first one and the known ones.
+  Expected<void> finish() const;
+
+  const YamlNode& node() const { return m_node; }
+  std::string_view source() const { return m_source; }
+  const std::string& prefix() const { return m_prefix; }
+
+private:
+  const YamlNode& m_node;
+  std::string_view m_source;
+  std::string m_prefix;
+  std::set<std::string> m_seen;
+};
 
 } // namespace softpack

@@ -1,4 +1,4 @@
-#include "artifacts/core_upload.hpp"
+#include "artifacts/core/core_upload.hpp"
 #include "support/http_test_server.hpp"
 #include "support/temp_dir.hpp"
 

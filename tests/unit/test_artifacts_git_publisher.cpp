@@ -1,4 +1,4 @@
-#include "artifacts/git_publisher.hpp"
+#include "artifacts/git/git_publisher.hpp"
 #include "util/command.hpp"
 #include "util/fs.hpp"
 #include "util/text.hpp"

@@ -1,4 +1,4 @@
-#include "artifacts/install_publisher.hpp"
+#include "artifacts/install/install_publisher.hpp"
 #include "support/temp_dir.hpp"
 
 #include <fstream>

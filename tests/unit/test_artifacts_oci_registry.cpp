@@ -1,4 +1,4 @@
-#include "artifacts/oci_registry.hpp"
+#include "artifacts/registry/oci_registry.hpp"
 #include "support/http_test_server.hpp"
 #include "support/temp_dir.hpp"
 #include "util/sha256.hpp"
@@ -267,7 +267,7 @@ TEST_CASE("registry: pushing an image over HTTP", "[artifacts][registry]") {
   SECTION("anonymous: config blob, the layer streamed, the manifest tagged with the version") {
     MiniRegistry registry;
     RegistryPublisher publisher(
-        RegistryOptions{registry.url() + "/softpack", "", "", "", std::chrono::seconds(10)});
+        RegistryOptions{registry.url() + "/softpack", "", "", "", std::chrono::seconds(10), ""});
     auto r = publisher.publish(request_for(t, image));
     REQUIRE(r);
     const auto blobs = registry.blobs();
@@ -294,7 +294,7 @@ TEST_CASE("registry: pushing an image over HTTP", "[artifacts][registry]") {
   SECTION("the Bearer token flow, with the credentials only at the token server") {
     MiniRegistry registry("bearer");
     RegistryPublisher publisher(RegistryOptions{registry.url() + "/softpack", "alice", "s3cret", "",
-                                                std::chrono::seconds(10)});
+                                                std::chrono::seconds(10), ""});
     auto r = publisher.publish(request_for(t, image));
     REQUIRE(r);
     CHECK(registry.manifests().count("1") == 1);
@@ -314,7 +314,7 @@ TEST_CASE("registry: pushing an image over HTTP", "[artifacts][registry]") {
   SECTION("wrong credentials: a config error that never shows the password") {
     MiniRegistry registry("bearer");
     RegistryPublisher publisher(RegistryOptions{registry.url() + "/softpack", "alice", "wrong-pw",
-                                                "", std::chrono::seconds(10)});
+                                                "", std::chrono::seconds(10), ""});
     auto r = publisher.publish(request_for(t, image));
     REQUIRE_FALSE(r);
     CHECK(r.error().kind == ErrorKind::config);
@@ -325,12 +325,12 @@ TEST_CASE("registry: pushing an image over HTTP", "[artifacts][registry]") {
   SECTION("Basic authentication") {
     MiniRegistry registry("basic");
     RegistryPublisher with(RegistryOptions{registry.url() + "/softpack", "alice", "s3cret", "",
-                                           std::chrono::seconds(10)});
+                                           std::chrono::seconds(10), ""});
     REQUIRE(with.publish(request_for(t, image)));
     CHECK(registry.manifests().count("1") == 1);
 
     RegistryPublisher without(
-        RegistryOptions{registry.url() + "/softpack", "", "", "", std::chrono::seconds(10)});
+        RegistryOptions{registry.url() + "/softpack", "", "", "", std::chrono::seconds(10), ""});
     auto r = without.publish(request_for(t, image));
     REQUIRE_FALSE(r);
     CHECK_THAT(r.error().message, Catch::Contains("none are configured"));
@@ -342,7 +342,7 @@ TEST_CASE("registry: pushing an image over HTTP", "[artifacts][registry]") {
       url = gone.url();
     }
     RegistryPublisher publisher(
-        RegistryOptions{url + "/softpack", "", "", "", std::chrono::seconds(5)});
+        RegistryOptions{url + "/softpack", "", "", "", std::chrono::seconds(5), ""});
     auto r = publisher.publish(request_for(t, image));
     REQUIRE_FALSE(r);
     CHECK(r.error().kind == ErrorKind::transient);
@@ -351,7 +351,7 @@ TEST_CASE("registry: pushing an image over HTTP", "[artifacts][registry]") {
   SECTION("a missing image is an io error naming it") {
     MiniRegistry registry;
     RegistryPublisher publisher(
-        RegistryOptions{registry.url() + "/softpack", "", "", "", std::chrono::seconds(5)});
+        RegistryOptions{registry.url() + "/softpack", "", "", "", std::chrono::seconds(5), ""});
     auto req = request_for(t, image);
     std::filesystem::remove(req.out_dir / "singularity.sif");
     auto r = publisher.publish(req);
@@ -362,7 +362,7 @@ TEST_CASE("registry: pushing an image over HTTP", "[artifacts][registry]") {
   SECTION("a name the registry cannot take is refused for good (invalid input)") {
     MiniRegistry registry;
     RegistryPublisher publisher(
-        RegistryOptions{registry.url() + "/softpack", "", "", "", std::chrono::seconds(5)});
+        RegistryOptions{registry.url() + "/softpack", "", "", "", std::chrono::seconds(5), ""});
     auto req = request_for(t, image);
     req.spec.name = "_bad";
     auto r = publisher.publish(req);

@@ -1,4 +1,8 @@
+#include "artifacts/core/core_upload.hpp"
+#include "artifacts/registry/oci_registry.hpp"
+#include "backends/backends.hpp"
 #include "config/config.hpp"
+#include "scheduler/lsf/lsf_scheduler.hpp"
 #include "util/fs.hpp"
 
 #include <chrono>
@@ -10,8 +14,17 @@ using namespace softpack;
 using namespace std::chrono_literals;
 
 namespace {
+// A backend's settings, as its row's reader made them.
+template <typename T> T settings(const config::Config& c, std::string_view backend) {
+  const std::any* s = config::backend_settings(c, backend);
+  REQUIRE(s);
+  const T* t = std::any_cast<T>(s);
+  REQUIRE(t);
+  return *t;
+}
+
 config::Config parse_ok(const std::string& text) {
-  auto c = config::parse_config(text, "site.yaml");
+  auto c = backends::parse_config(text, "site.yaml");
   INFO(text);
   if (!c) {
     FAIL(c.error().describe());
@@ -20,7 +33,7 @@ config::Config parse_ok(const std::string& text) {
 }
 
 Error parse_error(const std::string& text) {
-  auto c = config::parse_config(text, "site.yaml");
+  auto c = backends::parse_config(text, "site.yaml");
   INFO(text);
   REQUIRE_FALSE(c.has_value());
   CHECK(c.error().kind == ErrorKind::config);
@@ -29,9 +42,10 @@ Error parse_error(const std::string& text) {
 } // namespace
 
 TEST_CASE("config: the shipped config/softpack-builder.yaml parses to the defaults", "[config]") {
-  auto c = config::load_config(std::string(SOFTPACK_SOURCE_DIR) + "/config/softpack-builder.yaml");
+  auto c =
+      backends::load_config(std::string(SOFTPACK_SOURCE_DIR) + "/config/softpack-builder.yaml");
   REQUIRE(c.has_value());
-  const auto d = config::default_config();
+  const auto d = parse_ok("");
   CHECK(c->scheduler.backend == d.scheduler.backend);
   CHECK(c->scheduler.poll_interval == d.scheduler.poll_interval);
   CHECK(c->scheduler.min_poll_interval == d.scheduler.min_poll_interval);
@@ -54,8 +68,10 @@ TEST_CASE("config: the shipped config/softpack-builder.yaml parses to the defaul
   CHECK(c->publish.retry_initial == d.publish.retry_initial);
   CHECK(c->publish.retry_max == d.publish.retry_max);
   CHECK(c->publish.give_up_after == d.publish.give_up_after);
-  CHECK(c->registry.timeout == d.registry.timeout);
-  CHECK(c->core.timeout == d.core.timeout);
+  CHECK(settings<artifacts::RegistryOptions>(*c, "registry").timeout ==
+        settings<artifacts::RegistryOptions>(d, "registry").timeout);
+  CHECK(settings<artifacts::CoreOptions>(*c, "core").timeout ==
+        settings<artifacts::CoreOptions>(d, "core").timeout);
   CHECK(c->module_dir() == (c->data_dir / "installs" / "modules").string());
 }
 
@@ -91,12 +107,14 @@ publish:
   CHECK(c.module_dir() == "/software/modules");
   CHECK(c.artifacts.credentials_file == "/etc/softpack-builder/git-credentials");
   CHECK(c.artifacts.ssh_key_file == "/etc/softpack-builder/id_ed25519");
-  CHECK(c.registry.url == "https://registry.example.org/softpack");
-  CHECK(c.registry.credentials_file == "/etc/softpack-builder/registry");
-  CHECK(c.registry.ca_file == "/etc/ssl/site-ca.pem");
-  CHECK(c.registry.timeout == 10min);
-  CHECK(c.core.url == "http://softpack-core:8000");
-  CHECK(c.core.timeout == 30s);
+  const auto registry = settings<artifacts::RegistryOptions>(c, "registry");
+  CHECK(registry.url == "https://registry.example.org/softpack");
+  CHECK(registry.credentials_file == "/etc/softpack-builder/registry");
+  CHECK(registry.ca_file == "/etc/ssl/site-ca.pem");
+  CHECK(registry.timeout == 10min);
+  const auto core = settings<artifacts::CoreOptions>(c, "core");
+  CHECK(core.url == "http://softpack-core:8000");
+  CHECK(core.timeout == 30s);
 
   SECTION("errors name the key and the line") {
     auto e = parse_error("publish:\n  destinations: [git, s3]\n");
@@ -299,87 +317,44 @@ TEST_CASE("config: extra_args may not override managed options", "[config]") {
   }
 }
 
-TEST_CASE("config: durations and memory sizes", "[config]") {
-  CHECK(*config::parse_duration("30") == 30s);
-  CHECK(*config::parse_duration("30s") == 30s);
-  CHECK(*config::parse_duration("250ms") == 250ms);
-  CHECK(*config::parse_duration("5m") == 300s);
-  CHECK(*config::parse_duration("2h") == 7200s);
-  CHECK(*config::parse_duration("1d") == 86400s);
-  CHECK(*config::parse_duration("10:00") == 600s);
-  CHECK(*config::parse_duration("1:00:00") == 3600s);
-  CHECK(*config::parse_duration("2-03:00:00") == std::chrono::seconds(2 * 86400 + 3 * 3600));
-  CHECK(*config::parse_duration("1-12") == std::chrono::seconds(86400 + 12 * 3600));
-  for (const char* bad : {"", "x", "5x", "-5", "1:2:3:4", "s", "5 m"}) {
-    INFO(bad);
-    CHECK_FALSE(config::parse_duration(bad).has_value());
-  }
-  SECTION("durations that would overflow are refused, not wrapped") {
-    CHECK(*config::parse_duration("36600d") == std::chrono::hours(24 * 36600));
-    for (const char* huge :
-         {"36601d", "9223372036854775807", "9223372036854775807ms", "106751991167301d",
-          "9999999999999999h", "99999999999999:00", "3000000000:00:00", "106751991167301-00",
-          "1-9223372036854775807", "5-00:9223372036854775807"}) {
-      INFO(huge);
-      const auto d = config::parse_duration(huge);
-      REQUIRE_FALSE(d.has_value());
-      CHECK_THAT(d.error().message, Catch::EndsWith("is longer than 100 years"));
-    }
-  }
-  SECTION("memory sizes that would wrap around are refused") {
-    CHECK(*config::parse_memory_mb("1048576T") == 1ull << 40);
-    for (const char* huge : {"1048577T", "1099511627776T", "1099511627776G"}) {
-      INFO(huge);
-      const auto m = config::parse_memory_mb(huge);
-      REQUIRE_FALSE(m.has_value());
-      CHECK_THAT(m.error().message, Catch::Contains("over the limit of 1 EiB"));
-    }
-  }
-  CHECK(*config::parse_memory_mb("512") == 512);
-  CHECK(*config::parse_memory_mb("512M") == 512);
-  CHECK(*config::parse_memory_mb("4G") == 4096);
-  CHECK(*config::parse_memory_mb("1T") == 1024 * 1024);
-  CHECK(*config::parse_memory_mb("1536K") == 2);
-  for (const char* bad : {"", "G", "4X", "-1", "1.5G"}) {
-    INFO(bad);
-    CHECK_FALSE(config::parse_memory_mb(bad).has_value());
-  }
-}
-
 TEST_CASE("config: load_config reports a missing file", "[config]") {
-  auto c = config::load_config("/nonexistent/softpack.yaml");
+  auto c = backends::load_config("/nonexistent/softpack.yaml");
   REQUIRE_FALSE(c.has_value());
   CHECK(c.error().kind == ErrorKind::config);
   CHECK_THAT(c.error().describe(), Catch::Contains("/nonexistent/softpack.yaml"));
 }
 
 TEST_CASE("config: the lsf section", "[config][lsf]") {
+  using scheduler::lsf::JsonMode;
+  using scheduler::lsf::LsfOptions;
   SECTION("defaults: LSF's own default unit (KB), JSON detected, /softpack") {
-    const auto d = config::default_config();
-    CHECK(d.scheduler.lsf.unit_for_limits == "KB");
-    CHECK(d.scheduler.lsf.json == "auto");
-    CHECK(d.scheduler.lsf.job_group_root == "/softpack");
-    CHECK(d.scheduler.lsf.command_timeout == 60s);
-    CHECK(d.scheduler.lsf.retries == 3);
+    const auto d = settings<LsfOptions>(parse_ok(""), "lsf");
+    CHECK(d.unit_for_limits == "KB");
+    CHECK(d.json == JsonMode::detect);
+    CHECK(d.job_group_root == "/softpack");
+    CHECK(d.retry.command_timeout == 60s);
+    CHECK(d.retry.retries == 3);
     auto shipped =
-        config::load_config(std::string(SOFTPACK_SOURCE_DIR) + "/config/softpack-builder.yaml");
+        backends::load_config(std::string(SOFTPACK_SOURCE_DIR) + "/config/softpack-builder.yaml");
     REQUIRE(shipped.has_value());
-    CHECK(shipped->scheduler.lsf.unit_for_limits == d.scheduler.lsf.unit_for_limits);
-    CHECK(shipped->scheduler.lsf.json == d.scheduler.lsf.json);
-    CHECK(shipped->scheduler.lsf.job_group_root == d.scheduler.lsf.job_group_root);
-    CHECK(shipped->scheduler.lsf.command_timeout == d.scheduler.lsf.command_timeout);
-    CHECK(shipped->scheduler.lsf.retries == d.scheduler.lsf.retries);
+    const auto s = settings<LsfOptions>(*shipped, "lsf");
+    CHECK(s.unit_for_limits == d.unit_for_limits);
+    CHECK(s.json == d.json);
+    CHECK(s.job_group_root == d.job_group_root);
+    CHECK(s.retry.command_timeout == d.retry.command_timeout);
+    CHECK(s.retry.retries == d.retry.retries);
   }
   SECTION("values are read") {
     auto c = parse_ok("scheduler:\n  backend: lsf\n  lsf:\n    command_timeout: 2m\n"
                       "    retries: 5\n    unit_for_limits: MB\n    json: \"false\"\n"
                       "    job_group_root: /hgi/softpack/\n");
     CHECK(c.scheduler.backend == "lsf");
-    CHECK(c.scheduler.lsf.command_timeout == 120s);
-    CHECK(c.scheduler.lsf.retries == 5);
-    CHECK(c.scheduler.lsf.unit_for_limits == "MB");
-    CHECK(c.scheduler.lsf.json == "false");
-    CHECK(c.scheduler.lsf.job_group_root == "/hgi/softpack");
+    const auto lsf = settings<LsfOptions>(c, "lsf");
+    CHECK(lsf.retry.command_timeout == 120s);
+    CHECK(lsf.retry.retries == 5);
+    CHECK(lsf.unit_for_limits == "MB");
+    CHECK(lsf.json == JsonMode::off);
+    CHECK(lsf.job_group_root == "/hgi/softpack");
   }
   SECTION("bad values name the key and the line") {
     auto unit = parse_error("scheduler:\n  lsf:\n    unit_for_limits: MiB\n");
@@ -430,7 +405,7 @@ TEST_CASE("config: every hostile config fixture is refused quickly, naming where
     const auto text = read_file(entry.path());
     REQUIRE(text);
     const auto start = std::chrono::steady_clock::now();
-    const auto c = config::parse_config(*text, file);
+    const auto c = backends::parse_config(*text, file);
     CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
     REQUIRE_FALSE(c.has_value());
     const Error& e = c.error();
@@ -479,22 +454,25 @@ TEST_CASE("config: alias bombs, deep nesting and invalid UTF-8 are refused", "[c
 }
 
 TEST_CASE("config: the pure parse_config takes its defaults and working directory", "[config]") {
+  const config::Schema schema = backends::builtin().schema();
   config::Config defaults;
   defaults.data_dir = "/srv/default";
   defaults.templates_dir = "/srv/templates";
   SECTION("an empty file gives the defaults given") {
-    const auto c = config::parse_config("", "site.yaml", defaults, "/work");
+    const auto c = config::parse_config("", "site.yaml", schema, defaults, "/work");
     REQUIRE(c);
     CHECK(c->data_dir == "/srv/default");
     CHECK(c->templates_dir == "/srv/templates");
   }
   SECTION("a relative data_dir is resolved against the working directory") {
-    const auto c = config::parse_config("data_dir: var/../state\n", "site.yaml", defaults, "/work");
+    const auto c =
+        config::parse_config("data_dir: var/../state\n", "site.yaml", schema, defaults, "/work");
     REQUIRE(c);
     CHECK(c->data_dir == "/work/state");
   }
   SECTION("an absolute data_dir stays") {
-    const auto c = config::parse_config("data_dir: /data/sp\n", "site.yaml", defaults, "/work");
+    const auto c =
+        config::parse_config("data_dir: /data/sp\n", "site.yaml", schema, defaults, "/work");
     REQUIRE(c);
     CHECK(c->data_dir == "/data/sp");
   }

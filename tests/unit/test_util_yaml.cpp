@@ -227,3 +227,75 @@ TEST_CASE("yaml: hostile documents are refused quickly", "[yaml]") {
   const auto elapsed = std::chrono::steady_clock::now() - start;
   CHECK(elapsed < std::chrono::seconds(10));
 }
+
+TEST_CASE("yaml: MapReader hands out typed values and names the key and line", "[yaml]") {
+  const YamlNode doc = parse_ok("name: x\nlist: [a, b]\nword: one\nflag: true\nn: 7\n"
+                                "wait: 2m\nmem: 4G\nenv:\n  A: b\nsection:\n  inner: 1\n");
+  MapReader r(doc, "site.yaml", "top");
+  std::string name;
+  std::vector<std::string> list, word;
+  bool flag = false;
+  int n = 0;
+  std::chrono::seconds wait{0};
+  std::uint64_t mem = 0;
+  std::map<std::string, std::string> env;
+  REQUIRE(r.string("name", name));
+  REQUIRE(r.string_list("list", list));
+  REQUIRE(r.string_list("word", word));
+  REQUIRE(r.boolean("flag", flag));
+  REQUIRE(r.integer("n", n, 0, 10));
+  REQUIRE(r.duration("wait", wait));
+  REQUIRE(r.memory_mb("mem", mem));
+  REQUIRE(r.string_map("env", env));
+  CHECK(name == "x");
+  CHECK(list == std::vector<std::string>{"a", "b"});
+  CHECK(word == std::vector<std::string>{"one"}); // a single word is a one-element list
+  CHECK(flag);
+  CHECK(n == 7);
+  CHECK(wait == std::chrono::minutes(2));
+  CHECK(mem == 4096);
+  CHECK(env.at("A") == "b");
+
+  SECTION("an absent key leaves the default") {
+    std::string absent = "default";
+    REQUIRE(r.string("absent", absent));
+    CHECK(absent == "default");
+  }
+  SECTION("keys nobody asked for are an error at their line") {
+    const auto e = r.finish();
+    REQUIRE_FALSE(e);
+    CHECK(e.error().context == "site.yaml:10");
+    CHECK_THAT(e.error().message, Catch::Contains("unknown key 'top.section'"));
+    MapReader inner = r.section("section");
+    CHECK(inner.prefix() == "top.section");
+    CHECK(r.finish());
+  }
+  SECTION("bad values name the full key path and the line") {
+    auto e = r.integer("n", n, 0, 5);
+    REQUIRE_FALSE(e);
+    CHECK(e.error().context == "site.yaml:5");
+    CHECK_THAT(e.error().message, Catch::StartsWith("top.n: expected a whole number from 0 to 5"));
+    e = r.duration("name", wait);
+    REQUIRE_FALSE(e);
+    CHECK_THAT(e.error().message, Catch::StartsWith("top.name: expected a duration"));
+    e = r.boolean("n", flag);
+    REQUIRE_FALSE(e);
+    CHECK(e.error().context == "site.yaml:5");
+    CHECK(r.error("wait", "too long").describe() == "site.yaml:6: top.wait: too long");
+  }
+  SECTION("an absent section reads as an empty map") {
+    MapReader none = r.section("nowhere");
+    CHECK(none.check_is_map());
+    std::string v = "kept";
+    REQUIRE(none.string("k", v));
+    CHECK(v == "kept");
+    CHECK(none.finish());
+    CHECK(none.key_path("k") == "top.nowhere.k");
+  }
+  SECTION("a section that is not a map is an error") {
+    MapReader list_section = r.section("list");
+    const auto e = list_section.check_is_map();
+    REQUIRE_FALSE(e);
+    CHECK_THAT(e.error().message, Catch::Contains("top.list: expected a map, found a sequence"));
+  }
+}

@@ -40,7 +40,8 @@ public:
   LocalExecutor(const LocalExecutor&) = delete;
   LocalExecutor& operator=(const LocalExecutor&) = delete;
 
-  std::string_view name() const override { return "local"; }
+  static constexpr std::string_view k_name = "local";
+  std::string_view name() const override { return k_name; }
   Expected<JobId> submit(const JobSpec& spec) override;
   Expected<std::vector<JobInfo>> poll(std::span<const JobId> ids) override;
   Expected<void> cancel(std::span<const JobId> ids) override;

@@ -181,6 +181,57 @@ std::map<std::string, std::string> bsub_environment(const JobSpec& spec) {
   return env;
 }
 
+Expected<LsfOptions> read_lsf_options(MapReader& section) {
+  LsfOptions o;
+  std::string json = "auto";
+  SOFTPACK_TRY(section.duration("command_timeout", o.retry.command_timeout));
+  SOFTPACK_TRY(section.integer("retries", o.retry.retries, 0, 100));
+  SOFTPACK_TRY(section.string("unit_for_limits", o.unit_for_limits));
+  SOFTPACK_TRY(section.string("json", json));
+  SOFTPACK_TRY(section.string("job_group_root", o.job_group_root));
+  static constexpr std::string_view k_units[] = {"KB", "MB", "GB", "TB", "PB", "EB", "ZB"};
+  if (std::find(std::begin(k_units), std::end(k_units), o.unit_for_limits) == std::end(k_units)) {
+    return section.error("unit_for_limits",
+                         "'" + printable(o.unit_for_limits) +
+                             "' is not an LSF unit (expected KB, MB, GB, TB, PB, EB or ZB, as "
+                             "LSF_UNIT_FOR_LIMITS in lsf.conf)");
+  }
+  if (json == "auto") {
+    o.json = JsonMode::detect;
+  } else if (json == "true") {
+    o.json = JsonMode::on;
+  } else if (json == "false") {
+    o.json = JsonMode::off;
+  } else {
+    return section.error("json", "expected auto, true or false, found '" + printable(json) + "'");
+  }
+  // A job group name: absolute, slash-separated words of letters, digits and ._-.
+  const std::string& g = o.job_group_root;
+  const bool ok = !g.empty() && g[0] == '/' && g.find("//") == std::string::npos &&
+                  g.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                      "0123456789_.-/") == std::string::npos;
+  if (!ok) {
+    return section.error("job_group_root",
+                         "'" + printable(g) +
+                             "' is not a job group path (expected /name[/name...] of letters, "
+                             "digits, '.', '_' and '-')");
+  }
+  if (g.size() > 1 && g.back() == '/') {
+    o.job_group_root.pop_back();
+  }
+  if (o.retry.command_timeout.count() < 1) {
+    return section.error("command_timeout", "must be at least 1s");
+  }
+  return o;
+}
+
+std::span<const std::string_view> bsub_managed_options() {
+  static constexpr std::string_view k_options[] = {"-J", "-Jd", "-g",   "-cwd", "-o", "-oo",
+                                                   "-e", "-eo", "-env", "-q",   "-P", "-n",
+                                                   "-W", "-M",  "-R",   "-w",   "-ti"};
+  return k_options;
+}
+
 LsfScheduler::LsfScheduler(CommandRunner& runner, LsfOptions options)
     : m_options(std::move(options)),
       m_commands(runner, m_options.retry, {"bsub", "bjobs", "bhist", "bkill"}, "bsub",

@@ -11,10 +11,13 @@
 #include "scheduler/batch_commands.hpp"
 #include "scheduler/scheduler.hpp"
 #include "util/command.hpp"
+#include "util/yaml.hpp"
 
 #include <atomic>
 #include <map>
+#include <span>
 #include <string>
+#include <string_view>
 
 namespace softpack::scheduler::lsf {
 
@@ -24,15 +27,28 @@ enum class JsonMode {
   off,
 };
 
+// The settings of the LSF backend (the scheduler.lsf section of the configuration).
 struct LsfOptions {
+  // command_timeout: time limit for each LSF command (bsub, bjobs, bhist, bkill); retries: how
+  // many times a command that failed transiently (mbatchd busy or unreachable) is retried, with
+  // backoff and jitter, before the caller sees a transient error.
   RetryOptions retry;
   // The site's LSF_UNIT_FOR_LIMITS (lsf.conf): the unit of -M and of mem in -R. One of KB, MB,
   // GB, TB, PB, EB, ZB. LSF's default is KB (and then MB for mem in resource requirements).
   std::string unit_for_limits = "KB";
+  // Whether bjobs is asked for JSON (-json, LSF 10.1.0.2 and later); written auto, true or false.
   JsonMode json = JsonMode::detect;
   // Jobs go into <job_group_root>/<build id> (bsub -g), so that bjobs/bkill -g cover a build.
   std::string job_group_root = "/softpack";
 };
+
+// Reads the scheduler.lsf section: command_timeout, retries, unit_for_limits, json (auto, true,
+// false) and job_group_root (a trailing '/' is dropped). Unknown keys are left for the caller's
+// MapReader::finish().
+Expected<LsfOptions> read_lsf_options(MapReader& section);
+
+// The bsub options the adapter sets itself (a site's extra_args may not override them).
+std::span<const std::string_view> bsub_managed_options();
 
 // Argv builders (pure).
 std::vector<std::string> bsub_argv(const JobSpec& spec, const LsfOptions& options);
@@ -61,7 +77,8 @@ class LsfScheduler final : public Scheduler {
 public:
   LsfScheduler(CommandRunner& runner, LsfOptions options);
 
-  std::string_view name() const override { return "lsf"; }
+  static constexpr std::string_view k_name = "lsf";
+  std::string_view name() const override { return k_name; }
   Expected<JobId> submit(const JobSpec& spec) override;
   Expected<std::vector<JobInfo>> poll(std::span<const JobId> ids) override;
   Expected<void> cancel(std::span<const JobId> ids) override;

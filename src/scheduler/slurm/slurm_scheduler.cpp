@@ -130,6 +130,47 @@ RetryOptions retry_options(const SlurmOptions& o) {
 }
 } // namespace
 
+Expected<SlurmOptions> read_slurm_options(MapReader& section) {
+  SlurmOptions o;
+  SOFTPACK_TRY(section.boolean("requeue", o.requeue));
+  SOFTPACK_TRY(section.duration("timeout_signal", o.timeout_signal));
+  SOFTPACK_TRY(section.duration("command_timeout", o.command_timeout));
+  SOFTPACK_TRY(section.integer("retries", o.retries, 0, 100));
+  return o;
+}
+
+std::span<const std::string_view> sbatch_managed_options() {
+  static constexpr std::string_view k_options[] = {"-J",
+                                                   "--job-name",
+                                                   "-o",
+                                                   "--output",
+                                                   "-e",
+                                                   "--error",
+                                                   "-d",
+                                                   "--dependency",
+                                                   "--export",
+                                                   "--comment",
+                                                   "--kill-on-invalid-dep",
+                                                   "--requeue",
+                                                   "--no-requeue",
+                                                   "-p",
+                                                   "--partition",
+                                                   "-A",
+                                                   "--account",
+                                                   "-q",
+                                                   "--qos",
+                                                   "-t",
+                                                   "--time",
+                                                   "--mem",
+                                                   "-c",
+                                                   "--cpus-per-task",
+                                                   "-D",
+                                                   "--chdir",
+                                                   "--parsable",
+                                                   "--wrap"};
+  return k_options;
+}
+
 SlurmScheduler::SlurmScheduler(CommandRunner& runner, SlurmOptions options)
     : m_options(std::move(options)),
       m_commands(runner, retry_options(m_options), {"sbatch", "squeue", "sacct", "scancel"},

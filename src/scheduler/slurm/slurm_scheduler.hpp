@@ -9,22 +9,40 @@
 #include "scheduler/batch_commands.hpp"
 #include "scheduler/scheduler.hpp"
 #include "util/command.hpp"
+#include "util/yaml.hpp"
 
 #include <chrono>
 #include <functional>
 #include <map>
+#include <span>
+#include <string_view>
 
 namespace softpack::scheduler::slurm {
 
+// The settings of the Slurm backend (the scheduler.slurm section of the configuration).
 struct SlurmOptions {
-  bool requeue = false;                     // --requeue instead of --no-requeue
-  std::chrono::seconds timeout_signal{0};   // --signal=B:USR2@<s>; 0 = off
-  std::chrono::seconds command_timeout{60}; // per command
-  int retries = 3;                          // for transient failures
+  // Let Slurm requeue a stage's job after a node failure (--requeue); default --no-requeue.
+  bool requeue = false;
+  // Ask Slurm to send USR2 to the job script this long before its time limit
+  // (--signal=B:USR2@<seconds>), so the script records the timeout itself. 0 = off.
+  std::chrono::seconds timeout_signal{0};
+  // Time limit for each Slurm command (sbatch, squeue, sacct, scancel).
+  std::chrono::seconds command_timeout{60};
+  // How many times a command that failed transiently (controller unreachable, socket timed
+  // out) is retried, with backoff and jitter, before the caller sees a transient error.
+  int retries = 3;
+  // Not configurable: the first backoff, and how to wait between retries (tests replace it to
+  // run instantly).
   std::chrono::milliseconds retry_base{500};
-  // How to wait between retries; tests replace it to run instantly.
   std::function<void(std::chrono::milliseconds)> sleep;
 };
+
+// Reads the scheduler.slurm section (its keys are the fields above). Unknown keys are left for
+// the caller's MapReader::finish().
+Expected<SlurmOptions> read_slurm_options(MapReader& section);
+
+// The sbatch options the adapter sets itself (a site's extra_args may not override them).
+std::span<const std::string_view> sbatch_managed_options();
 
 // Argv builders (pure).
 std::vector<std::string> sbatch_argv(const JobSpec& spec, const SlurmOptions& options);
@@ -42,7 +60,8 @@ class SlurmScheduler final : public Scheduler {
 public:
   SlurmScheduler(CommandRunner& runner, SlurmOptions options);
 
-  std::string_view name() const override { return "slurm"; }
+  static constexpr std::string_view k_name = "slurm";
+  std::string_view name() const override { return k_name; }
   Expected<JobId> submit(const JobSpec& spec) override;
   Expected<std::vector<JobInfo>> poll(std::span<const JobId> ids) override;
   Expected<void> cancel(std::span<const JobId> ids) override;

@@ -8,16 +8,25 @@
 
 #include "artifacts/publisher.hpp"
 #include "util/http_client.hpp"
+#include "util/yaml.hpp"
 
 #include <chrono>
 #include <string>
 
 namespace softpack::artifacts {
 
+// The settings of the core destination (the core section of the configuration).
 struct CoreOptions {
-  std::string url; // softpack-core's base URL, e.g. http://softpack-core:8000
+  // softpack-core's base URL (e.g. http://softpack-core:8000). Required when `core` is among
+  // publish.destinations; the service also asks it to resend pending builds when it starts.
+  std::string url;
+  // Time limit of each request.
   std::chrono::seconds timeout{60};
 };
+
+// Reads the core section: url (http(s), a host, no credentials, query or fragment) and timeout.
+// Unknown keys are left for the caller's MapReader::finish().
+Expected<CoreOptions> read_core_options(MapReader& section);
 
 // "http://core:8000/upload?users/alice/my-env-1".
 std::string core_upload_url(const std::string& base_url, const spec::EnvironmentSpec& spec);
@@ -25,7 +34,8 @@ std::string core_upload_url(const std::string& base_url, const spec::Environment
 class CorePublisher final : public Publisher {
 public:
   explicit CorePublisher(CoreOptions options, HttpTransport transport = http_perform);
-  std::string name() const override { return "core"; }
+  static constexpr std::string_view k_name = "core";
+  std::string name() const override { return std::string(k_name); }
   Expected<PublishResult> publish(const PublishRequest& request) override;
 
 private:

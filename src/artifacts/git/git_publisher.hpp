@@ -46,7 +46,10 @@ struct GitPublisherOptions {
 class GitPublisher final : public Publisher {
 public:
   GitPublisher(CommandRunner& runner, GitPublisherOptions options);
-  std::string name() const override { return "git"; }
+  static constexpr std::string_view k_name = "git";
+  std::string name() const override { return std::string(k_name); }
+  // The commit is the build's record in softpack-core's repository.
+  bool reference_is_record() const override { return true; }
   Expected<PublishResult> publish(const PublishRequest& request) override;
 
 private:

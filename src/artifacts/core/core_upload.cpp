@@ -1,4 +1,4 @@
-#include "artifacts/core_upload.hpp"
+#include "artifacts/core/core_upload.hpp"
 
 namespace softpack::artifacts {
 
@@ -16,6 +16,18 @@ Error status_error(const HttpResponse& r, const std::string& what) {
 }
 
 } // namespace
+
+Expected<CoreOptions> read_core_options(MapReader& section) {
+  CoreOptions o;
+  SOFTPACK_TRY(section.string("url", o.url));
+  SOFTPACK_TRY(section.duration("timeout", o.timeout));
+  if (!o.url.empty()) {
+    if (auto ok = check_http_url(o.url); !ok) {
+      return section.error("url", ok.error().message);
+    }
+  }
+  return o;
+}
 
 std::string core_upload_url(const std::string& base_url, const spec::EnvironmentSpec& spec) {
   // The spec's fields are restricted to [A-Za-z0-9_.-] and '/', which need no escaping, and

@@ -15,6 +15,7 @@
 
 #include "artifacts/publisher.hpp"
 #include "util/http_client.hpp"
+#include "util/yaml.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -23,14 +24,35 @@
 
 namespace softpack::artifacts {
 
+// The settings of the registry destination (the registry section of the configuration).
 struct RegistryOptions {
-  std::string url;      // http(s)://host[:port][/namespace]
-  std::string username; // empty = anonymous until the registry asks
+  // The OCI registry the image (.sif) is pushed to, as Apptainer's oras:// expects, with an
+  // optional namespace: https://registry.example.org/softpack. http:// only for tests/loopback.
+  // Required when `registry` is among publish.destinations.
+  std::string url;
+  // The credentials, from credentials_file or $SOFTPACK_REGISTRY_CREDENTIALS
+  // (load_registry_credentials), never from the configuration file itself. Empty = anonymous
+  // until the registry asks.
+  std::string username;
   std::string password;
+  // CA bundle for https; empty = the system's.
   std::string ca_file;
-  // Each request fails when it makes no progress for this long.
+  // Time limit for each request without progress (images are streamed, so a big push can take
+  // longer in all).
   std::chrono::seconds timeout{300};
+  // A file holding "username:password" for Basic auth or the Bearer token flow;
+  // $SOFTPACK_REGISTRY_CREDENTIALS (same form), when set, wins. Empty = anonymous.
+  std::string credentials_file;
 };
+
+// Reads the registry section: url, credentials_file, ca_file, timeout. The URL must be http(s)
+// with a host and no credentials, query or fragment. `required`: the url must be set. Unknown
+// keys are left for the caller's MapReader::finish().
+Expected<RegistryOptions> read_registry_options(MapReader& section);
+
+// Fills in username and password from $SOFTPACK_REGISTRY_CREDENTIALS or credentials_file
+// ("username:password"). Errors (config) name the file or the variable, never the secret.
+Expected<void> load_registry_credentials(RegistryOptions& options);
 
 struct RegistryLocation {
   std::string base;        // "https://host:port": where /v2/ lives
@@ -80,10 +102,14 @@ Expected<BlobRef> file_blob(const std::filesystem::path& path);
 
 class RegistryPublisher final : public Publisher {
 public:
-  // Errors of `options.url` surface on the first publish (and in config checks beforehand).
+  static constexpr std::string_view k_name = "registry";
+  // The URL is parsed here, once; its errors surface on every publish (and in config checks
+  // beforehand).
   explicit RegistryPublisher(RegistryOptions options, HttpTransport transport = http_perform);
-  std::string name() const override { return "registry"; }
+  std::string name() const override { return std::string(k_name); }
   bool publishes_failures() const override { return false; }
+  // The environment's names must make a valid repository and tag in this registry.
+  Expected<void> accepts(const spec::EnvironmentSpec& spec) const override;
   Expected<PublishResult> publish(const PublishRequest& request) override;
 
 private:
@@ -95,6 +121,7 @@ private:
   static std::string resolve(const Session& s, const std::string& location);
 
   RegistryOptions m_options;
+  Expected<RegistryLocation> m_location;
   HttpTransport m_transport;
 };
 

@@ -34,7 +34,8 @@ struct InstallPublisherOptions {
 class InstallPublisher final : public Publisher {
 public:
   explicit InstallPublisher(InstallPublisherOptions options);
-  std::string name() const override { return "install"; }
+  static constexpr std::string_view k_name = "install";
+  std::string name() const override { return std::string(k_name); }
   bool publishes_failures() const override { return false; }
   // Reads out/module, out/singularity.sif and out/scripts/* (absent = no executables).
   // Errors: invalid_input when the install exists from another build or from someone else

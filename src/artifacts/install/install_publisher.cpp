@@ -1,4 +1,4 @@
-#include "artifacts/install_publisher.hpp"
+#include "artifacts/install/install_publisher.hpp"
 
 #include "artifacts/module_files.hpp"
 #include "util/fs.hpp"

@@ -1,5 +1,6 @@
-#include "artifacts/oci_registry.hpp"
+#include "artifacts/registry/oci_registry.hpp"
 
+#include "util/fs.hpp"
 #include "util/sha256.hpp"
 #include "util/text.hpp"
 
@@ -319,8 +320,47 @@ struct RegistryPublisher::Session {
   bool use_basic = false; // the registry asked for Basic
 };
 
+Expected<RegistryOptions> read_registry_options(MapReader& section) {
+  RegistryOptions o;
+  SOFTPACK_TRY(section.string("url", o.url));
+  SOFTPACK_TRY(section.string("credentials_file", o.credentials_file));
+  SOFTPACK_TRY(section.string("ca_file", o.ca_file));
+  SOFTPACK_TRY(section.duration("timeout", o.timeout));
+  if (!o.url.empty()) {
+    if (auto ok = check_http_url(o.url); !ok) {
+      return section.error("url", ok.error().message);
+    }
+  }
+  return o;
+}
+
+Expected<void> load_registry_credentials(RegistryOptions& options) {
+  auto secret = read_secret("SOFTPACK_REGISTRY_CREDENTIALS", options.credentials_file);
+  if (!secret) {
+    return secret.error();
+  }
+  if (secret->empty()) {
+    return {};
+  }
+  const auto colon = secret->find(':');
+  if (colon == std::string::npos || colon == 0) {
+    return make_error(ErrorKind::config, "registry credentials must be \"username:password\"",
+                      options.credentials_file.empty()
+                          ? std::string("$SOFTPACK_REGISTRY_CREDENTIALS")
+                          : options.credentials_file);
+  }
+  options.username = secret->substr(0, colon);
+  options.password = secret->substr(colon + 1);
+  return {};
+}
+
 RegistryPublisher::RegistryPublisher(RegistryOptions options, HttpTransport transport)
-    : m_options(std::move(options)), m_transport(std::move(transport)) {}
+    : m_options(std::move(options)), m_location(parse_registry_url(m_options.url)),
+      m_transport(std::move(transport)) {}
+
+Expected<void> RegistryPublisher::accepts(const spec::EnvironmentSpec& spec) const {
+  return check_registry_names(m_location ? m_location->name_prefix : std::string(), spec);
+}
 
 Expected<void> RegistryPublisher::authorize(Session& s, const HttpResponse& response) {
   const std::string header = response.header("www-authenticate");
@@ -461,13 +501,12 @@ Expected<PublishResult> RegistryPublisher::publish(const PublishRequest& request
   if (!request.success) {
     return make_error(ErrorKind::internal, "a failed build has no image to push", "registry");
   }
-  auto location = parse_registry_url(m_options.url);
-  if (!location) {
-    return location.error();
+  if (!m_location) {
+    return m_location.error();
   }
   Session s;
-  s.location = *location;
-  auto repository = registry_repository(location->name_prefix, request.spec);
+  s.location = *m_location;
+  auto repository = registry_repository(m_location->name_prefix, request.spec);
   if (!repository) {
     return repository.error();
   }
