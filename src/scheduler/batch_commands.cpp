@@ -91,6 +91,39 @@ Expected<CommandResult> BatchCommands::run(const std::vector<std::string>& argv,
   return last;
 }
 
+Expected<JobId>
+BatchCommands::submit(const Submission& submission,
+                      const std::function<Expected<JobId>(std::string_view out)>& parse_id,
+                      const std::function<Expected<std::optional<JobId>>()>& find_existing) {
+  for (int attempt = 0; attempt <= m_options.retries; ++attempt) {
+    if (attempt > 0) {
+      backoff(attempt);
+    }
+    auto r = run(submission.argv, &submission.env, submission.stdin_data);
+    if (!r) {
+      return r.error();
+    }
+    if (r->ok()) {
+      // Messages on stderr ("Slurm temporarily unable to accept job, sleeping and retrying",
+      // "Cannot connect to LSF. Please wait ...") are the command retrying by itself; what
+      // counts is the id on stdout.
+      return parse_id(r->out);
+    }
+    const bool unknown_outcome = r->timed_out || m_is_transient(r->err);
+    if (!unknown_outcome) {
+      return make_error(ErrorKind::scheduler, failure_summary(*r), submission.what);
+    }
+    auto existing = find_existing();
+    if (existing && existing->has_value()) {
+      spdlog::warn("{} failed ({}) but the job exists as {}", submission.what, failure_summary(*r),
+                   (*existing)->value);
+      return **existing;
+    }
+    spdlog::warn("{} failed transiently: {}", submission.what, failure_summary(*r));
+  }
+  return make_error(ErrorKind::transient, "could not submit after retries", submission.what);
+}
+
 std::string BatchCommands::metrics(std::string_view backend) const {
   std::string out = "# HELP softpack_scheduler_commands_total " + std::string(backend) +
                     " commands run, by command.\n"

@@ -5,6 +5,7 @@
 //
 // Thread-safe: it holds no mutable state besides atomic counters.
 
+#include "scheduler/scheduler.hpp"
 #include "util/command.hpp"
 
 #include <atomic>
@@ -44,6 +45,24 @@ public:
                               std::optional<std::string> stdin_data = std::nullopt);
   // Waits before retry number `attempt` (1, 2, ...): exponential backoff with full jitter.
   void backoff(int attempt) const;
+
+  // A job's submission: the submit program's argv, the whole environment it runs with, what it
+  // reads on stdin, and `what` for messages ("sbatch sp.alice.env-1.build").
+  struct Submission {
+    std::vector<std::string> argv;
+    std::map<std::string, std::string> env;
+    std::optional<std::string> stdin_data;
+    std::string what;
+  };
+  // Submits, with up to `retries` more attempts. A submission whose outcome is unknown (timed
+  // out, or failed with an error `is_transient` recognises) may have made the job, so before
+  // trying again the job is looked up with `find_existing` and taken when found: a stage is
+  // never submitted twice. `parse_id` reads the id from a successful submission's stdout.
+  // Errors: scheduler (the submission was refused), transient (still unknown after every
+  // retry), or the runner's error when the program could not run at all.
+  Expected<JobId> submit(const Submission& submission,
+                         const std::function<Expected<JobId>(std::string_view out)>& parse_id,
+                         const std::function<Expected<std::optional<JobId>>()>& find_existing);
 
   std::size_t count(std::string_view program) const;
   std::size_t errors() const { return m_errors; }

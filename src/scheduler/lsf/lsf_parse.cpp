@@ -1,5 +1,6 @@
 #include "scheduler/lsf/lsf_parse.hpp"
 
+#include "scheduler/delimited.hpp"
 #include "util/text.hpp"
 
 #include <cctype>
@@ -75,10 +76,6 @@ const std::vector<TerminationMapping>& termination_table() {
 
 namespace {
 
-bool all_digits(std::string_view s) {
-  return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos;
-}
-
 // "TERM_RUNLIMIT: job killed after ..." -> "TERM_RUNLIMIT"; anything else -> "".
 std::string_view termination_keyword(std::string_view reason) {
   reason = trim(reason);
@@ -106,36 +103,6 @@ std::string clean_pend_reason(std::string_view r) {
     s.pop_back();
   }
   return s;
-}
-
-Error shape_error(std::string_view command, std::size_t line_no, std::string_view line,
-                  std::string_view expected) {
-  return make_error(ErrorKind::scheduler,
-                    "unexpected output line " + std::to_string(line_no) + ": '" +
-                        printable(line, 120) + "' (expected " + std::string(expected) + ")",
-                    std::string(command));
-}
-
-// The non-empty lines of delimited output, each split into `fields` fields whose first is a
-// numeric job id.
-Expected<std::vector<std::vector<std::string>>> split_records(std::string_view out,
-                                                              std::string_view command,
-                                                              std::size_t fields,
-                                                              std::string_view expected) {
-  std::vector<std::vector<std::string>> records;
-  std::size_t n = 0;
-  for (auto line : split_lines(out)) {
-    ++n;
-    if (trim(line).empty()) {
-      continue;
-    }
-    auto f = split(line, k_delimiter);
-    if (f.size() != fields || !all_digits(trim(f[0]))) {
-      return shape_error(command, n, line, expected);
-    }
-    records.push_back(std::move(f));
-  }
-  return records;
 }
 
 std::optional<int> to_int(std::string_view s) {
@@ -250,7 +217,7 @@ Expected<JobId> parse_bsub(std::string_view out) {
 
 Expected<std::vector<JobInfo>> parse_bjobs(std::string_view out) {
   auto records = split_records(
-      out, "bjobs", 5,
+      out, "bjobs", {5},
       "5 fields separated by \\x1f: JOBID, STAT, EXIT_CODE, EXIT_REASON, PEND_REASON");
   if (!records) {
     return records.error();
@@ -308,7 +275,7 @@ Expected<std::vector<JobInfo>> parse_bjobs_json(std::string_view out) {
 
 Expected<std::vector<NamedJob>> parse_bjobs_named(std::string_view out) {
   auto records = split_records(
-      out, "bjobs", 4, "4 fields separated by \\x1f: JOBID, STAT, JOB_NAME, JOB_DESCRIPTION");
+      out, "bjobs", {4}, "4 fields separated by \\x1f: JOBID, STAT, JOB_NAME, JOB_DESCRIPTION");
   if (!records) {
     return records.error();
   }

@@ -6,6 +6,7 @@
 // cannot occur in states, reasons or our (validated) job names; output of any other shape is an
 // error naming what was expected. Formats and their sources: tests/fixtures/lsf/README.md.
 
+#include "scheduler/delimited.hpp"
 #include "scheduler/scheduler.hpp"
 #include "util/error.hpp"
 
@@ -15,8 +16,6 @@
 #include <vector>
 
 namespace softpack::scheduler::lsf {
-
-inline constexpr char k_delimiter = '\x1f';
 
 // One row of the state table.
 struct StateMapping {

@@ -239,36 +239,9 @@ LsfScheduler::LsfScheduler(CommandRunner& runner, LsfOptions options)
       m_json(m_options.json != JsonMode::off) {}
 
 Expected<JobId> LsfScheduler::submit(const JobSpec& spec) {
-  const auto argv = bsub_argv(spec, m_options);
-  const auto env = bsub_environment(spec);
-  const auto input = bsub_stdin(spec);
-  for (int attempt = 0; attempt <= m_options.retry.retries; ++attempt) {
-    if (attempt > 0) {
-      m_commands.backoff(attempt);
-    }
-    auto r = m_commands.run(argv, &env, input);
-    if (!r) {
-      return r.error();
-    }
-    if (r->ok()) {
-      // bsub may print "Cannot connect to LSF. Please wait ..." (and retry by itself) before the
-      // line with the id.
-      return parse_bsub(r->out);
-    }
-    const bool unknown_outcome = r->timed_out || is_transient_error(r->err);
-    if (!unknown_outcome) {
-      return make_error(ErrorKind::scheduler, failure_summary(*r), "bsub " + spec.name);
-    }
-    // The job may exist although bsub did not say so: look for it before trying again.
-    auto existing = find_submitted(spec);
-    if (existing && existing->has_value()) {
-      spdlog::warn("bsub for {} failed ({}) but the job exists as {}", spec.name,
-                   failure_summary(*r), (*existing)->value);
-      return **existing;
-    }
-    spdlog::warn("bsub for {} failed transiently: {}", spec.name, failure_summary(*r));
-  }
-  return make_error(ErrorKind::transient, "could not submit after retries", "bsub " + spec.name);
+  return m_commands.submit(
+      {bsub_argv(spec, m_options), bsub_environment(spec), bsub_stdin(spec), "bsub " + spec.name},
+      parse_bsub, [&] { return find_submitted(spec); });
 }
 
 Expected<std::map<std::string, JobInfo>> LsfScheduler::query_bjobs(std::span<const JobId> ids) {

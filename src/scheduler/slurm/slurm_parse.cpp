@@ -1,5 +1,6 @@
 #include "scheduler/slurm/slurm_parse.hpp"
 
+#include "scheduler/delimited.hpp"
 #include "util/text.hpp"
 
 #include <charconv>
@@ -62,46 +63,6 @@ JobState map_state(std::string_view native) {
 }
 
 namespace {
-
-bool all_digits(std::string_view s) {
-  return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos;
-}
-
-Error shape_error(std::string_view command, std::size_t line_no, std::string_view line,
-                  std::string_view expected) {
-  return make_error(ErrorKind::scheduler,
-                    "unexpected output line " + std::to_string(line_no) + ": '" +
-                        printable(line, 120) + "' (expected " + std::string(expected) + ")",
-                    std::string(command));
-}
-
-// The records of delimited output: its non-empty lines, each split into `fields` fields whose
-// first is a numeric job id. `terminated`: every field, the last too, ends with the delimiter
-// (squeue -O "Type:\x1f"), so a record has an extra, empty, last piece. Any other shape is an
-// error naming the command, the line and `expected`.
-Expected<std::vector<std::vector<std::string>>> split_records(std::string_view out,
-                                                              std::string_view command,
-                                                              std::size_t fields, bool terminated,
-                                                              std::string_view expected) {
-  std::vector<std::vector<std::string>> records;
-  std::size_t n = 0;
-  for (auto line : split_lines(out)) {
-    ++n;
-    if (trim(line).empty()) {
-      continue;
-    }
-    auto f = split(line, k_delimiter);
-    const std::size_t pieces = fields + (terminated ? 1 : 0);
-    if (f.size() != pieces || (terminated && !f.back().empty()) || !all_digits(trim(f[0]))) {
-      return shape_error(command, n, line, expected);
-    }
-    if (terminated) {
-      f.pop_back();
-    }
-    records.push_back(std::move(f));
-  }
-  return records;
-}
 
 std::optional<SystemTime> parse_slurm_time(std::string_view s) {
   s = trim(s);
@@ -188,7 +149,7 @@ Expected<JobId> parse_sbatch(std::string_view out) {
 
 Expected<std::vector<JobInfo>> parse_squeue(std::string_view out) {
   // Every field is written "Type:\x1f", so a record ends with the delimiter.
-  auto records = split_records(out, "squeue", 5, true,
+  auto records = split_records(out, "squeue", {5, true},
                                "JobID, State, Reason, exit_code, Name, each ending in \\x1f");
   if (!records) {
     return records.error();
@@ -219,7 +180,7 @@ Expected<std::vector<JobInfo>> parse_squeue(std::string_view out) {
 }
 
 Expected<std::vector<JobInfo>> parse_sacct(std::string_view out) {
-  auto records = split_records(out, "sacct", 7, false,
+  auto records = split_records(out, "sacct", {7, false},
                                "7 fields: JobIDRaw, State, ExitCode, Reason, Start, End, JobName");
   if (!records) {
     return records.error();
@@ -264,7 +225,7 @@ Expected<std::vector<JobInfo>> parse_sacct(std::string_view out) {
 
 Expected<std::vector<NamedJob>> parse_squeue_named(std::string_view out) {
   auto records =
-      split_records(out, "squeue", 3, true, "JobID, State, Comment, each ending in \\x1f");
+      split_records(out, "squeue", {3, true}, "JobID, State, Comment, each ending in \\x1f");
   if (!records) {
     return records.error();
   }

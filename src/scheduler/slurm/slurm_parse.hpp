@@ -6,6 +6,7 @@
 // job names, though Slurm itself accepts any name (see tests/fixtures/slurm/README.md); a line of
 // any other shape is an error that names what was expected.
 
+#include "scheduler/delimited.hpp"
 #include "scheduler/scheduler.hpp"
 #include "util/error.hpp"
 
@@ -15,8 +16,6 @@
 #include <vector>
 
 namespace softpack::scheduler::slurm {
-
-inline constexpr char k_delimiter = '\x1f';
 
 // One row of the state table.
 struct StateMapping {

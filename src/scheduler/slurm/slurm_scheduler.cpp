@@ -190,35 +190,9 @@ std::map<std::string, std::string> sbatch_environment(const JobSpec& spec) {
 }
 
 Expected<JobId> SlurmScheduler::submit(const JobSpec& spec) {
-  const auto argv = sbatch_argv(spec, m_options);
-  const auto env = sbatch_environment(spec);
-  for (int attempt = 0; attempt <= m_options.retries; ++attempt) {
-    if (attempt > 0) {
-      m_commands.backoff(attempt);
-    }
-    auto r = m_commands.run(argv, &env);
-    if (!r) {
-      return r.error();
-    }
-    if (r->ok()) {
-      // "Slurm temporarily unable to accept job, sleeping and retrying" on stderr is sbatch
-      // retrying by itself; what counts is the id on stdout.
-      return parse_sbatch(r->out);
-    }
-    const bool unknown_outcome = r->timed_out || is_transient_error(r->err);
-    if (!unknown_outcome) {
-      return make_error(ErrorKind::scheduler, failure_summary(*r), "sbatch " + spec.name);
-    }
-    // The job may exist although sbatch did not say so: look for it before trying again.
-    auto existing = find_submitted(spec);
-    if (existing && existing->has_value()) {
-      spdlog::warn("sbatch for {} failed ({}) but the job exists as {}", spec.name,
-                   failure_summary(*r), (*existing)->value);
-      return **existing;
-    }
-    spdlog::warn("sbatch for {} failed transiently: {}", spec.name, failure_summary(*r));
-  }
-  return make_error(ErrorKind::transient, "could not submit after retries", "sbatch " + spec.name);
+  return m_commands.submit(
+      {sbatch_argv(spec, m_options), sbatch_environment(spec), std::nullopt, "sbatch " + spec.name},
+      parse_sbatch, [&] { return find_submitted(spec); });
 }
 
 Expected<std::vector<JobInfo>> SlurmScheduler::poll(std::span<const JobId> ids) {
