@@ -1,10 +1,12 @@
 #include "flow/engine.hpp"
 
+#include "flow/poll_outcome.hpp"
+#include "flow/publishing.hpp"
 #include "flow/stage_result.hpp"
 #include "util/fs.hpp"
-#include "util/text.hpp"
 
 #include <algorithm>
+#include <exception>
 #include <random>
 #include <set>
 
@@ -20,48 +22,6 @@ using scheduler::JobId;
 using scheduler::JobInfo;
 using scheduler::JobState;
 
-std::string_view to_string(BuildState state) {
-  switch (state) {
-  case BuildState::queued:
-    return "queued";
-  case BuildState::submitting:
-    return "submitting";
-  case BuildState::running:
-    return "running";
-  case BuildState::publishing:
-    return "publishing";
-  case BuildState::published:
-    return "published";
-  case BuildState::failed:
-    return "failed";
-  case BuildState::cancelled:
-    return "cancelled";
-  }
-  return "unknown";
-}
-
-std::string_view to_string(DestinationState state) {
-  switch (state) {
-  case DestinationState::pending:
-    return "pending";
-  case DestinationState::published:
-    return "published";
-  case DestinationState::failed:
-    return "failed";
-  }
-  return "unknown";
-}
-
-std::optional<DestinationState> destination_state_from_string(std::string_view text) {
-  for (auto s :
-       {DestinationState::pending, DestinationState::published, DestinationState::failed}) {
-    if (to_string(s) == text) {
-      return s;
-    }
-  }
-  return std::nullopt;
-}
-
 EngineOptions engine_options(const config::Config& config) {
   EngineOptions o;
   o.poll_interval = config.scheduler.poll_interval;
@@ -73,17 +33,17 @@ EngineOptions engine_options(const config::Config& config) {
   return o;
 }
 
-std::chrono::milliseconds publish_backoff(const EngineOptions& options, int attempts) {
-  auto delay = options.publish_retry_initial;
-  for (int i = 1; i < attempts && delay < options.publish_retry_max; ++i) {
-    delay *= 2;
-  }
-  return std::min(delay, options.publish_retry_max);
+namespace {
+
+PublishPolicy publish_policy(const EngineOptions& o) {
+  return PublishPolicy{o.publish_retry_initial, o.publish_retry_max, o.publish_give_up_after,
+                       o.log_tail_bytes};
 }
 
-bool is_final(BuildState state) {
-  return state == BuildState::published || state == BuildState::failed ||
-         state == BuildState::cancelled;
+} // namespace
+
+std::chrono::milliseconds publish_backoff(const EngineOptions& options, int attempts) {
+  return backoff_delay(publish_policy(options), attempts);
 }
 
 namespace {
@@ -99,72 +59,17 @@ struct Build {
   int submit_retries = 0; // submissions put off in a row (journal or scheduler unavailable)
 };
 
-// One destination's outcome in a publish attempt.
-struct PublishOutcome {
-  std::string name;
-  Expected<artifacts::PublishResult> result;
-  SystemTime when;
-};
-
 struct PollOutcome {
   Expected<std::vector<JobInfo>> infos = std::vector<JobInfo>{};
   std::map<std::string, std::optional<StageResult>> results; // by job id
 };
-
-// Whether a scheduler's reason is about a job dependency (Slurm: Dependency,
-// DependencyNeverSatisfied; LSF: "Job dependency condition not satisfied").
-bool mentions_dependency(std::string_view reason) {
-  return to_lower(reason).find("dependency") != std::string::npos;
-}
-
-// Whether a stage's exit code says something. Slurm reports 0 for a job it ended itself (a node
-// failure, a cancellation) before or without the script's own result: "node_fail, exit code 0"
-// would read as if the script had succeeded.
-bool meaningful_exit_code(const StageStatus& st) {
-  return st.exit_code && (*st.exit_code != 0 || st.state == JobState::completed);
-}
-
-// builder.out: every stage's state and log, so a failed build explains itself in softpack-core.
-std::string compose_builder_out(const BuildStatus& status, const BuildPlan& plan,
-                                std::size_t tail_bytes) {
-  std::string out;
-  out += "softpack-builder build " + status.id + " of " + status.spec.full_name() + "\n";
-  if (!status.error.empty()) {
-    out += "error: " + status.error + "\n";
-  }
-  for (const auto& st : status.stages) {
-    out += "\n==> stage " + st.name;
-    if (st.job_id) {
-      out += " (job " + st.job_id->value + ")";
-    }
-    out += ": " + std::string(scheduler::to_string(st.state));
-    if (meaningful_exit_code(st)) {
-      out += ", exit code " + std::to_string(*st.exit_code);
-    }
-    if (!st.reason.empty()) {
-      out += ", " + st.reason;
-    }
-    out += "\n";
-    const auto log = plan.log_path(st.name);
-    std::string text = read_tail(log, tail_bytes);
-    if (std::filesystem::exists(log) && std::filesystem::file_size(log) > tail_bytes) {
-      out += "[... log truncated; first " +
-             std::to_string(std::filesystem::file_size(log) - tail_bytes) + " bytes omitted]\n";
-    }
-    out += text;
-    if (!text.empty() && text.back() != '\n') {
-      out += "\n";
-    }
-  }
-  return out;
-}
 
 } // namespace
 
 struct FlowEngine::Impl {
   asio::io_context& io;
   scheduler::Scheduler& sched;
-  std::vector<artifacts::Publisher*> publishers;
+  Publishing publishing;
   EngineOptions options;
   const Clock& clock;
   asio::thread_pool pool{2};
@@ -188,8 +93,8 @@ struct FlowEngine::Impl {
 
   Impl(asio::io_context& io_, scheduler::Scheduler& s, std::vector<artifacts::Publisher*> p,
        EngineOptions o, const Clock& c)
-      : io(io_), sched(s), publishers(std::move(p)), options(o), clock(c), timer(io_),
-        watch_timer(io_), interval(o.min_poll_interval) {
+      : io(io_), sched(s), publishing(std::move(p), publish_policy(o)), options(o), clock(c),
+        timer(io_), watch_timer(io_), interval(o.min_poll_interval) {
     // Backends that learn of changes themselves (the local executor) wake the poll early.
     sched.set_change_listener([this, alive = std::weak_ptr<bool>(alive)] {
       asio::post(io, [this, alive] {
@@ -201,14 +106,35 @@ struct FlowEngine::Impl {
   }
 
   // Runs `work` on the pool, then `done(result)` back on the io_context (unless the engine is
-  // gone by then).
-  template <typename Work, typename Done> void offload(Work work, Done done) {
-    asio::post(pool, [this, work = std::move(work), done = std::move(done),
-                      alive = std::weak_ptr<bool>(alive)]() mutable {
-      auto result = work();
-      asio::post(io, [done = std::move(done), result = std::move(result), alive]() mutable {
-        if (alive.lock()) {
-          done(std::move(result));
+  // gone by then). An exception out of `work` (a bug in a scheduler or publisher) is caught and
+  // logged, and `failed(what)` runs on the io_context instead: the task's builds go on, and the
+  // service with them.
+  template <typename Work, typename Done, typename Failed>
+  void offload(std::string task, Work work, Done done, Failed failed) {
+    asio::post(pool, [this, task = std::move(task), work = std::move(work), done = std::move(done),
+                      failed = std::move(failed), alive = std::weak_ptr<bool>(alive)]() mutable {
+      using Result = decltype(work());
+      std::optional<Result> result;
+      std::string what;
+      try {
+        result.emplace(work());
+      } catch (const std::exception& e) {
+        what = e.what();
+      } catch (...) {
+        what = "an exception that is not a std::exception";
+      }
+      if (!result) {
+        spdlog::error("{}: unexpected exception: {}", task, what);
+      }
+      asio::post(io, [done = std::move(done), failed = std::move(failed),
+                      result = std::move(result), what = std::move(what), alive]() mutable {
+        if (!alive.lock()) {
+          return;
+        }
+        if (result) {
+          done(std::move(*result));
+        } else {
+          failed(what);
         }
       });
     });
@@ -326,6 +252,7 @@ struct FlowEngine::Impl {
     }
     const scheduler::JobSpec js = b.plan.job_spec(b.plan.stages[idx], after);
     offload(
+        "submitting " + js.name,
         [this, js, check_first]() -> Expected<JobId> {
           if (check_first) {
             auto found = sched.find_submitted(js);
@@ -335,7 +262,14 @@ struct FlowEngine::Impl {
           }
           return sched.submit(js);
         },
-        [this, id = b.status.id, idx](Expected<JobId> r) { on_stage_submitted(id, idx, r); });
+        [this, id = b.status.id, idx](Expected<JobId> r) { on_stage_submitted(id, idx, r); },
+        // A task for this build alone: the exception is the build's error (the job may exist,
+        // so the build cancels and follows whatever it submitted).
+        [this, id = b.status.id, idx](const std::string& what) {
+          on_stage_submitted(id, idx,
+                             make_error(ErrorKind::internal, "unexpected exception: " + what,
+                                        std::string(sched.name())));
+        });
   }
 
   void on_stage_submitted(const std::string& id, std::size_t idx, const Expected<JobId>& r) {
@@ -449,15 +383,21 @@ struct FlowEngine::Impl {
       maybe_finish(b);
       return;
     }
-    offload([this, ids] { return sched.cancel(ids); },
-            [this, id = b.status.id](Expected<void> r) {
-              if (!r) {
-                spdlog::warn("build {}: cancelling its jobs: {}", id, r.error().describe());
-                // Let the next failure or request try again.
-                builds.at(id)->cancel_sent = false;
-              }
-              poll_soon();
-            });
+    auto on_cancelled = [this, id = b.status.id](Expected<void> r) {
+      if (!r) {
+        spdlog::warn("build {}: cancelling its jobs: {}", id, r.error().describe());
+        // Let the next poll, failure or request try again.
+        builds.at(id)->cancel_sent = false;
+      }
+      poll_soon();
+    };
+    offload(
+        "cancelling the jobs of build " + b.status.id, [this, ids] { return sched.cancel(ids); },
+        on_cancelled,
+        // A failed cancel, tried again like one the scheduler refused.
+        [on_cancelled](const std::string& what) {
+          on_cancelled(make_error(ErrorKind::internal, "unexpected exception: " + what));
+        });
   }
 
   bool cancel(const std::string& id) {
@@ -531,6 +471,7 @@ struct FlowEngine::Impl {
             return; // re-armed by the next poll_soon()
           }
           offload(
+              "looking for result files",
               [files] {
                 std::vector<std::string> found;
                 for (const auto& [job, path] : files) {
@@ -550,7 +491,9 @@ struct FlowEngine::Impl {
                 } else {
                   arm_watch();
                 }
-              });
+              },
+              // Nothing found this time: the next look, or the next poll, finds it.
+              [this](const std::string&) { arm_watch(); });
         });
   }
 
@@ -577,6 +520,7 @@ struct FlowEngine::Impl {
     poll_in_flight = true;
     ++poll_calls;
     offload(
+        "polling " + std::string(sched.name()),
         [this, ids, result_files] {
           PollOutcome out;
           out.infos = sched.poll(ids);
@@ -591,7 +535,13 @@ struct FlowEngine::Impl {
           }
           return out;
         },
-        [this](PollOutcome out) { on_polled(std::move(out)); });
+        [this](PollOutcome out) { on_polled(std::move(out)); },
+        // A task for every build: a failed poll (tried again, backing off), no build's error.
+        [this](const std::string& what) {
+          PollOutcome out;
+          out.infos = make_error(ErrorKind::internal, "unexpected exception: " + what);
+          on_polled(std::move(out));
+        });
   }
 
   void on_polled(PollOutcome out) {
@@ -603,81 +553,16 @@ struct FlowEngine::Impl {
       arm(interval);
       return;
     }
-    bool changed = false;
-    std::set<std::string> touched;
     const auto now = clock.now();
     last_poll_ok = now;
-    for (const auto& raw : *out.infos) {
-      auto where = by_job.find(raw.id.value);
-      if (where == by_job.end()) {
-        continue;
-      }
-      Build& b = *builds.at(where->second.first);
-      StageStatus& st = b.status.stages[where->second.second];
-      if (scheduler::is_final(st.state)) {
-        continue;
-      }
-      auto rit = out.results.find(raw.id.value);
-      const std::optional<StageResult> result =
-          rit == out.results.end() ? std::nullopt : rit->second;
-      JobInfo info = reconcile(raw, result);
-      if (info.state == JobState::cancelled && st.state == JobState::running &&
-          mentions_dependency(info.reason)) {
-        // A job is cancelled for its dependency only before it runs. One seen running that
-        // comes back so is the scheduler closing the record of a job it lost (slurmctld started
-        // without its state keeps the reason the job once waited for): nobody cancelled it.
-        info.state = JobState::lost;
-        info.reason = "the scheduler ended the running job without anyone cancelling it (it "
-                      "reports a dependency cancel, \"" +
-                      info.reason + "\": the scheduler lost the job)";
-      }
-      if (info.state == JobState::unknown) {
-        if (!st.missing_since) {
-          st.missing_since = now;
-        }
-        if (now - *st.missing_since >= options.lost_grace) {
-          info.state = JobState::lost;
-          info.reason = "the scheduler no longer knows the job and it left no result file" +
-                        (raw.reason.empty() ? std::string() : " (" + raw.reason + ")");
-        } else {
-          continue; // may be a result file lagging on a network filesystem
-        }
-      } else {
-        st.missing_since.reset();
-      }
-      const bool state_changed = info.state != st.state;
-      // A new reason alone (a requeued job's Priority -> BeginTime, a hold) is news for whoever
-      // watches the build, though not a reason to poll sooner.
-      const bool reason_changed = info.reason != st.reason;
-      st.state = info.state;
-      st.reason = info.reason;
-      if (info.exit_code) {
-        st.exit_code = info.exit_code;
-      }
-      if (info.started && !st.started) {
-        st.started = info.started;
-      }
-      if (info.state == JobState::running && !st.started) {
-        st.started = now;
-      }
-      if (scheduler::is_final(info.state)) {
-        st.ended = info.ended.value_or(now);
-      }
-      if (st.started && !b.status.started) {
-        b.status.started = st.started;
-      }
-      if (state_changed || reason_changed) {
-        if (state_changed) {
-          changed = true;
-          touched.insert(b.status.id);
-        }
-        spdlog::info("build {}: stage {} (job {}) {}{}", b.status.id, st.name,
-                     st.job_id ? st.job_id->value : "-", scheduler::to_string(st.state),
-                     st.reason.empty() ? "" : " (" + st.reason + ")");
-        notify_stage(b, st);
+    std::set<std::string> changed; // builds with a stage whose state changed
+    for (const auto& info : *out.infos) {
+      auto rit = out.results.find(info.id.value);
+      if (update_stage(info, rit == out.results.end() ? std::nullopt : rit->second, now)) {
+        changed.insert(by_job.at(info.id.value).first);
       }
     }
-    for (const auto& id : touched) {
+    for (const auto& id : changed) {
       Build& b = *builds.at(id);
       if (any_stage_ended_badly(b)) {
         cancel_remaining(b);
@@ -693,25 +578,45 @@ struct FlowEngine::Impl {
         cancel_remaining(b);
       }
     }
-    interval = changed ? options.min_poll_interval : std::min(options.poll_interval, interval * 2);
+    interval =
+        changed.empty() ? std::min(options.poll_interval, interval * 2) : options.min_poll_interval;
     arm(interval);
+  }
+
+  // Applies the scheduler's answer for one job (and its result file) to its stage, and tells
+  // the journal and the observer when the state or the reason changed. Returns whether the
+  // state changed.
+  bool update_stage(const JobInfo& info, const std::optional<StageResult>& result, SystemTime now) {
+    auto where = by_job.find(info.id.value);
+    if (where == by_job.end()) {
+      return false;
+    }
+    Build& b = *builds.at(where->second.first);
+    StageStatus& st = b.status.stages[where->second.second];
+    if (scheduler::is_final(st.state)) {
+      return false;
+    }
+    const StageStatus before = st;
+    st = advance_stage(before, info, result, now, options.lost_grace);
+    if (st.started && !b.status.started) {
+      b.status.started = st.started;
+    }
+    const bool state_changed = st.state != before.state;
+    // A new reason alone (a requeued job's Priority -> BeginTime, a hold) is news for whoever
+    // watches the build, though not a reason to poll sooner.
+    if (state_changed || st.reason != before.reason) {
+      spdlog::info("build {}: stage {} (job {}) {}{}", b.status.id, st.name,
+                   st.job_id ? st.job_id->value : "-", scheduler::to_string(st.state),
+                   st.reason.empty() ? "" : " (" + st.reason + ")");
+      notify_stage(b, st);
+    }
+    return state_changed;
   }
 
   static bool any_stage_ended_badly(const Build& b) {
     return std::any_of(b.status.stages.begin(), b.status.stages.end(), [](const StageStatus& s) {
       return scheduler::is_final(s.state) && s.state != JobState::completed;
     });
-  }
-
-  // A build whose first stage that did not complete was cancelled (someone ran scancel/bkill
-  // on it) ended because of a cancellation, not a failure.
-  static bool first_unfinished_was_cancelled(const Build& b) {
-    for (const auto& st : b.status.stages) {
-      if (st.state != JobState::completed) {
-        return st.state == JobState::cancelled && st.reason.find("dependency") == std::string::npos;
-      }
-    }
-    return false;
   }
 
   void maybe_finish(Build& b) {
@@ -742,169 +647,92 @@ struct FlowEngine::Impl {
       }
     }
     set_state(b, BuildState::publishing);
-    if (b.status.destinations.empty()) { // not when resuming: the outcomes so far are kept
-      for (const auto* p : publishers) {
-        if (b.status.succeeded || p->publishes_failures()) {
-          DestinationStatus d;
-          d.name = p->name();
-          b.status.destinations.push_back(std::move(d));
-        }
-      }
-    }
-    // Destinations no longer configured (the configuration changed across a restart) are
-    // dropped: the site chose not to publish there any more.
-    std::erase_if(b.status.destinations, [this, &b](const DestinationStatus& d) {
-      if (d.state != DestinationState::pending || publisher_named(d.name)) {
-        return false;
-      }
-      spdlog::warn("build {}: destination {} is no longer configured; not publishing there",
-                   b.status.id, d.name);
-      return true;
-    });
+    publishing.list_destinations(b.status);
     notify_build(b);
     publish_pending(b);
   }
 
-  artifacts::Publisher* publisher_named(const std::string& name) const {
-    for (auto* p : publishers) {
-      if (p->name() == name) {
-        return p;
-      }
-    }
-    return nullptr;
-  }
-
-  // One publish attempt: the pending destinations in order, stopping at the first failure
-  // (the record must not name an image or module that is not there).
+  // One publish attempt on the pool (reading logs and publishing may block), from a snapshot.
   void publish_pending(Build& b) {
     if (b.publish_in_flight) {
       return;
     }
-    std::vector<std::pair<std::string, artifacts::Publisher*>> pending;
-    for (const auto& d : b.status.destinations) {
-      if (d.state == DestinationState::pending) {
-        pending.emplace_back(d.name, publisher_named(d.name));
-      }
-    }
-    artifacts::PublishRequest req;
-    req.spec = b.status.spec;
-    req.build_id = b.status.id;
-    req.success = b.status.succeeded;
-    req.out_dir = b.plan.out_dir();
     b.publish_in_flight = true;
-    // Reading the logs may block (network filesystems): done on the pool, from a snapshot.
+    const std::string id = b.status.id;
     offload(
-        [this, req, pending, snapshot = b.status, plan = b.plan,
-         tail = options.log_tail_bytes]() -> std::vector<PublishOutcome> {
+        "publishing build " + id,
+        [this, snapshot = b.status, plan = b.plan] {
+          return publishing.attempt(snapshot, plan, clock);
+        },
+        [this, id](std::vector<PublishOutcome> outcomes) {
+          on_published(*builds.at(id), std::move(outcomes));
+        },
+        // Publishing's own work (builder.out) failed unexpectedly: the attempt failed, and is
+        // tried again after the backoff of the first pending destination.
+        [this, id](const std::string& what) {
+          Build& b = *builds.at(id);
           std::vector<PublishOutcome> outcomes;
-          // builder.out is written once: every attempt then publishes the same bytes, so a
-          // destination that did get them (an unanswered push) sees no change.
-          const auto builder_out_path = req.out_dir / "builder.out";
-          Expected<void> prepared;
-          if (!std::filesystem::exists(builder_out_path)) {
-            prepared =
-                write_file_atomic(builder_out_path, compose_builder_out(snapshot, plan, tail));
-          }
-          if (prepared && req.success) {
-            prepared = write_file_atomic(req.out_dir / ".built_by_softpack", req.build_id + "\n");
-          }
-          for (const auto& [name, publisher] : pending) {
-            Expected<artifacts::PublishResult> r =
-                !prepared ? Expected<artifacts::PublishResult>(prepared.error())
-                          : publisher->publish(req);
-            const bool ok = r.has_value();
-            outcomes.push_back(PublishOutcome{name, std::move(r), clock.now()});
-            if (!ok) {
+          for (const auto& d : b.status.destinations) {
+            if (d.state == DestinationState::pending) {
+              outcomes.push_back({d.name,
+                                  make_error(ErrorKind::internal, "unexpected exception: " + what),
+                                  clock.now()});
               break;
             }
           }
-          return outcomes;
-        },
-        [this, id = b.status.id](std::vector<PublishOutcome> outcomes) {
-          on_published(*builds.at(id), std::move(outcomes));
+          on_published(b, std::move(outcomes));
         });
   }
 
   void on_published(Build& b, std::vector<PublishOutcome> outcomes) {
     b.publish_in_flight = false;
     const std::string& id = b.status.id;
-    for (auto& o : outcomes) {
-      auto it = std::find_if(b.status.destinations.begin(), b.status.destinations.end(),
-                             [&](const DestinationStatus& d) { return d.name == o.name; });
-      if (it == b.status.destinations.end()) {
+    const auto jitter_of = [this](std::chrono::milliseconds delay) {
+      return std::chrono::milliseconds(
+          std::uniform_int_distribution<long long>(0, delay.count() / 5)(jitter));
+    };
+    for (const auto& o : outcomes) {
+      Recorded what = Recorded::published;
+      DestinationStatus* d = publishing.record(b.status, o, jitter_of, what);
+      if (!d) {
         continue;
       }
-      DestinationStatus& d = *it;
-      d.attempts += 1;
-      d.last_attempt = o.when;
-      d.next_attempt.reset();
-      if (o.result) {
-        d.state = DestinationState::published;
-        d.reference = o.result->reference;
+      switch (what) {
+      case Recorded::published:
         spdlog::info("build {}: published to {} ({})", id, o.result->destination,
                      o.result->reference);
-      } else {
-        d.error = o.result.error().describe();
-        if (!d.first_failure) {
-          d.first_failure = o.when;
-        }
-        const bool refused = o.result.error().kind == ErrorKind::invalid_input;
-        const bool too_long = options.publish_give_up_after.count() > 0 &&
-                              o.when - *d.first_failure >= options.publish_give_up_after;
-        if (refused || too_long) {
-          d.state = DestinationState::failed;
-          spdlog::error("build {}: publishing to {} failed; giving up after {} attempt(s): {}", id,
-                        d.name, d.attempts, d.error);
-        } else {
-          auto delay = publish_backoff(options, d.attempts);
-          delay -= std::chrono::milliseconds(
-              std::uniform_int_distribution<long long>(0, delay.count() / 5)(jitter));
-          d.next_attempt = o.when + delay;
-          spdlog::warn("build {}: publishing to {} failed (attempt {}), next attempt in {} ms: {}",
-                       id, d.name, d.attempts, delay.count(), d.error);
-        }
+        break;
+      case Recorded::given_up:
+        spdlog::error("build {}: publishing to {} failed; giving up after {} attempt(s): {}", id,
+                      d->name, d->attempts, d->error);
+        break;
+      case Recorded::retrying:
+        spdlog::warn(
+            "build {}: publishing to {} failed (attempt {}), next attempt in {} ms: {}", id,
+            d->name, d->attempts,
+            std::chrono::duration_cast<std::chrono::milliseconds>(*d->next_attempt - o.when)
+                .count(),
+            d->error);
+        break;
       }
       save(b);
       if (observer) {
-        observer->on_destination_changed(b.status, d);
+        observer->on_destination_changed(b.status, *d);
       }
     }
     finish_publishing(b);
   }
 
   void finish_publishing(Build& b) {
-    const auto& ds = b.status.destinations;
-    auto given_up = std::find_if(ds.begin(), ds.end(), [](const DestinationStatus& d) {
-      return d.state == DestinationState::failed;
-    });
-    if (given_up != ds.end()) {
-      b.status.error = (b.status.error.empty() ? "" : b.status.error + "; ") + "publishing to " +
-                       given_up->name + " failed: " + given_up->error;
-      set_state(b, BuildState::failed);
+    if (auto final_state = publishing.settle(b.status)) {
+      set_state(b, *final_state);
       return;
     }
-    auto pending = std::find_if(ds.begin(), ds.end(), [](const DestinationStatus& d) {
-      return d.state == DestinationState::pending;
-    });
-    if (pending != ds.end()) {
-      schedule_publish(b, pending->next_attempt);
-      return;
-    }
-    // The record's reference (the artifacts commit) when a destination makes one, else the
-    // last destination's.
-    b.status.published_reference = ds.empty() ? std::string() : ds.back().reference;
-    for (const auto& d : ds) {
-      if (const auto* p = publisher_named(d.name); p && p->reference_is_record()) {
-        b.status.published_reference = d.reference;
-        break;
+    for (const auto& d : b.status.destinations) {
+      if (d.state == DestinationState::pending) {
+        schedule_publish(b, d.next_attempt);
+        return;
       }
-    }
-    if (b.status.succeeded) {
-      set_state(b, BuildState::published);
-    } else if (b.status.cancel_requested || first_unfinished_was_cancelled(b)) {
-      set_state(b, BuildState::cancelled);
-    } else {
-      set_state(b, BuildState::failed);
     }
   }
 

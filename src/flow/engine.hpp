@@ -8,11 +8,19 @@
 // failures with backoff (across restarts: the outcomes are in the journal) until all succeeded
 // or one is given up.
 //
+// The steps are in units of their own: what a poll answer does to a stage is
+// flow/poll_outcome (pure), publishing is flow/publishing; the engine keeps the builds, the
+// timers and the order of things.
+//
 // Threading: all public functions are called on the io_context's thread. Scheduler and
 // publisher calls (which run commands and may block) go to an internal worker pool; their
-// results come back to the io_context.
+// results come back to the io_context. An exception thrown on the pool is caught there and
+// logged: in a task for one build (a submission, a publish attempt) it becomes that build's
+// error; in a task for several (a poll, the result-file watch) it counts as a failed poll and
+// is retried; a cancel that throws is retried like a refused one.
 
 #include "artifacts/publisher.hpp"
+#include "flow/build_status.hpp"
 #include "flow/plan.hpp"
 #include "scheduler/scheduler.hpp"
 #include "util/time.hpp"
@@ -27,74 +35,6 @@
 #include <boost/asio/io_context.hpp>
 
 namespace softpack::flow {
-
-enum class BuildState {
-  queued,     // accepted, not yet submitted
-  submitting, // jobs being submitted
-  running,    // all jobs submitted, some not ended
-  publishing, // all jobs ended, artifacts being published
-  published,  // succeeded and published
-  failed,     // a stage failed (builder.out published) or the build could not run
-  cancelled,  // cancelled by request (builder.out published)
-};
-
-std::string_view to_string(BuildState state);
-bool is_final(BuildState state);
-
-struct StageStatus {
-  std::string name;
-  std::string job_name;
-  std::optional<scheduler::JobId> job_id;
-  scheduler::JobState state = scheduler::JobState::pending;
-  std::string reason;
-  std::optional<int> exit_code;
-  std::optional<SystemTime> submitted;
-  std::optional<SystemTime> started;
-  std::optional<SystemTime> ended;
-  std::optional<SystemTime> missing_since; // the scheduler stopped knowing the job
-  bool submitting = false; // the scheduler has been asked; the job id is not known yet
-};
-
-enum class DestinationState {
-  pending,   // not yet published (or failed and waiting for the next attempt)
-  published, // done
-  failed,    // given up: refused for good, or still failing after give_up_after
-};
-
-std::string_view to_string(DestinationState state);
-std::optional<DestinationState> destination_state_from_string(std::string_view text);
-
-// One publish destination of a build (Publisher::name()).
-struct DestinationStatus {
-  std::string name;
-  DestinationState state = DestinationState::pending;
-  int attempts = 0;
-  std::string error;     // the last failure; kept after a later success, for the record
-  std::string reference; // what the destination made (commit, digest, path)
-  std::optional<SystemTime> first_failure;
-  std::optional<SystemTime> last_attempt;
-  std::optional<SystemTime> next_attempt; // while pending after a failure
-  bool operator==(const DestinationStatus&) const = default;
-};
-
-struct BuildStatus {
-  std::string id;
-  spec::EnvironmentSpec spec;
-  std::filesystem::path build_dir;
-  BuildState state = BuildState::queued;
-  std::string error; // why it failed: "stage build failed: exit code 1", or a publish error
-  SystemTime requested{};
-  std::optional<SystemTime> started; // first job started
-  std::optional<SystemTime> done;    // final state reached
-  std::vector<StageStatus> stages;
-  bool succeeded = false; // all stages completed
-  bool cancel_requested = false;
-  // What publishing made: the reference of the destination that keeps the build's record (the
-  // artifacts commit; Publisher::reference_is_record), else the last destination's.
-  std::string published_reference;
-  // The publish destinations, in publishing order, once the build's jobs have all ended.
-  std::vector<DestinationStatus> destinations;
-};
 
 struct EngineOptions {
   std::chrono::milliseconds poll_interval{std::chrono::seconds(30)};

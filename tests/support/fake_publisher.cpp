@@ -12,6 +12,9 @@ FakePublisher::publish(const artifacts::PublishRequest& request) {
   }
   std::lock_guard lock(m_mutex);
   m_calls.push_back(std::move(call));
+  if (!m_throw_for.empty() && request.spec.name == m_throw_for) {
+    throw std::runtime_error("fake publisher threw for " + request.spec.full_name());
+  }
   if (m_failure) {
     return *m_failure;
   }
@@ -21,6 +24,11 @@ FakePublisher::publish(const artifacts::PublishRequest& request) {
 void FakePublisher::fail_with(std::string message, ErrorKind kind) {
   std::lock_guard lock(m_mutex);
   m_failure = make_error(kind, std::move(message), m_name + " publisher");
+}
+
+void FakePublisher::throw_for_environment(std::string name) {
+  std::lock_guard lock(m_mutex);
+  m_throw_for = std::move(name);
 }
 
 void FakePublisher::recover() {

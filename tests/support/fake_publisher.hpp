@@ -8,6 +8,7 @@
 
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,9 @@ public:
 
   // From now on, publish() returns an error of this kind with this message (io: retried).
   void fail_with(std::string message, ErrorKind kind = ErrorKind::io);
+  // From now on, publish() throws std::runtime_error for builds of environments named `name`
+  // (as a buggy publisher would); "" stops it.
+  void throw_for_environment(std::string name);
   // From now on, publish() succeeds.
   void recover();
   std::vector<Call> calls() const;
@@ -40,6 +44,7 @@ private:
   std::string m_name;
   bool m_publishes_failures;
   std::optional<Error> m_failure;
+  std::string m_throw_for;
 };
 
 } // namespace softpack::testing

@@ -10,6 +10,9 @@ using scheduler::JobState;
 Expected<JobId> FakeScheduler::submit(const JobSpec& spec) {
   std::lock_guard lock(m_mutex);
   ++m_submit_calls;
+  if (!m_throw_on_submit_of.empty() && spec.name.find(m_throw_on_submit_of) != std::string::npos) {
+    throw std::runtime_error("fake scheduler: submit threw for " + spec.name);
+  }
   if (m_fail_submits > 0) {
     --m_fail_submits;
     return make_error(m_fail_submit_kind, "sbatch: error: fake submission failure", "fake");
@@ -32,6 +35,10 @@ Expected<JobId> FakeScheduler::submit(const JobSpec& spec) {
 Expected<std::vector<JobInfo>> FakeScheduler::poll(std::span<const JobId> ids) {
   std::lock_guard lock(m_mutex);
   m_polls.emplace_back(ids.begin(), ids.end());
+  if (m_throw_polls > 0) {
+    --m_throw_polls;
+    throw std::runtime_error("fake scheduler: poll threw");
+  }
   if (m_fail_polls > 0) {
     --m_fail_polls;
     return make_error(ErrorKind::transient, "squeue: error: fake controller unreachable", "fake");
@@ -55,6 +62,10 @@ Expected<std::vector<JobInfo>> FakeScheduler::poll(std::span<const JobId> ids) {
 Expected<void> FakeScheduler::cancel(std::span<const JobId> ids) {
   std::lock_guard lock(m_mutex);
   m_cancels.emplace_back(ids.begin(), ids.end());
+  if (m_throw_cancels > 0) {
+    --m_throw_cancels;
+    throw std::runtime_error("fake scheduler: cancel threw");
+  }
   if (m_fail_cancels > 0) {
     --m_fail_cancels;
     return make_error(ErrorKind::transient, "scancel: error: fake controller unreachable", "fake");
@@ -189,6 +200,21 @@ JobState FakeScheduler::state_of(const JobId& id) const {
 bool FakeScheduler::has_listener() const {
   std::lock_guard lock(m_mutex);
   return static_cast<bool>(m_listener);
+}
+
+void FakeScheduler::throw_on_submit_of(std::string text) {
+  std::lock_guard lock(m_mutex);
+  m_throw_on_submit_of = std::move(text);
+}
+
+void FakeScheduler::throw_next_polls(int n) {
+  std::lock_guard lock(m_mutex);
+  m_throw_polls = n;
+}
+
+void FakeScheduler::throw_next_cancels(int n) {
+  std::lock_guard lock(m_mutex);
+  m_throw_cancels = n;
 }
 
 } // namespace softpack::testing

@@ -12,6 +12,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,11 @@ public:
   // The next n submissions fail with an error of `kind` (transient: the scheduler was
   // unreachable and the outcome is unknown).
   void fail_next_submits(int n, ErrorKind kind = ErrorKind::command);
+  // Throw std::runtime_error, as a buggy adapter would: when a submitted job's name contains
+  // `text`; in the next n polls; in the next n cancels.
+  void throw_on_submit_of(std::string text);
+  void throw_next_polls(int n);
+  void throw_next_cancels(int n);
   // Whether cancel() ends the jobs (true) or only records the call (false).
   void set_cancel_ends_jobs(bool yes);
   // Calls the change listener, if any, on this thread.
@@ -65,6 +71,9 @@ private:
   int m_fail_cancels = 0;
   int m_fail_submits = 0;
   ErrorKind m_fail_submit_kind = ErrorKind::command;
+  std::string m_throw_on_submit_of;
+  int m_throw_polls = 0;
+  int m_throw_cancels = 0;
   bool m_cancel_ends_jobs = true;
   std::function<void()> m_listener;
 };

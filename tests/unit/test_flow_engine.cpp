@@ -731,3 +731,60 @@ TEST_CASE("engine: a scheduler's change notice brings the next poll forward", "[
   h.engine.reset();
   CHECK_FALSE(h.sched.has_listener()); // the engine removes itself
 }
+
+TEST_CASE("engine: an exception on the worker pool ends no build but its own", "[engine]") {
+  Harness h;
+  SECTION("a scheduler that throws submitting one build's stage fails that build only") {
+    h.sched.throw_on_submit_of("bad");
+    const auto bad = h.engine->start(h.plan("bad"));
+    const auto good = h.start_running(h.plan("good"));
+    REQUIRE(h.run_until_final(bad));
+    CHECK(h.status(bad).state == BuildState::failed);
+    CHECK_THAT(h.status(bad).error,
+               Catch::Contains("unexpected exception") && Catch::Contains("submit threw"));
+    CHECK(h.status(good).state == BuildState::running);
+    for (const auto& job : h.sched.submitted_ids()) {
+      h.sched.set_state(job, JobState::completed, 0);
+    }
+    REQUIRE(h.run_until_final(good));
+    CHECK(h.status(good).state == BuildState::published);
+  }
+  SECTION("a poll that throws is a failed poll, tried again") {
+    const auto id = h.start_running(h.plan());
+    h.sched.throw_next_polls(2);
+    h.end_jobs();
+    REQUIRE(h.run_until_final(id));
+    CHECK(h.status(id).state == BuildState::published);
+    CHECK(h.status(id).error.empty());
+  }
+  SECTION("a cancel that throws is a failed cancel, tried again") {
+    const auto id = h.start_running(h.plan());
+    h.sched.throw_next_cancels(1);
+    REQUIRE(h.engine->cancel(id));
+    REQUIRE(h.run_until_final(id));
+    CHECK(h.status(id).state == BuildState::cancelled);
+    CHECK(h.sched.cancel_count() >= 2);
+  }
+  SECTION("a publisher that throws for one build: its destination fails, the others publish") {
+    h.publisher.throw_for_environment("bad");
+    const auto bad = h.start_running(h.plan("bad"));
+    const auto good = h.start_running(h.plan("good"));
+    for (const auto& job : h.sched.submitted_ids()) {
+      h.sched.set_state(job, JobState::completed, 0);
+    }
+    REQUIRE(h.run_until_final(good));
+    CHECK(h.status(good).state == BuildState::published);
+    // The bad build's destination retries with backoff, each attempt an error it records.
+    REQUIRE(run_until(h.io, [&] {
+      const auto& ds = h.status(bad).destinations;
+      return !ds.empty() && ds.front().attempts >= 2;
+    }));
+    const auto& d = h.status(bad).destinations.front();
+    CHECK(d.state == flow::DestinationState::pending);
+    CHECK_THAT(d.error, Catch::Contains("unexpected exception") && Catch::Contains("threw"));
+    CHECK(h.status(bad).state == BuildState::publishing);
+    h.publisher.throw_for_environment("");
+    REQUIRE(h.run_until_final(bad));
+    CHECK(h.status(bad).state == BuildState::published);
+  }
+}

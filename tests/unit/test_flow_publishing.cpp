@@ -1,0 +1,214 @@
+#include "flow/publishing.hpp"
+#include "support/fake_publisher.hpp"
+#include "support/manual_clock.hpp"
+#include "support/temp_dir.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace softpack;
+using namespace std::chrono_literals;
+using flow::BuildState;
+using flow::BuildStatus;
+using flow::DestinationState;
+using flow::Publishing;
+using flow::Recorded;
+using scheduler::JobState;
+using testing::FakePublisher;
+
+namespace {
+
+// A destination whose reference is the build's record, as git's commit is.
+class RecordPublisher final : public artifacts::Publisher {
+public:
+  std::string name() const override { return "record"; }
+  bool reference_is_record() const override { return true; }
+  Expected<artifacts::PublishResult> publish(const artifacts::PublishRequest&) override {
+    return artifacts::PublishResult{"record", "commit-1"};
+  }
+};
+
+BuildStatus ended_build(bool succeeded) {
+  BuildStatus b;
+  b.id = "b1";
+  b.spec.path = "users/alice";
+  b.spec.name = "env";
+  b.spec.version = "1";
+  b.succeeded = succeeded;
+  for (const char* name : {"concretize", "build", "module"}) {
+    flow::StageStatus st;
+    st.name = name;
+    st.state = succeeded ? JobState::completed : JobState::failed;
+    b.stages.push_back(st);
+  }
+  return b;
+}
+
+flow::PublishOutcome failure(const std::string& name, ErrorKind kind, SystemTime when) {
+  return {name, make_error(kind, "down"), when};
+}
+
+const auto no_jitter = [](std::chrono::milliseconds) { return 0ms; };
+
+} // namespace
+
+TEST_CASE("publishing: a build's destinations", "[publishing]") {
+  FakePublisher image("image", false), record("files");
+  Publishing p({&image, &record}, {});
+  auto ok = ended_build(true);
+  p.list_destinations(ok);
+  REQUIRE(ok.destinations.size() == 2);
+  CHECK(ok.destinations[0].name == "image");
+  auto failed = ended_build(false);
+  p.list_destinations(failed);
+  // An image destination has nothing to publish for a failed build.
+  REQUIRE(failed.destinations.size() == 1);
+  CHECK(failed.destinations[0].name == "files");
+
+  SECTION("pending destinations no longer configured are dropped, done ones kept") {
+    auto b = ended_build(true);
+    b.destinations.resize(2);
+    b.destinations[0].name = "gone";
+    b.destinations[1].name = "old";
+    b.destinations[1].state = DestinationState::published;
+    p.list_destinations(b);
+    REQUIRE(b.destinations.size() == 1);
+    CHECK(b.destinations[0].name == "old");
+  }
+}
+
+TEST_CASE("publishing: outcomes, backoff and giving up", "[publishing]") {
+  FakePublisher files("files");
+  flow::PublishPolicy policy;
+  policy.retry_initial = 10s;
+  policy.retry_max = 40s;
+  policy.give_up_after = 1h;
+  Publishing p({&files}, policy);
+  auto b = ended_build(true);
+  p.list_destinations(b);
+  const SystemTime t0 = from_unix_seconds(1'764'000'000);
+  Recorded what = Recorded::published;
+
+  auto* d = p.record(b, failure("files", ErrorKind::io, t0), no_jitter, what);
+  REQUIRE(d);
+  CHECK(what == Recorded::retrying);
+  CHECK(d->attempts == 1);
+  CHECK(d->next_attempt == t0 + 10s);
+  CHECK(d->first_failure == t0);
+  CHECK_FALSE(p.settle(b).has_value()); // still pending
+
+  d = p.record(b, failure("files", ErrorKind::io, t0 + 10s), no_jitter, what);
+  CHECK(d->next_attempt == t0 + 10s + 20s);
+  // Jitter comes off the delay.
+  d = p.record(
+      b, failure("files", ErrorKind::io, t0 + 30s), [](std::chrono::milliseconds) { return 5s; },
+      what);
+  CHECK(d->next_attempt == t0 + 30s + 35s);
+  CHECK(flow::backoff_delay(policy, 10) == 40s);
+
+  SECTION("still failing after give_up_after: given up, and the build failed") {
+    d = p.record(b, failure("files", ErrorKind::io, t0 + 1h), no_jitter, what);
+    CHECK(what == Recorded::given_up);
+    CHECK(d->state == DestinationState::failed);
+    CHECK(p.settle(b) == BuildState::failed);
+    CHECK_THAT(b.error, Catch::Contains("publishing to files failed"));
+  }
+  SECTION("a refusal is given up at once") {
+    d = p.record(b, failure("files", ErrorKind::invalid_input, t0 + 1min), no_jitter, what);
+    CHECK(what == Recorded::given_up);
+  }
+  SECTION("a success after failures keeps the last error for the record") {
+    d = p.record(b, {"files", artifacts::PublishResult{"files", "ref-9"}, t0 + 1min}, no_jitter,
+                 what);
+    CHECK(what == Recorded::published);
+    CHECK(d->state == DestinationState::published);
+    CHECK(d->reference == "ref-9");
+    CHECK_FALSE(d->next_attempt.has_value());
+    CHECK_THAT(d->error, Catch::Contains("down"));
+    CHECK(p.settle(b) == BuildState::published);
+    CHECK(b.published_reference == "ref-9");
+  }
+  CHECK(p.record(b, failure("nowhere", ErrorKind::io, t0), no_jitter, what) == nullptr);
+}
+
+TEST_CASE("publishing: what a build comes to", "[publishing]") {
+  FakePublisher first("first");
+  RecordPublisher record;
+  FakePublisher last("last");
+  Publishing p({&first, &record, &last}, {});
+  auto publish_all = [&](BuildStatus& b) {
+    for (auto& d : b.destinations) {
+      d.state = DestinationState::published;
+      d.reference = d.name + "-ref";
+    }
+  };
+  SECTION("the record's reference is the build's, wherever it is in the order") {
+    auto b = ended_build(true);
+    p.list_destinations(b);
+    publish_all(b);
+    CHECK(p.settle(b) == BuildState::published);
+    CHECK(b.published_reference == "record-ref");
+  }
+  SECTION("without a record, the last destination's") {
+    Publishing plain({&first, &last}, {});
+    auto b = ended_build(true);
+    plain.list_destinations(b);
+    publish_all(b);
+    CHECK(plain.settle(b) == BuildState::published);
+    CHECK(b.published_reference == "last-ref");
+  }
+  SECTION("a failed build is failed, a cancelled one cancelled") {
+    auto b = ended_build(false);
+    p.list_destinations(b);
+    publish_all(b);
+    CHECK(p.settle(b) == BuildState::failed);
+    b.stages[0].state = JobState::cancelled;
+    b.stages[0].reason = "cancelled by 1000";
+    CHECK(p.settle(b) == BuildState::cancelled);
+    b.stages[0].reason = "dependency never satisfied";
+    CHECK(p.settle(b) == BuildState::failed);
+    b.cancel_requested = true;
+    CHECK(p.settle(b) == BuildState::cancelled);
+  }
+}
+
+TEST_CASE("publishing: one attempt", "[publishing]") {
+  testing::TempDir t;
+  testing::ManualClock clock;
+  FakePublisher first("first"), second("second"), third("third");
+  Publishing p({&first, &second, &third}, {});
+  flow::BuildPlan plan;
+  plan.build_id = "b1";
+  plan.build_dir = t / "build";
+  std::filesystem::create_directories(plan.out_dir());
+  auto b = ended_build(false);
+  p.list_destinations(b);
+  b.destinations[0].state = DestinationState::published; // done in an earlier attempt
+
+  SECTION("the pending ones in order, stopping at the first failure") {
+    second.fail_with("second is down");
+    const auto outcomes = p.attempt(b, plan, clock);
+    REQUIRE(outcomes.size() == 1);
+    CHECK(outcomes[0].name == "second");
+    CHECK_FALSE(outcomes[0].result);
+    CHECK(first.call_count() == 0);
+    CHECK(third.call_count() == 0);
+    // builder.out was written first, once, and every destination saw it.
+    REQUIRE(second.calls().front().builder_out.has_value());
+    CHECK_THAT(*second.calls().front().builder_out, Catch::Contains("==> stage concretize"));
+  }
+  SECTION("a publisher that throws is that destination's error") {
+    second.throw_for_environment("env");
+    const auto outcomes = p.attempt(b, plan, clock);
+    REQUIRE(outcomes.size() == 1);
+    REQUIRE_FALSE(outcomes[0].result);
+    CHECK(outcomes[0].result.error().kind == ErrorKind::internal);
+    CHECK_THAT(outcomes[0].result.error().describe(),
+               Catch::Contains("second") && Catch::Contains("unexpected exception"));
+  }
+  SECTION("all pending ones succeed") {
+    const auto outcomes = p.attempt(b, plan, clock);
+    REQUIRE(outcomes.size() == 2);
+    CHECK(outcomes[0].result);
+    CHECK(outcomes[1].result);
+  }
+}
