@@ -50,12 +50,12 @@ Expected<ModuleFiles> render_module_files(const ModuleInputs& in,
   const std::string image = scripts + "/singularity.sif";
 
   std::vector<std::string> package_specs;
-  for (const auto& p : in.concrete.empty() ? in.spec.packages : in.concrete) {
+  for (const auto& p : in.concrete.empty() ? in.spec->packages : in.concrete) {
     package_specs.push_back(p.to_spec());
   }
 
   List description_lines;
-  const auto description = std::string(trim(in.spec.description));
+  const auto description = std::string(trim(in.spec->description));
   for (auto line : split_lines(description)) {
     description_lines.emplace_back(std::string(line));
   }
@@ -73,8 +73,8 @@ Expected<ModuleFiles> render_module_files(const ModuleInputs& in,
   auto module = templates.render("module.tcl.mustache",
                                  Map{{"description_lines", description_lines},
                                      {"executables", exes_tcl},
-                                     {"whatis_name", "Name: " + in.spec.name},
-                                     {"whatis_version", "Version: " + in.spec.version},
+                                     {"whatis_name", "Name: " + in.spec->name},
+                                     {"whatis_version", "Version: " + in.spec->version},
                                      {"whatis_packages", "Packages: " + join(package_specs, ", ")},
                                      {"dependencies", deps},
                                      {"scripts_dir", scripts}});

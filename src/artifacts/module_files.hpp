@@ -17,7 +17,7 @@
 namespace softpack::artifacts {
 
 struct ModuleInputs {
-  spec::EnvironmentSpec spec;
+  spec::ValidSpec spec;
   std::vector<spec::Package> concrete;  // roots with concrete versions (from spack.lock)
   std::vector<std::string> executables; // in the image's view
   std::vector<std::string> exec_command{"singularity", "exec"};

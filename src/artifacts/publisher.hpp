@@ -16,7 +16,7 @@
 namespace softpack::artifacts {
 
 struct PublishRequest {
-  spec::EnvironmentSpec spec;
+  spec::ValidSpec spec;
   std::string build_id;
   bool success = false;
   std::filesystem::path out_dir; // holds the files named by artifact_files(success)

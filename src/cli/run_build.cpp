@@ -83,8 +83,8 @@ private:
 
 } // namespace
 
-int run_build(const config::Config& config, const spec::EnvironmentSpec& spec,
-              const RunOptions& options, std::ostream& out, std::ostream& err) {
+int run_build(const config::Config& config, const spec::ValidSpec& spec, const RunOptions& options,
+              std::ostream& out, std::ostream& err) {
   spdlog::set_level(options.verbose ? spdlog::level::info : spdlog::level::warn);
   auto wired = wire(config);
   if (!wired) {
@@ -96,7 +96,7 @@ int run_build(const config::Config& config, const spec::EnvironmentSpec& spec,
   scheduler::Scheduler& sched = *(*wired)->backends.scheduler;
   const auto destinations = (*wired)->backends.publishers();
 
-  if (auto ok = flow::check_spec(destinations, spec); !ok) {
+  if (auto ok = flow::destinations_accept(destinations, spec); !ok) {
     err << "sp-submit: " << ok.error().describe() << "\n";
     return exit_code_for(ok.error());
   }
@@ -116,7 +116,7 @@ int run_build(const config::Config& config, const spec::EnvironmentSpec& spec,
   ProgressPrinter printer(out, options.wait);
   engine.set_observer(&printer);
 
-  out << "build " << build_id << " of " << spec.full_name() << " on " << sched.name() << ": "
+  out << "build " << build_id << " of " << spec->full_name() << " on " << sched.name() << ": "
       << plan->build_dir.string() << std::endl;
   engine.start(std::move(*plan));
 

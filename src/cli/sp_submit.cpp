@@ -18,8 +18,8 @@ namespace softpack::cli {
 
 namespace {
 
-Expected<spec::EnvironmentSpec> read_spec(const std::string& file, const std::string& name,
-                                          const std::string& version) {
+Expected<spec::ValidSpec> read_spec(const std::string& file, const std::string& name,
+                                    const std::string& version) {
   std::string text;
   std::string source = file;
   if (file == "-") {
@@ -60,8 +60,7 @@ Expected<spec::EnvironmentSpec> read_spec(const std::string& file, const std::st
   return spec::parse_softpack_yml(text, source, parts->first, parts->second, version);
 }
 
-int dry_run(const config::Config& config, const spec::EnvironmentSpec& spec,
-            const std::string& dir) {
+int dry_run(const config::Config& config, const spec::ValidSpec& spec, const std::string& dir) {
   // The destinations are made (not used) so that a spec one of them would refuse is refused
   // here as in a real run.
   auto wired = wire(config);
@@ -69,7 +68,7 @@ int dry_run(const config::Config& config, const spec::EnvironmentSpec& spec,
     std::cerr << "sp-submit: " << wired.error().describe() << "\n";
     return exit_code_for(wired.error());
   }
-  if (auto ok = flow::check_spec((*wired)->backends.publishers(), spec); !ok) {
+  if (auto ok = flow::destinations_accept((*wired)->backends.publishers(), spec); !ok) {
     std::cerr << "sp-submit: " << ok.error().describe() << "\n";
     return exit_code_for(ok.error());
   }
@@ -114,13 +113,14 @@ std::string build_request_json(const spec::EnvironmentSpec& spec) {
 
 // Submits to a running service; with --wait, follows GET /builds/{id} until the build ends.
 int submit_to_server(const std::string& url, const config::Config& config,
-                     const spec::EnvironmentSpec& spec, bool wait) {
+                     const spec::ValidSpec& spec, bool wait) {
   std::map<std::string, std::string> headers;
   auto token = read_secret("SOFTPACK_API_TOKEN", config.server.api_token_file);
   if (token && !token->empty()) {
     headers["Authorization"] = "Bearer " + *token;
   }
-  auto r = http_request("POST", url + "/environments/build", build_request_json(spec), headers);
+  auto r =
+      http_request("POST", url + "/environments/build", build_request_json(spec.get()), headers);
   if (!r) {
     std::cerr << "sp-submit: " << r.error().describe() << "\n";
     return k_exit_internal;
@@ -133,7 +133,7 @@ int submit_to_server(const std::string& url, const config::Config& config,
     return r->status == 400 ? k_exit_bad_input : k_exit_internal;
   }
   const std::string id(obj->at("id").as_string());
-  std::cout << "build " << id << " of " << spec.full_name()
+  std::cout << "build " << id << " of " << spec->full_name()
             << (obj->at("existing").as_bool() ? " (already building)" : "") << " at " << url
             << std::endl;
   if (!wait) {

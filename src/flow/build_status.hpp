@@ -71,7 +71,7 @@ struct DestinationStatus {
 
 struct BuildStatus {
   std::string id;
-  spec::EnvironmentSpec spec;
+  spec::ValidSpec spec;
   std::filesystem::path build_dir;
   BuildState state = BuildState::queued;
   std::string error; // why it failed: "stage build failed: exit code 1", or a publish error

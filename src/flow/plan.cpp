@@ -121,11 +121,8 @@ std::string make_build_json(const config::Config& config, const spec::Environmen
 
 } // namespace
 
-Expected<void> check_spec(const std::vector<artifacts::Publisher*>& destinations,
-                          const spec::EnvironmentSpec& spec) {
-  if (auto v = spec::validate(spec); !v) {
-    return v;
-  }
+Expected<void> destinations_accept(const std::vector<artifacts::Publisher*>& destinations,
+                                   const spec::EnvironmentSpec& spec) {
   for (const auto* d : destinations) {
     if (auto ok = d->accepts(spec); !ok) {
       return ok;
@@ -134,7 +131,7 @@ Expected<void> check_spec(const std::vector<artifacts::Publisher*>& destinations
   return {};
 }
 
-Expected<BuildPlan> make_plan(const config::Config& config, const spec::EnvironmentSpec& spec,
+Expected<BuildPlan> make_plan(const config::Config& config, const spec::ValidSpec& spec,
                               const std::string& build_id, const render::TemplateSet& templates) {
   BuildPlan plan;
   plan.build_id = build_id;

@@ -42,7 +42,7 @@ struct StagePlan {
 
 struct BuildPlan {
   std::string build_id;
-  spec::EnvironmentSpec spec;
+  spec::ValidSpec spec;
   std::filesystem::path build_dir;
   std::string spack_yaml;
   std::string build_json;
@@ -67,14 +67,13 @@ Expected<std::string> render_spack_yaml(const config::Config& config,
                                         const spec::EnvironmentSpec& spec,
                                         const render::TemplateSet& templates);
 
-// Whether this site can build `spec`: its fields are valid (spec::validate), and every
-// destination takes it (Publisher::accepts: e.g. the names make a valid repository and tag in
-// the OCI registry). Submissions are refused (invalid_input) on what this finds, before
-// anything is accepted.
-Expected<void> check_spec(const std::vector<artifacts::Publisher*>& destinations,
-                          const spec::EnvironmentSpec& spec);
+// Whether every destination takes a build of `spec` (Publisher::accepts: e.g. its names make a
+// valid repository and tag in the OCI registry). Submissions are refused (invalid_input) on
+// what this finds, before anything is accepted.
+Expected<void> destinations_accept(const std::vector<artifacts::Publisher*>& destinations,
+                                   const spec::EnvironmentSpec& spec);
 
-Expected<BuildPlan> make_plan(const config::Config& config, const spec::EnvironmentSpec& spec,
+Expected<BuildPlan> make_plan(const config::Config& config, const spec::ValidSpec& spec,
                               const std::string& build_id, const render::TemplateSet& templates);
 
 // Creates the build directory and writes the plan's files. Refuses to reuse a directory that

@@ -22,7 +22,7 @@ std::chrono::milliseconds backoff_delay(const PublishPolicy& policy, int attempt
 std::string compose_builder_out(const BuildStatus& status, const BuildPlan& plan,
                                 std::size_t tail_bytes) {
   std::string out;
-  out += "softpack-builder build " + status.id + " of " + status.spec.full_name() + "\n";
+  out += "softpack-builder build " + status.id + " of " + status.spec->full_name() + "\n";
   if (!status.error.empty()) {
     out += "error: " + status.error + "\n";
   }

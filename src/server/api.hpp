@@ -62,7 +62,7 @@ struct WebhookOutcome {
 class ServiceApi {
 public:
   virtual ~ServiceApi() = default;
-  virtual Expected<SubmitOutcome> submit(const spec::EnvironmentSpec& spec) = 0;
+  virtual Expected<SubmitOutcome> submit(const spec::ValidSpec& spec) = 0;
   // The JSON array for GET /environments/status; cached by the service, so cheap.
   virtual std::shared_ptr<const std::string> environments_status_json() = 0;
   virtual std::shared_ptr<const std::string> builds_json() = 0;

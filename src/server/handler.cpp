@@ -188,7 +188,7 @@ Response post_build(const Request& request, ServiceApi& service, const HandlerOp
   if (!outcome) {
     return error_response(status_for(outcome.error().kind), outcome.error().describe());
   }
-  const std::string name = spec->full_name();
+  const std::string name = spec->get().full_name();
   return json_response(
       200, {{"id", outcome->build_id},
             {"name", name},

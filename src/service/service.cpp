@@ -56,11 +56,11 @@ json::value time_json(const std::optional<SystemTime>& t) {
 store::BuildRecord to_record(const BuildStatus& b, std::string_view scheduler_name) {
   store::BuildRecord r;
   r.id = b.id;
-  r.env_path = b.spec.path;
-  r.env_name = b.spec.name;
-  r.env_version = b.spec.version;
-  r.spec_json = spec::to_json(b.spec);
-  r.spec_hash = spec::spec_hash(b.spec);
+  r.env_path = b.spec->path;
+  r.env_name = b.spec->name;
+  r.env_version = b.spec->version;
+  r.spec_json = b.spec.json();
+  r.spec_hash = b.spec.hash();
   r.state = std::string(flow::to_string(b.state));
   r.error = b.error;
   r.build_dir = b.build_dir.string();
@@ -304,14 +304,14 @@ Expected<void> Service::launch(const BuildStatus& queued) {
   return {};
 }
 
-Expected<server::SubmitOutcome> Service::submit(const spec::EnvironmentSpec& spec) {
-  if (auto v = flow::check_spec(m_impl->publishers, spec); !v) {
+Expected<server::SubmitOutcome> Service::submit(const spec::ValidSpec& spec) {
+  if (auto v = flow::destinations_accept(m_impl->publishers, spec); !v) {
     return v.error();
   }
-  const std::string full = spec.full_name();
+  const std::string full = spec->full_name();
   for (const auto& id : m_impl->order) {
     const auto& b = m_impl->builds.at(id);
-    if (!flow::is_final(b.state) && b.spec.full_name() == full) {
+    if (!flow::is_final(b.state) && b.spec->full_name() == full) {
       return server::SubmitOutcome{b.id, true};
     }
   }
@@ -385,7 +385,7 @@ std::shared_ptr<const std::string> Service::environments_status_json() {
     for (const auto& id : m_impl->order) {
       const auto& b = m_impl->builds.at(id);
       json::object o;
-      o["Name"] = b.spec.full_name();
+      o["Name"] = b.spec->full_name();
       o["Requested"] = format_rfc3339(b.requested);
       o["BuildStart"] = time_json(b.started);
       o["BuildDone"] = time_json(flow::is_final(b.state) ? b.done : std::nullopt);
@@ -400,7 +400,7 @@ namespace {
 json::object build_object(const BuildStatus& b, bool with_logs) {
   json::object o;
   o["id"] = b.id;
-  o["name"] = b.spec.full_name();
+  o["name"] = b.spec->full_name();
   o["state"] = std::string(flow::to_string(b.state));
   o["error"] = b.error;
   o["requested"] = format_rfc3339(b.requested);
@@ -628,7 +628,7 @@ void Service::handle_push(const std::string& delivery_id, const server::GitlabPu
   asio::post(impl->webhook_pool, [this, impl, delivery_id, commit, envs, remote, mirror,
                                   alive = std::weak_ptr<bool>(impl->alive)] {
     artifacts::GitReader reader(impl->runner, remote, mirror);
-    std::vector<spec::EnvironmentSpec> specs;
+    std::vector<spec::ValidSpec> specs;
     if (auto f = reader.fetch(); !f) {
       spdlog::error("webhook {}: {}", delivery_id, f.error().describe());
       return;
@@ -664,10 +664,10 @@ void Service::handle_push(const std::string& delivery_id, const server::GitlabPu
         auto r = submit(s);
         if (r) {
           ++impl->webhook_builds;
-          spdlog::info("webhook {}: build {} of {}{}", delivery_id, r->build_id, s.full_name(),
+          spdlog::info("webhook {}: build {} of {}{}", delivery_id, r->build_id, s->full_name(),
                        r->existing ? " (already building)" : "");
         } else {
-          spdlog::error("webhook {}: {}: {}", delivery_id, s.full_name(), r.error().describe());
+          spdlog::error("webhook {}: {}: {}", delivery_id, s->full_name(), r.error().describe());
         }
       }
     });

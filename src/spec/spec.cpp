@@ -231,6 +231,26 @@ Expected<void> validate_description(std::string_view value, std::string_view fie
   return {};
 }
 
+ValidSpec::ValidSpec() {
+  static const auto k_empty = std::make_shared<const Data>();
+  m_data = k_empty;
+}
+
+ValidSpec ValidSpec::trusted(EnvironmentSpec spec) {
+  ValidSpec v;
+  std::string json = to_json(spec);
+  std::string hash = sha256_hex(json);
+  v.m_data = std::make_shared<const Data>(Data{std::move(spec), std::move(json), std::move(hash)});
+  return v;
+}
+
+Expected<ValidSpec> ValidSpec::check(EnvironmentSpec spec) {
+  if (auto ok = validate(spec); !ok) {
+    return ok.error();
+  }
+  return trusted(std::move(spec));
+}
+
 Expected<void> validate(const EnvironmentSpec& spec) {
   for (auto check : {validate_path(spec.path, "path"), validate_name(spec.name, "name"),
                      validate_version(spec.version, "version"),
@@ -296,9 +316,9 @@ Expected<Package> parse_package_string(std::string_view text, std::string_view f
   return package;
 }
 
-Expected<EnvironmentSpec> parse_softpack_yml(std::string_view text, std::string_view source_name,
-                                             std::string_view path, std::string_view name,
-                                             std::string_view version) {
+Expected<ValidSpec> parse_softpack_yml(std::string_view text, std::string_view source_name,
+                                       std::string_view path, std::string_view name,
+                                       std::string_view version) {
   const std::string source(source_name);
   EnvironmentSpec spec{std::string(path), std::string(name), std::string(version), {}, {}};
   for (auto check : {validate_path(spec.path, "path"), validate_name(spec.name, "name"),
@@ -378,7 +398,8 @@ Expected<EnvironmentSpec> parse_softpack_yml(std::string_view text, std::string_
                        ")",
                    packages->items[again].where(source_name));
   }
-  return spec;
+  // Every field was validated above, as it was read (with its line).
+  return ValidSpec::trusted(std::move(spec));
 }
 
 Expected<std::pair<std::string, std::string>> split_full_path(std::string_view value,
@@ -516,7 +537,7 @@ Expected<std::vector<Package>> get_packages(const json::array& items, const std:
 
 } // namespace
 
-Expected<EnvironmentSpec> parse_build_request_json(std::string_view text) {
+Expected<ValidSpec> parse_build_request_json(std::string_view text) {
   auto root = parse_json(text, "build request");
   if (!root) {
     return root.error();
@@ -573,10 +594,7 @@ Expected<EnvironmentSpec> parse_build_request_json(std::string_view text) {
     return packages.error();
   }
   spec.packages = std::move(*packages);
-  if (auto ok = validate(spec); !ok) {
-    return ok.error();
-  }
-  return spec;
+  return ValidSpec::check(std::move(spec));
 }
 
 std::string to_json(const EnvironmentSpec& spec) {
@@ -594,7 +612,7 @@ std::string to_json(const EnvironmentSpec& spec) {
   return json::serialize(obj);
 }
 
-Expected<EnvironmentSpec> from_json(std::string_view text) {
+Expected<ValidSpec> from_json(std::string_view text) {
   auto root = parse_json(text, "spec");
   if (!root) {
     return root.error();
@@ -628,10 +646,7 @@ Expected<EnvironmentSpec> from_json(std::string_view text) {
     return packages.error();
   }
   spec.packages = std::move(*packages);
-  if (auto ok = validate(spec); !ok) {
-    return ok.error();
-  }
-  return spec;
+  return ValidSpec::check(std::move(spec));
 }
 
 std::string spec_hash(const EnvironmentSpec& spec) {

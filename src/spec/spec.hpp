@@ -9,6 +9,7 @@
 
 #include "util/error.hpp"
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -49,6 +50,42 @@ struct EnvironmentSpec {
   bool operator==(const EnvironmentSpec&) const = default;
 };
 
+// A spec whose every field has been validated, made only where specs come in: the parsers below
+// (a softpack.yml, softpack-core's request, the store's canonical JSON) or check(). Everything
+// after that edge takes this type and validates nothing again. It also carries the spec's
+// canonical JSON and its hash, computed once (the store keeps them; de-duplication compares
+// them). Immutable and cheap to copy (shared).
+class ValidSpec {
+public:
+  // An empty placeholder, for containers and structs filled in later; never the result of
+  // validation, and not to be built or published.
+  ValidSpec();
+  // Validates every field (validate() below).
+  static Expected<ValidSpec> check(EnvironmentSpec spec);
+
+  const EnvironmentSpec& get() const { return m_data->spec; }
+  const EnvironmentSpec* operator->() const { return &m_data->spec; }
+  operator const EnvironmentSpec&() const { return m_data->spec; }
+  // to_json(spec) and spec_hash(spec).
+  const std::string& json() const { return m_data->json; }
+  const std::string& hash() const { return m_data->hash; }
+
+  bool operator==(const ValidSpec& other) const { return get() == other.get(); }
+
+private:
+  struct Data {
+    EnvironmentSpec spec;
+    std::string json;
+    std::string hash;
+  };
+  // For a parser that has validated every field as it read it.
+  static ValidSpec trusted(EnvironmentSpec spec);
+  friend Expected<ValidSpec> parse_softpack_yml(std::string_view, std::string_view,
+                                                std::string_view, std::string_view,
+                                                std::string_view);
+  std::shared_ptr<const Data> m_data;
+};
+
 // Validators, each naming `field` and the offending value in its error. Exposed for config and
 // the webhook, which see the same names.
 Expected<void> validate_path(std::string_view value, std::string_view field);
@@ -58,7 +95,7 @@ Expected<void> validate_package_name(std::string_view value, std::string_view fi
 Expected<void> validate_package_version(std::string_view value, std::string_view field);
 // Any valid UTF-8 without NUL, at most k_max_description_size bytes.
 Expected<void> validate_description(std::string_view value, std::string_view field);
-// Checks every field of a spec (the parsers call this; callers that build specs by hand should).
+// Checks every field of a spec (ValidSpec::check calls this).
 Expected<void> validate(const EnvironmentSpec& spec);
 
 // Parses one Spack spec string from a softpack.yml, "xxhash", "xxhash@0.8.1", "py-numpy@1.26:"
@@ -73,14 +110,14 @@ Expected<Package> parse_package_string(std::string_view text, std::string_view f
 //     - py-numpy
 // `path`, `name` and `version` come from the command line or the artifacts repo location.
 // `source_name` is used in errors ("softpack.yml:4: packages[1]: ...").
-Expected<EnvironmentSpec> parse_softpack_yml(std::string_view text, std::string_view source_name,
-                                             std::string_view path, std::string_view name,
-                                             std::string_view version);
+Expected<ValidSpec> parse_softpack_yml(std::string_view text, std::string_view source_name,
+                                       std::string_view path, std::string_view name,
+                                       std::string_view version);
 
 // softpack-core's / go-softpack-builder's build request:
 //   {"name": "users/<owner>/<env>", "version": "1",
 //    "model": {"description": "...", "packages": [{"name": "xxhash", "version": "0.8.1"}]}}
-Expected<EnvironmentSpec> parse_build_request_json(std::string_view text);
+Expected<ValidSpec> parse_build_request_json(std::string_view text);
 
 // Splits "users/foo/bar" into path "users/foo" and name "bar".
 Expected<std::pair<std::string, std::string>> split_full_path(std::string_view value,
@@ -88,7 +125,7 @@ Expected<std::pair<std::string, std::string>> split_full_path(std::string_view v
 
 // Canonical JSON of a spec (stable key order): stored with a build, hashed for de-duplication.
 std::string to_json(const EnvironmentSpec& spec);
-Expected<EnvironmentSpec> from_json(std::string_view text);
+Expected<ValidSpec> from_json(std::string_view text);
 // Lowercase hex SHA-256 of to_json(spec).
 std::string spec_hash(const EnvironmentSpec& spec);
 

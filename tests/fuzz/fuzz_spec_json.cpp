@@ -9,14 +9,18 @@ using namespace softpack;
 
 namespace {
 
-void check(const Expected<spec::EnvironmentSpec>& result) {
+void check(const Expected<spec::ValidSpec>& result) {
   if (!result) {
     fuzz::require_refusal(result.error(), ErrorKind::invalid_input);
     fuzz::require(fuzz::is_printable_ascii(result.error().describe()),
                   "error text is not printable ASCII");
     return;
   }
+  // ValidSpec's promise: what a parser accepts passes every validator.
   fuzz::require(spec::validate(*result).has_value(), "accepted spec does not validate");
+  fuzz::require(result->json() == spec::to_json(*result) &&
+                    result->hash() == spec::spec_hash(*result),
+                "the spec's cached JSON or hash differ from its own");
   const auto again = spec::from_json(spec::to_json(*result));
   fuzz::require(again && *again == *result, "canonical JSON round trip changed the spec");
 }

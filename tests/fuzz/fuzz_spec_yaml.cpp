@@ -16,7 +16,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                   "error text is not printable ASCII");
     return 0;
   }
+  // ValidSpec's promise: what a parser accepts passes every validator.
   fuzz::require(spec::validate(*result).has_value(), "accepted spec does not validate");
+  fuzz::require(result->json() == spec::to_json(*result) &&
+                    result->hash() == spec::spec_hash(*result),
+                "the spec's cached JSON or hash differ from its own");
   const auto again = spec::from_json(spec::to_json(*result));
   fuzz::require(again && *again == *result, "canonical JSON round trip changed the spec");
   return 0;

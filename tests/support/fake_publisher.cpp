@@ -12,8 +12,8 @@ FakePublisher::publish(const artifacts::PublishRequest& request) {
   }
   std::lock_guard lock(m_mutex);
   m_calls.push_back(std::move(call));
-  if (!m_throw_for.empty() && request.spec.name == m_throw_for) {
-    throw std::runtime_error("fake publisher threw for " + request.spec.full_name());
+  if (!m_throw_for.empty() && request.spec->name == m_throw_for) {
+    throw std::runtime_error("fake publisher threw for " + request.spec->full_name());
   }
   if (m_failure) {
     return *m_failure;

@@ -31,12 +31,12 @@ public:
   bool throw_on_status = false; // environments_status_json() throws: a bug in the service
 
   // Calls.
-  std::vector<spec::EnvironmentSpec> submitted;
+  std::vector<spec::ValidSpec> submitted;
   std::vector<std::string> cancelled;
   std::vector<std::pair<std::string, server::GitlabPush>> pushes;
   int status_calls = 0;
 
-  Expected<server::SubmitOutcome> submit(const spec::EnvironmentSpec& spec) override {
+  Expected<server::SubmitOutcome> submit(const spec::ValidSpec& spec) override {
     submitted.push_back(spec);
     return submit_result;
   }

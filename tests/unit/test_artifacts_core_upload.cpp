@@ -1,5 +1,6 @@
 #include "artifacts/core/core_upload.hpp"
 #include "support/http_test_server.hpp"
+#include "support/specs.hpp"
 #include "support/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
@@ -20,10 +21,7 @@ PublishRequest request_for(const TempDir& t, bool success) {
     t.write("out/" + f, "contents of " + f + "\n");
   }
   PublishRequest r;
-  r.spec.path = "users/alice";
-  r.spec.name = "my-env";
-  r.spec.version = "1";
-  r.spec.packages = {{"xxhash", "0.8.1"}};
+  r.spec = testing::valid_spec("users/alice", "my-env");
   r.build_id = "20261201-000000-abcd";
   r.success = success;
   r.out_dir = t / "out";
@@ -51,9 +49,7 @@ std::map<std::string, std::string> uploaded_files(const TestRequest& r) {
 
 TEST_CASE("core: upload URL", "[artifacts][core]") {
   PublishRequest r;
-  r.spec.path = "groups/hgi";
-  r.spec.name = "env";
-  r.spec.version = "2.0";
+  r.spec = testing::valid_spec("groups/hgi", "env", "2.0");
   CHECK(core_upload_url("http://core:8000/", r.spec) ==
         "http://core:8000/upload?groups/hgi/env-2.0");
   CHECK(core_upload_url("http://core:8000", r.spec) ==

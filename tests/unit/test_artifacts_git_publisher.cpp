@@ -1,4 +1,5 @@
 #include "artifacts/git/git_publisher.hpp"
+#include "support/specs.hpp"
 #include "util/command.hpp"
 #include "util/fs.hpp"
 #include "util/text.hpp"
@@ -70,13 +71,13 @@ std::string git_out(const std::vector<std::string>& args) {
   return std::string(trim(r->out));
 }
 
-spec::EnvironmentSpec env(const std::string& name) {
+spec::ValidSpec env(const std::string& name) {
   spec::EnvironmentSpec s;
   s.path = "users/alice";
   s.name = name;
   s.version = "1";
   s.packages = {{"xxhash", ""}};
-  return s;
+  return testing::valid_spec(std::move(s));
 }
 
 std::filesystem::path make_out_dir(const std::filesystem::path& root, const std::string& tag,

@@ -1,4 +1,5 @@
 #include "artifacts/install/install_publisher.hpp"
+#include "support/specs.hpp"
 #include "support/temp_dir.hpp"
 
 #include <fstream>
@@ -14,13 +15,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-spec::EnvironmentSpec env_spec() {
+spec::ValidSpec env_spec() {
   spec::EnvironmentSpec s;
   s.path = "users/alice";
   s.name = "env";
   s.version = "1";
   s.packages = {{"xxhash", "0.8.1"}};
-  return s;
+  return testing::valid_spec(std::move(s));
 }
 
 // What the module stage leaves in out/: the module file, wrappers and the image.
@@ -143,7 +144,7 @@ TEST_CASE("install: layout and modes", "[artifacts][install]") {
 
   SECTION("an environment without executables has no wrappers") {
     auto other = in.request("build-b", "b");
-    other.spec.name = "bare";
+    other.spec = testing::valid_spec("users/alice", "bare");
     fs::remove_all(other.out_dir / "scripts");
     REQUIRE(in.publisher.publish(other).has_value());
     CHECK(snapshot(in.t / "site/scripts/users/alice/bare/1-scripts") ==

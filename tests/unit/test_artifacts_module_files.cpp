@@ -1,5 +1,6 @@
 #include "artifacts/module_files.hpp"
 #include "artifacts/spack_lock.hpp"
+#include "support/specs.hpp"
 #include "util/fs.hpp"
 
 #include <array>
@@ -16,14 +17,14 @@ render::TemplateSet templates() {
   return render::TemplateSet(std::string(SOFTPACK_SOURCE_DIR) + "/templates");
 }
 
-spec::EnvironmentSpec example_spec(std::string description) {
+spec::ValidSpec example_spec(std::string description) {
   spec::EnvironmentSpec s;
   s.path = "users/alice";
   s.name = "env";
   s.version = "3";
   s.description = std::move(description);
   s.packages = {{"xxhash", "0.8.1"}, {"hello", ""}};
-  return s;
+  return testing::valid_spec(std::move(s));
 }
 
 // Runs a program with `input` written to a temporary file given as its last argument; returns

@@ -1,5 +1,6 @@
 #include "artifacts/registry/oci_registry.hpp"
 #include "support/http_test_server.hpp"
+#include "support/specs.hpp"
 #include "support/temp_dir.hpp"
 #include "util/sha256.hpp"
 
@@ -17,6 +18,7 @@ using softpack::testing::TestResponse;
 
 namespace {
 
+// Not validated: the registry's own name rules are tested on names softpack would refuse too.
 spec::EnvironmentSpec env(std::string path, std::string name, std::string version) {
   spec::EnvironmentSpec s;
   s.path = std::move(path);
@@ -122,7 +124,7 @@ private:
 PublishRequest request_for(const TempDir& t, const std::string& image) {
   t.write("out/singularity.sif", image);
   PublishRequest r;
-  r.spec = env("users/alice", "my-env", "1");
+  r.spec = testing::valid_spec(env("users/alice", "my-env", "1"));
   r.build_id = "20261201-000000-abcd";
   r.success = true;
   r.out_dir = t / "out";
@@ -364,7 +366,7 @@ TEST_CASE("registry: pushing an image over HTTP", "[artifacts][registry]") {
     RegistryPublisher publisher(
         RegistryOptions{registry.url() + "/softpack", "", "", "", std::chrono::seconds(5), ""});
     auto req = request_for(t, image);
-    req.spec.name = "_bad";
+    req.spec = testing::valid_spec("users/alice", "my--_env");
     auto r = publisher.publish(req);
     REQUIRE_FALSE(r);
     CHECK(r.error().kind == ErrorKind::invalid_input);

@@ -3,6 +3,7 @@
 #include "flow/plan.hpp"
 #include "support/copy_destination/copy_publisher.hpp"
 #include "support/fake_command_runner.hpp"
+#include "support/specs.hpp"
 #include "support/temp_dir.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -30,13 +31,13 @@ std::vector<std::string> names(const backends::Made& made) {
   return out;
 }
 
-spec::EnvironmentSpec spec_named(const std::string& path, const std::string& name) {
+spec::ValidSpec spec_named(const std::string& path, const std::string& name) {
   spec::EnvironmentSpec s;
   s.path = path;
   s.name = name;
   s.version = "1";
   s.packages = {{"xxhash", "0.8.1"}};
-  return s;
+  return testing::valid_spec(std::move(s));
 }
 
 // The test-only destination's row: the one line that adds it to a table.
@@ -133,16 +134,17 @@ TEST_CASE("backends: the registry refuses, at submission, names it cannot take",
                           "publish:\n  destinations: [registry, git]\n");
   auto made = backends::make({io, runner, c});
   REQUIRE(made);
-  CHECK(flow::check_spec(made->publishers(), spec_named("users/alice", "my-env")));
+  CHECK(flow::destinations_accept(made->publishers(), spec_named("users/alice", "my-env")));
   // Two separators in a row make no valid OCI repository name.
-  auto refused = flow::check_spec(made->publishers(), spec_named("users/alice", "my--_env"));
+  auto refused =
+      flow::destinations_accept(made->publishers(), spec_named("users/alice", "my--_env"));
   REQUIRE_FALSE(refused);
   CHECK(refused.error().kind == ErrorKind::invalid_input);
   CHECK_THAT(refused.error().describe(), Catch::Contains("name"));
   // Without the registry, the same name is fine.
   auto git_only = backends::make({io, runner, parse_ok("")});
   REQUIRE(git_only);
-  CHECK(flow::check_spec(git_only->publishers(), spec_named("users/alice", "my--_env")));
+  CHECK(flow::destinations_accept(git_only->publishers(), spec_named("users/alice", "my--_env")));
 }
 
 TEST_CASE("backends: a destination added with one folder and one row", "[backends]") {
@@ -174,8 +176,9 @@ TEST_CASE("backends: a destination added with one folder and one row", "[backend
     CHECK(t.read("copies/environments/users/alice/my-env-1/builder.out") == "it failed\n");
   }
   SECTION("it has its say at submission") {
-    CHECK(flow::check_spec(made->publishers(), spec_named("users/alice", "fine")));
-    auto refused = flow::check_spec(made->publishers(), spec_named("users/alice", "refused"));
+    CHECK(flow::destinations_accept(made->publishers(), spec_named("users/alice", "fine")));
+    auto refused =
+        flow::destinations_accept(made->publishers(), spec_named("users/alice", "refused"));
     REQUIRE_FALSE(refused);
     CHECK_THAT(refused.error().message, Catch::Contains("copy destination"));
   }

@@ -3,6 +3,7 @@
 #include "support/fake_scheduler.hpp"
 #include "support/manual_clock.hpp"
 #include "support/run_io.hpp"
+#include "support/specs.hpp"
 #include "support/temp_dir.hpp"
 #include "util/fs.hpp"
 
@@ -95,12 +96,8 @@ struct Harness {
   }
 
   flow::BuildPlan plan(const std::string& env = "env", bool write = true) {
-    spec::EnvironmentSpec s;
-    s.path = "users/alice";
-    s.name = env;
-    s.version = "1";
-    s.packages = {{"xxhash", "0.8.1"}};
-    auto p = flow::make_plan(config, s, "build-" + env, render::TemplateSet(config.templates_dir));
+    auto p = flow::make_plan(config, testing::valid_spec("users/alice", env), "build-" + env,
+                             render::TemplateSet(config.templates_dir));
     REQUIRE(p.has_value());
     if (write) {
       REQUIRE(flow::write_plan(*p).has_value());

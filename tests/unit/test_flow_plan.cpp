@@ -1,4 +1,5 @@
 #include "flow/plan.hpp"
+#include "support/specs.hpp"
 #include "support/temp_dir.hpp"
 #include "util/fs.hpp"
 #include "util/text.hpp"
@@ -32,14 +33,14 @@ config::Config test_config(const std::filesystem::path& data_dir) {
   return c;
 }
 
-spec::EnvironmentSpec test_spec() {
+spec::ValidSpec test_spec() {
   spec::EnvironmentSpec s;
   s.path = "users/alice";
   s.name = "env";
   s.version = "1";
   s.description = k_hostile_description;
   s.packages = {{"xxhash", "0.8.1"}, {"hello", ""}};
-  return s;
+  return testing::valid_spec(std::move(s));
 }
 
 flow::BuildPlan plan_for(const config::Config& c) {

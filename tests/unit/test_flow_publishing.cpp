@@ -1,6 +1,7 @@
 #include "flow/publishing.hpp"
 #include "support/fake_publisher.hpp"
 #include "support/manual_clock.hpp"
+#include "support/specs.hpp"
 #include "support/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
@@ -30,9 +31,7 @@ public:
 BuildStatus ended_build(bool succeeded) {
   BuildStatus b;
   b.id = "b1";
-  b.spec.path = "users/alice";
-  b.spec.name = "env";
-  b.spec.version = "1";
+  b.spec = testing::valid_spec("users/alice", "env");
   b.succeeded = succeeded;
   for (const char* name : {"concretize", "build", "module"}) {
     flow::StageStatus st;

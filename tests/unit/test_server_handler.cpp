@@ -106,8 +106,8 @@ TEST_CASE("server: POST /environments/build submits and answers the build", "[se
   CHECK(body.at("existing") == false);
   CHECK(body.at("message").is_string());
   REQUIRE(svc.submitted.size() == 1);
-  CHECK(svc.submitted[0].full_name() == "users/alice/my-env-1");
-  CHECK(svc.submitted[0].packages.at(0).to_spec() == "xxhash@0.8.1");
+  CHECK(svc.submitted[0]->full_name() == "users/alice/my-env-1");
+  CHECK(svc.submitted[0]->packages.at(0).to_spec() == "xxhash@0.8.1");
 
   SECTION("an existing build says so") {
     svc.submit_result = SubmitOutcome{"b-0", true};

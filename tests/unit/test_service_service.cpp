@@ -5,6 +5,7 @@
 #include "support/fake_publisher.hpp"
 #include "support/fake_scheduler.hpp"
 #include "support/manual_clock.hpp"
+#include "support/specs.hpp"
 #include "support/temp_dir.hpp"
 
 #include <algorithm>
@@ -70,14 +71,14 @@ private:
   std::vector<std::string> m_calls;
 };
 
-spec::EnvironmentSpec env_spec(const std::string& name, const std::string& version = "1") {
+spec::ValidSpec env_spec(const std::string& name, const std::string& version = "1") {
   spec::EnvironmentSpec s;
   s.path = "users/alice";
   s.name = name;
   s.version = version;
   s.description = "test environment";
   s.packages = {{"xxhash", "0.8.1"}};
-  return s;
+  return testing::valid_spec(std::move(s));
 }
 
 // The service over a real SQLite store in a temporary data directory, a FakeScheduler, a
@@ -366,9 +367,9 @@ TEST_CASE("service: the same environment and version is not built twice at once"
   const std::string first = h.submit("env");
 
   // Another description is still the same environment and version.
-  auto again_spec = env_spec("env");
+  auto again_spec = env_spec("env").get();
   again_spec.description = "edited";
-  auto again = h.service->submit(again_spec);
+  auto again = h.service->submit(testing::valid_spec(again_spec));
   REQUIRE(again.has_value());
   CHECK(again->existing);
   CHECK(again->build_id == first);
@@ -649,8 +650,9 @@ TEST_CASE("service: a store that cannot be written refuses the submission", "[se
   std::string detail;
   CHECK(h.service->healthy(detail));
 
-  auto big = env_spec("env");
-  big.description = std::string(60 * 1024, 'd'); // needs overflow pages
+  auto big_spec = env_spec("env").get();
+  big_spec.description = std::string(60 * 1024, 'd'); // needs overflow pages
+  const auto big = testing::valid_spec(big_spec);
   auto r = h.service->submit(big);
   REQUIRE_FALSE(r.has_value());
   CHECK(r.error().kind == ErrorKind::io);

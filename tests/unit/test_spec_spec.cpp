@@ -29,7 +29,7 @@ std::string fixture(const std::string& relative) {
   return read_file(k_fixtures / relative);
 }
 
-Expected<EnvironmentSpec> parse_yml(const std::string& text) {
+Expected<ValidSpec> parse_yml(const std::string& text) {
   return parse_softpack_yml(text, "softpack.yml", "users/alice", "my-env", "1");
 }
 
@@ -37,6 +37,13 @@ template <typename T> T require_ok(const Expected<T>& result) {
   INFO((result ? std::string() : result.error().describe()));
   REQUIRE(result);
   return *result;
+}
+
+// The fields of an accepted spec.
+EnvironmentSpec require_ok(const Expected<ValidSpec>& result) {
+  INFO((result ? std::string() : result.error().describe()));
+  REQUIRE(result);
+  return result->get();
 }
 
 // The error of a result that must have failed as invalid input.
@@ -800,7 +807,7 @@ TEST_CASE("spec: every hostile fixture is refused", "[spec]") {
     }
     const std::string text = read_file(entry.path());
     const auto start = std::chrono::steady_clock::now();
-    Expected<EnvironmentSpec> result = make_error(ErrorKind::internal, "unknown fixture type");
+    Expected<ValidSpec> result = make_error(ErrorKind::internal, "unknown fixture type");
     if (entry.path().extension() == ".yml") {
       result = parse_softpack_yml(text, file, "users/alice", "env", "1");
     } else if (entry.path().extension() == ".json") {
@@ -812,4 +819,42 @@ TEST_CASE("spec: every hostile fixture is refused", "[spec]") {
     ++count;
   }
   CHECK(count >= 100);
+}
+
+TEST_CASE("spec: a ValidSpec is validated once and carries its JSON and hash", "[spec]") {
+  EnvironmentSpec s;
+  s.path = "users/alice";
+  s.name = "env";
+  s.version = "1";
+  s.packages = {{"xxhash", "0.8.1"}};
+  const auto v = require_ok(ValidSpec::check(s));
+  CHECK(v == s);
+  const auto valid = ValidSpec::check(s);
+  REQUIRE(valid);
+  CHECK(valid->json() == to_json(s));
+  CHECK(valid->hash() == spec_hash(s));
+  CHECK((*valid)->full_name() == "users/alice/env-1");
+  // Copies share the spec and its JSON.
+  const ValidSpec copy = *valid;
+  CHECK(&copy.json() == &valid->json());
+
+  SECTION("check refuses what validate refuses, naming the field") {
+    s.version = "";
+    const Error e = require_invalid(ValidSpec::check(s));
+    CHECK_THAT(e.message, Catch::StartsWith("version:"));
+  }
+  SECTION("every parser gives one, the same for the same spec") {
+    const auto from_yml = parse_softpack_yml("packages:\n  - xxhash@0.8.1\n", "softpack.yml",
+                                             "users/alice", "env", "1");
+    REQUIRE(from_yml);
+    CHECK(from_yml->hash() == valid->hash());
+    const auto from_store = from_json(valid->json());
+    REQUIRE(from_store);
+    CHECK(*from_store == *valid);
+  }
+  SECTION("the default is an empty placeholder") {
+    const ValidSpec empty;
+    CHECK(empty->name.empty());
+    CHECK(empty.json().empty());
+  }
 }

@@ -141,7 +141,7 @@ std::string read_only_credential_helper(const std::filesystem::path& store_file)
 
 std::string commit_message(const PublishRequest& request) {
   std::string msg = (request.success ? "Add built environment " : "Add failed build of ") +
-                    request.spec.full_name() + "\n\n";
+                    request.spec->full_name() + "\n\n";
   msg += request.success ? "Built by softpack-builder.\n"
                          : "The build failed; builder.out holds the stage logs.\n";
   msg += "\nSoftpack-Build-Id: " + request.build_id + "\n";

@@ -24,11 +24,13 @@ int main(int argc, char** argv) {
   for (int i = 0; i < count; ++i) {
     flow::BuildStatus b;
     b.id = "seed-" + std::to_string(100000 + i);
-    b.spec.path = "users/user" + std::to_string(i % 50);
-    b.spec.name = "env" + std::to_string(i);
-    b.spec.version = "1";
-    b.spec.description = "A seeded environment for the HTTP benchmark.";
-    b.spec.packages = {{"xxhash", "0.8.1"}, {"py-numpy", "1.26.4"}};
+    spec::EnvironmentSpec s;
+    s.path = "users/user" + std::to_string(i % 50);
+    s.name = "env" + std::to_string(i);
+    s.version = "1";
+    s.description = "A seeded environment for the HTTP benchmark.";
+    s.packages = {{"xxhash", "0.8.1"}, {"py-numpy", "1.26.4"}};
+    b.spec = spec::ValidSpec::check(std::move(s)).value();
     b.state = i % 10 == 0 ? flow::BuildState::failed : flow::BuildState::published;
     b.requested = base + std::chrono::minutes(i);
     b.started = b.requested + std::chrono::seconds(30);
@@ -37,7 +39,7 @@ int main(int argc, char** argv) {
     for (const char* stage : {"concretize", "build", "module"}) {
       flow::StageStatus st;
       st.name = stage;
-      st.job_name = "sp.x." + b.spec.name + "-1." + stage;
+      st.job_name = "sp.x." + b.spec->name + "-1." + stage;
       st.job_id = scheduler::JobId{std::to_string(1000 + i * 3)};
       st.state = scheduler::JobState::completed;
       st.exit_code = 0;
