@@ -14,7 +14,7 @@ SP_DEBIAN_PACKAGES=(
 )
 # Only the tests need these: the real OCI registry the image is pushed to (docker-registry),
 # htpasswd for its auth, and skopeo to read pushed images back.
-SP_TEST_PACKAGES=(docker-registry apache2-utils skopeo jq sqlite3)
+SP_TEST_PACKAGES=(docker-registry apache2-utils skopeo jq sqlite3 wrk)
 # Only scripts/fuzz needs these: clang, and its runtime libraries (libFuzzer, ASan, UBSan).
 SP_FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 

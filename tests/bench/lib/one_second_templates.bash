@@ -2,8 +2,17 @@
 # Shared by the benchmarks: a copy of templates/ whose three stage bodies are reduced to one
 # second of work plus the files the publisher needs. job.sh.mustache (the prologue and epilogue
 # every job runs) is unchanged, so the scheduler-facing part is the product's own.
-bench_one_second_templates() { # repo dest
-  cp -r "$1/templates" "$2"
+# Fails, naming the file, when the source has no such stage template (the stages were renamed:
+# the benchmark needs updating).
+bench_one_second_templates() { # templates-dir dest
+  local stage
+  for stage in concretize build module; do
+    [[ -f $1/$stage.sh.mustache ]] || {
+      echo "bench_one_second_templates: no $1/$stage.sh.mustache to replace" >&2
+      return 1
+    }
+  done
+  cp -r "$1" "$2"
   cat >"$2/concretize.sh.mustache" <<'T'
 # Benchmark stage concretize: one second, then out/spack.lock.
 sleep 1
