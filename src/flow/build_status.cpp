@@ -22,6 +22,17 @@ std::string_view to_string(BuildState state) {
   return "unknown";
 }
 
+std::optional<BuildState> build_state_from_string(std::string_view text) {
+  for (auto s :
+       {BuildState::queued, BuildState::submitting, BuildState::running, BuildState::publishing,
+        BuildState::published, BuildState::failed, BuildState::cancelled}) {
+    if (to_string(s) == text) {
+      return s;
+    }
+  }
+  return std::nullopt;
+}
+
 std::string_view to_string(DestinationState state) {
   switch (state) {
   case DestinationState::pending:

@@ -26,6 +26,7 @@ enum class BuildState {
 };
 
 std::string_view to_string(BuildState state);
+std::optional<BuildState> build_state_from_string(std::string_view text);
 bool is_final(BuildState state);
 
 // Whether a stage's exit code says something (for messages): Slurm reports 0 for a job it ended

@@ -71,8 +71,8 @@ public:
   // false when there is no such build; an error when it cannot be cancelled now.
   virtual Expected<bool> cancel(const std::string& id) = 0;
   virtual std::string metrics_text() = 0;
-  // false (with a reason) when the service cannot do its work (e.g. the store is failing).
-  virtual bool healthy(std::string& detail) = 0;
+  // An error saying why when the service cannot do its work (e.g. the store is failing).
+  virtual Expected<void> healthy() = 0;
   // An authenticated, parsed push; must return quickly (work continues asynchronously).
   virtual Expected<WebhookOutcome> gitlab_push(const std::string& delivery_id,
                                                const GitlabPush& push) = 0;

@@ -226,11 +226,11 @@ Response delete_build(const Request& request, const std::string& id, ServiceApi&
 }
 
 Response healthz(ServiceApi& service) {
-  std::string detail;
-  if (service.healthy(detail)) {
-    return json_response(200, {{"status", "ok"}});
+  if (auto ok = service.healthy(); !ok) {
+    return json_response(503,
+                         {{"status", "unhealthy"}, {"detail", valid_utf8(ok.error().describe())}});
   }
-  return json_response(503, {{"status", "unhealthy"}, {"detail", valid_utf8(detail)}});
+  return json_response(200, {{"status", "ok"}});
 }
 
 Response shared(std::shared_ptr<const std::string> body) {

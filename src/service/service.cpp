@@ -1,164 +1,27 @@
 #include "service/service.hpp"
 
-#include "artifacts/git_reader.hpp"
 #include "flow/plan.hpp"
 #include "render/template.hpp"
-#include "util/fs.hpp"
-#include "util/text.hpp"
+#include "service/queue.hpp"
+#include "service/records.hpp"
+#include "service/views.hpp"
+#include "service/webhook.hpp"
+
+#include <algorithm>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
-#include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
 namespace softpack::service {
 
 namespace asio = boost::asio;
-namespace json = boost::json;
 using flow::BuildState;
 using flow::BuildStatus;
 using flow::StageStatus;
 using scheduler::JobState;
 
 namespace {
-
-std::optional<std::int64_t> secs(const std::optional<SystemTime>& t) {
-  if (!t) {
-    return std::nullopt;
-  }
-  return to_unix_seconds(*t);
-}
-
-std::optional<SystemTime> time_of(const std::optional<std::int64_t>& s) {
-  if (!s) {
-    return std::nullopt;
-  }
-  return from_unix_seconds(*s);
-}
-
-std::optional<BuildState> build_state_from(std::string_view s) {
-  for (auto st :
-       {BuildState::queued, BuildState::submitting, BuildState::running, BuildState::publishing,
-        BuildState::published, BuildState::failed, BuildState::cancelled}) {
-    if (flow::to_string(st) == s) {
-      return st;
-    }
-  }
-  return std::nullopt;
-}
-
-json::value time_json(const std::optional<SystemTime>& t) {
-  return t ? json::value(format_rfc3339(*t)) : json::value(nullptr);
-}
-
-} // namespace
-
-store::BuildRecord to_record(const BuildStatus& b, std::string_view scheduler_name) {
-  store::BuildRecord r;
-  r.id = b.id;
-  r.env_path = b.spec->path;
-  r.env_name = b.spec->name;
-  r.env_version = b.spec->version;
-  r.spec_json = b.spec.json();
-  r.spec_hash = b.spec.hash();
-  r.state = std::string(flow::to_string(b.state));
-  r.error = b.error;
-  r.build_dir = b.build_dir.string();
-  r.published_ref = b.published_reference;
-  r.cancel_requested = b.cancel_requested;
-  r.requested = to_unix_seconds(b.requested);
-  r.started = secs(b.started);
-  r.done = secs(b.done);
-  for (const auto& st : b.stages) {
-    store::StageRecord s;
-    s.name = st.name;
-    s.job_name = st.job_name;
-    s.job_id = st.job_id ? st.job_id->value : "";
-    s.scheduler = std::string(scheduler_name);
-    s.state = st.submitting ? "submitting" : std::string(scheduler::to_string(st.state));
-    s.reason = st.reason;
-    s.exit_code = st.exit_code;
-    s.submitted = secs(st.submitted);
-    s.started = secs(st.started);
-    s.ended = secs(st.ended);
-    r.stages.push_back(std::move(s));
-  }
-  for (const auto& d : b.destinations) {
-    store::DestinationRecord dr;
-    dr.name = d.name;
-    dr.state = std::string(flow::to_string(d.state));
-    dr.attempts = d.attempts;
-    dr.error = d.error;
-    dr.reference = d.reference;
-    dr.first_failure = secs(d.first_failure);
-    dr.last_attempt = secs(d.last_attempt);
-    dr.next_attempt = secs(d.next_attempt);
-    r.destinations.push_back(std::move(dr));
-  }
-  return r;
-}
-
-Expected<BuildStatus> from_record(const store::BuildRecord& r) {
-  auto spec = spec::from_json(r.spec_json);
-  if (!spec) {
-    return spec.error().with_context("stored build " + r.id);
-  }
-  BuildStatus b;
-  b.id = r.id;
-  b.spec = *spec;
-  auto state = build_state_from(r.state);
-  if (!state) {
-    return make_error(ErrorKind::internal, "unknown state '" + r.state + "'",
-                      "stored build " + r.id);
-  }
-  b.state = *state;
-  b.error = r.error;
-  b.build_dir = r.build_dir;
-  b.published_reference = r.published_ref;
-  b.cancel_requested = r.cancel_requested;
-  b.requested = from_unix_seconds(r.requested);
-  b.started = time_of(r.started);
-  b.done = time_of(r.done);
-  b.succeeded = b.state == BuildState::published;
-  for (const auto& s : r.stages) {
-    StageStatus st;
-    st.name = s.name;
-    st.job_name = s.job_name;
-    if (!s.job_id.empty()) {
-      st.job_id = scheduler::JobId{s.job_id};
-    }
-    if (s.state == "submitting") {
-      st.submitting = true;
-      st.state = JobState::pending;
-    } else {
-      st.state = scheduler::job_state_from_string(s.state).value_or(JobState::unknown);
-    }
-    st.reason = s.reason;
-    st.exit_code = s.exit_code;
-    st.submitted = time_of(s.submitted);
-    st.started = time_of(s.started);
-    st.ended = time_of(s.ended);
-    b.stages.push_back(std::move(st));
-  }
-  for (const auto& dr : r.destinations) {
-    flow::DestinationStatus d;
-    d.name = dr.name;
-    auto state = flow::destination_state_from_string(dr.state);
-    if (!state) {
-      return make_error(ErrorKind::internal, "unknown destination state '" + dr.state + "'",
-                        "stored build " + r.id);
-    }
-    d.state = *state;
-    d.attempts = dr.attempts;
-    d.error = dr.error;
-    d.reference = dr.reference;
-    d.first_failure = time_of(dr.first_failure);
-    d.last_attempt = time_of(dr.last_attempt);
-    d.next_attempt = time_of(dr.next_attempt);
-    b.destinations.push_back(std::move(d));
-  }
-  return b;
-}
 
 std::vector<std::string> names_of(const std::vector<artifacts::Publisher*>& publishers) {
   std::vector<std::string> names;
@@ -167,6 +30,8 @@ std::vector<std::string> names_of(const std::vector<artifacts::Publisher*>& publ
   }
   return names;
 }
+
+} // namespace
 
 struct Service::Impl {
   std::vector<artifacts::Publisher*> publishers; // the destinations, in order
@@ -181,7 +46,7 @@ struct Service::Impl {
   render::TemplateSet templates;
   std::map<std::string, BuildStatus> builds; // every build known, by id
   std::vector<std::string> order;            // ids in request order
-  std::deque<std::string> queue;             // queued build ids, oldest first
+  BuildQueue queue;
   std::shared_ptr<const std::string> status_cache, builds_cache;
   std::string store_error;
   std::size_t deliveries = 0, duplicate_deliveries = 0, webhook_builds = 0;
@@ -192,13 +57,24 @@ struct Service::Impl {
        std::vector<artifacts::Publisher*> p, store::Store& st, CommandRunner& r, const Clock& cl)
       : publishers(p), publisher_names(names_of(p)), io(io_), config(c), sched(s), store(st),
         runner(r), clock(cl), engine(io_, s, p, flow::engine_options(c), cl),
-        templates(c.templates_dir) {}
+        templates(c.templates_dir),
+        queue(static_cast<std::size_t>(std::max(1, c.server.max_builds_in_flight))) {}
 
   void remember(const BuildStatus& b) {
     if (!builds.count(b.id)) {
       order.push_back(b.id);
     }
     builds[b.id] = b;
+  }
+
+  // Every build, in request order.
+  std::vector<const BuildStatus*> in_order() const {
+    std::vector<const BuildStatus*> out;
+    out.reserve(order.size());
+    for (const auto& id : order) {
+      out.push_back(&builds.at(id));
+    }
+    return out;
   }
 };
 
@@ -243,7 +119,7 @@ Expected<void> Service::start() {
       continue;
     }
     if (b->state == BuildState::queued) {
-      m_impl->queue.push_back(b->id);
+      m_impl->queue.push(b->id);
       continue;
     }
     auto plan = flow::make_plan(m_impl->config, b->spec, b->id, m_impl->templates);
@@ -269,11 +145,8 @@ Expected<void> Service::start() {
 }
 
 void Service::start_queued() {
-  while (!m_impl->queue.empty() &&
-         m_impl->engine.active() <
-             static_cast<std::size_t>(m_impl->config.server.max_builds_in_flight)) {
-    const std::string id = m_impl->queue.front();
-    m_impl->queue.pop_front();
+  while (auto next = m_impl->queue.next(m_impl->engine.active())) {
+    const std::string id = std::move(*next);
     auto it = m_impl->builds.find(id);
     if (it == m_impl->builds.end() || it->second.state != BuildState::queued) {
       continue;
@@ -309,10 +182,9 @@ Expected<server::SubmitOutcome> Service::submit(const spec::ValidSpec& spec) {
     return v.error();
   }
   const std::string full = spec->full_name();
-  for (const auto& id : m_impl->order) {
-    const auto& b = m_impl->builds.at(id);
-    if (!flow::is_final(b.state) && b.spec->full_name() == full) {
-      return server::SubmitOutcome{b.id, true};
+  for (const auto* b : m_impl->in_order()) {
+    if (!flow::is_final(b->state) && b->spec->full_name() == full) {
+      return server::SubmitOutcome{b->id, true};
     }
   }
   BuildStatus b;
@@ -332,7 +204,7 @@ Expected<server::SubmitOutcome> Service::submit(const spec::ValidSpec& spec) {
     return r.error();
   }
   m_impl->remember(b);
-  m_impl->queue.push_back(b.id);
+  m_impl->queue.push(b.id);
   spdlog::info("build {} of {} accepted", b.id, full);
   start_queued();
   changed();
@@ -380,76 +252,16 @@ Expected<void> Service::save(const BuildStatus& build) {
 
 std::shared_ptr<const std::string> Service::environments_status_json() {
   if (!m_impl->status_cache) {
-    json::array a;
-    a.reserve(m_impl->order.size());
-    for (const auto& id : m_impl->order) {
-      const auto& b = m_impl->builds.at(id);
-      json::object o;
-      o["Name"] = b.spec->full_name();
-      o["Requested"] = format_rfc3339(b.requested);
-      o["BuildStart"] = time_json(b.started);
-      o["BuildDone"] = time_json(flow::is_final(b.state) ? b.done : std::nullopt);
-      a.emplace_back(std::move(o));
-    }
-    m_impl->status_cache = std::make_shared<const std::string>(json::serialize(a));
+    m_impl->status_cache =
+        std::make_shared<const std::string>(service::environments_status_json(m_impl->in_order()));
   }
   return m_impl->status_cache;
 }
 
-namespace {
-json::object build_object(const BuildStatus& b, bool with_logs) {
-  json::object o;
-  o["id"] = b.id;
-  o["name"] = b.spec->full_name();
-  o["state"] = std::string(flow::to_string(b.state));
-  o["error"] = b.error;
-  o["requested"] = format_rfc3339(b.requested);
-  o["started"] = time_json(b.started);
-  o["done"] = time_json(b.done);
-  o["published"] = b.published_reference;
-  o["cancel_requested"] = b.cancel_requested;
-  json::array stages;
-  for (const auto& st : b.stages) {
-    json::object s;
-    s["name"] = st.name;
-    s["job_name"] = st.job_name;
-    s["job_id"] = st.job_id ? json::value(st.job_id->value) : json::value(nullptr);
-    s["state"] = st.submitting ? "submitting" : std::string(scheduler::to_string(st.state));
-    s["reason"] = st.reason;
-    s["exit_code"] = st.exit_code ? json::value(*st.exit_code) : json::value(nullptr);
-    s["submitted"] = time_json(st.submitted);
-    s["started"] = time_json(st.started);
-    s["ended"] = time_json(st.ended);
-    if (with_logs) {
-      s["log_tail"] = tail_lines(read_tail(b.build_dir / "logs" / (st.name + ".out"), 8192), 40);
-    }
-    stages.emplace_back(std::move(s));
-  }
-  o["stages"] = std::move(stages);
-  json::array destinations;
-  for (const auto& d : b.destinations) {
-    json::object j;
-    j["name"] = d.name;
-    j["state"] = std::string(flow::to_string(d.state));
-    j["attempts"] = d.attempts;
-    j["error"] = d.error;
-    j["reference"] = d.reference;
-    j["last_attempt"] = time_json(d.last_attempt);
-    j["next_attempt"] = time_json(d.next_attempt);
-    destinations.emplace_back(std::move(j));
-  }
-  o["destinations"] = std::move(destinations);
-  return o;
-}
-} // namespace
-
 std::shared_ptr<const std::string> Service::builds_json() {
   if (!m_impl->builds_cache) {
-    json::array a;
-    for (const auto& id : m_impl->order) {
-      a.emplace_back(build_object(m_impl->builds.at(id), false));
-    }
-    m_impl->builds_cache = std::make_shared<const std::string>(json::serialize(a));
+    m_impl->builds_cache =
+        std::make_shared<const std::string>(service::builds_json(m_impl->in_order()));
   }
   return m_impl->builds_cache;
 }
@@ -459,7 +271,7 @@ std::optional<std::string> Service::build_json(const std::string& id) {
   if (it == m_impl->builds.end()) {
     return std::nullopt;
   }
-  return json::serialize(build_object(it->second, true));
+  return service::build_json(it->second, true);
 }
 
 Expected<bool> Service::cancel(const std::string& id) {
@@ -484,7 +296,7 @@ Expected<bool> Service::cancel(const std::string& id) {
       st.state = JobState::cancelled;
       st.reason = "cancelled while queued";
     }
-    std::erase(m_impl->queue, id);
+    m_impl->queue.remove(id);
     (void)save(b);
     changed();
     return true;
@@ -497,95 +309,32 @@ Expected<bool> Service::cancel(const std::string& id) {
 }
 
 std::string Service::metrics_text() {
-  std::map<std::string, std::size_t> by_state;
-  for (auto st :
-       {BuildState::queued, BuildState::submitting, BuildState::running, BuildState::publishing,
-        BuildState::published, BuildState::failed, BuildState::cancelled}) {
-    by_state[std::string(flow::to_string(st))] = 0;
-  }
-  std::map<std::string, std::pair<double, std::size_t>> durations;
-  // Destinations of builds still publishing that have failed at least once: what an admin
-  // should look at when a destination is down.
-  std::map<std::string, std::size_t> retrying;
-  for (const auto& name : m_impl->publisher_names) {
-    retrying[name] = 0;
-  }
-  for (const auto& [id, b] : m_impl->builds) {
-    ++by_state[std::string(flow::to_string(b.state))];
-    for (const auto& d : b.destinations) {
-      if (d.state == flow::DestinationState::pending && d.attempts > 0) {
-        ++retrying[d.name];
-      }
-    }
-    for (const auto& st : b.stages) {
-      if (st.started && st.ended) {
-        auto& d = durations[st.name];
-        d.first += std::chrono::duration<double>(*st.ended - *st.started).count();
-        ++d.second;
-      }
-    }
-  }
-  std::string out = "# HELP softpack_builds Builds known to the service, by state.\n"
-                    "# TYPE softpack_builds gauge\n";
-  for (const auto& [state, n] : by_state) {
-    out += "softpack_builds{state=\"" + state + "\"} " + std::to_string(n) + "\n";
-  }
-  out += "# HELP softpack_stage_duration_seconds Run time of finished stage jobs.\n"
-         "# TYPE softpack_stage_duration_seconds summary\n";
-  for (const auto& [stage, d] : durations) {
-    out += "softpack_stage_duration_seconds_sum{stage=\"" + stage + "\"} " +
-           std::to_string(d.first) + "\n";
-    out += "softpack_stage_duration_seconds_count{stage=\"" + stage + "\"} " +
-           std::to_string(d.second) + "\n";
-  }
-  out += "# HELP softpack_publish_retrying Builds whose publishing to a destination failed and "
-         "is waiting to be tried again.\n# TYPE softpack_publish_retrying gauge\n";
-  for (const auto& [name, n] : retrying) {
-    out += "softpack_publish_retrying{destination=\"" + name + "\"} " + std::to_string(n) + "\n";
-  }
-  out += "# HELP softpack_scheduler_polls_total Scheduler poll calls (one per interval for all "
-         "builds).\n# TYPE softpack_scheduler_polls_total counter\n";
-  out += "softpack_scheduler_polls_total{scheduler=\"" + std::string(m_impl->sched.name()) +
-         "\"} " + std::to_string(m_impl->engine.poll_calls()) + "\n";
+  MetricsInput in;
+  in.builds = m_impl->in_order();
+  in.destinations = m_impl->publisher_names;
+  in.scheduler = std::string(m_impl->sched.name());
+  in.poll_calls = m_impl->engine.poll_calls();
   const auto last = m_impl->engine.last_successful_poll();
-  out += "# HELP softpack_scheduler_poll_age_seconds Seconds since the scheduler last answered a "
-         "poll, while jobs are followed (0 otherwise); far above poll_interval means polls lag "
-         "or fail.\n# TYPE softpack_scheduler_poll_age_seconds gauge\n";
-  double age = 0;
   if (m_impl->engine.tracking_jobs() && last) {
-    age = std::chrono::duration<double>(m_impl->clock.now() - *last).count();
+    in.poll_age_seconds = std::chrono::duration<double>(m_impl->clock.now() - *last).count();
   }
-  out += "softpack_scheduler_poll_age_seconds " + std::to_string(age) + "\n";
-  out += m_impl->sched.metrics();
-  out += "# HELP softpack_webhook_deliveries_total GitLab deliveries received, and duplicates.\n"
-         "# TYPE softpack_webhook_deliveries_total counter\n";
-  out += "softpack_webhook_deliveries_total " + std::to_string(m_impl->deliveries) + "\n";
-  out += "softpack_webhook_duplicate_deliveries_total " +
-         std::to_string(m_impl->duplicate_deliveries) + "\n";
-  out += "# HELP softpack_store_healthy 1 when the last write to the store succeeded.\n"
-         "# TYPE softpack_store_healthy gauge\n";
-  out += "softpack_store_healthy " + std::string(m_impl->store_error.empty() ? "1" : "0") + "\n";
+  in.scheduler_metrics = m_impl->sched.metrics();
+  in.deliveries = m_impl->deliveries;
+  in.duplicate_deliveries = m_impl->duplicate_deliveries;
+  in.store_healthy = m_impl->store_error.empty();
+  std::string out = service::metrics_text(in);
   if (m_extra_metrics) {
     out += m_extra_metrics();
   }
   return out;
 }
 
-bool Service::healthy(std::string& detail) {
+Expected<void> Service::healthy() {
   if (!m_impl->store_error.empty()) {
-    detail = "store: " + m_impl->store_error;
-    return false;
+    return make_error(ErrorKind::io, m_impl->store_error, "store");
   }
-  return true;
+  return {};
 }
-
-namespace {
-bool made_by_builder(const server::GitlabCommit& c, const config::Config& config) {
-  return c.message.find("Softpack-Build-Id:") != std::string::npos ||
-         (!config.artifacts.author_email.empty() &&
-          c.author_email == config.artifacts.author_email);
-}
-} // namespace
 
 Expected<server::WebhookOutcome> Service::gitlab_push(const std::string& delivery_id,
                                                       const server::GitlabPush& push) {
@@ -600,63 +349,30 @@ Expected<server::WebhookOutcome> Service::gitlab_push(const std::string& deliver
       return server::WebhookOutcome{0, "duplicate delivery " + delivery_id + " ignored"};
     }
   }
-  if (push.ref != "refs/heads/" + m_impl->config.artifacts.branch) {
-    return server::WebhookOutcome{0, "push to " + push.ref + " ignored (builds come from " +
-                                         m_impl->config.artifacts.branch + ")"};
+  PushWork work = plan_push(push, m_impl->config.artifacts);
+  const std::size_t n = work.environments.size();
+  std::string message = work.message;
+  if (n > 0) {
+    handle_push(delivery_id, std::move(work));
   }
-  server::GitlabPush theirs = push;
-  std::erase_if(theirs.commits,
-                [&](const server::GitlabCommit& c) { return made_by_builder(c, m_impl->config); });
-  if (theirs.commits.empty()) {
-    return server::WebhookOutcome{0, "push made by softpack-builder ignored"};
-  }
-  const auto changed_envs = server::changed_environments(theirs);
-  if (changed_envs.empty()) {
-    return server::WebhookOutcome{0, "no environment's softpack.yml changed"};
-  }
-  handle_push(delivery_id, theirs, changed_envs);
-  return server::WebhookOutcome{changed_envs.size(),
-                                std::to_string(changed_envs.size()) + " environment(s) to check"};
+  return server::WebhookOutcome{n, std::move(message)};
 }
 
-void Service::handle_push(const std::string& delivery_id, const server::GitlabPush& push,
-                          const std::vector<server::ChangedEnvironment>& envs) {
-  const std::string commit = push.checkout_sha.empty() ? push.after : push.checkout_sha;
+void Service::handle_push(const std::string& delivery_id, PushWork work) {
   const std::string remote = m_impl->config.artifacts_repo();
   const auto mirror = std::filesystem::absolute(m_impl->config.data_dir / "webhook-mirror.git");
   auto* impl = m_impl.get();
-  asio::post(impl->webhook_pool, [this, impl, delivery_id, commit, envs, remote, mirror,
+  asio::post(impl->webhook_pool, [this, impl, delivery_id, work = std::move(work), remote, mirror,
                                   alive = std::weak_ptr<bool>(impl->alive)] {
-    artifacts::GitReader reader(impl->runner, remote, mirror);
     std::vector<spec::ValidSpec> specs;
-    if (auto f = reader.fetch(); !f) {
-      spdlog::error("webhook {}: {}", delivery_id, f.error().describe());
+    try {
+      specs = read_pushed_specs(impl->runner, remote, mirror, work, delivery_id);
+    } catch (const std::exception& e) {
+      // A bug, in this delivery's work only: the service goes on.
+      spdlog::error("webhook {}: unexpected exception: {}", delivery_id, e.what());
       return;
     }
-    for (const auto& env : envs) {
-      const std::string dir = env.file.substr(0, env.file.rfind('/'));
-      auto built = reader.exists(commit, dir + "/module");
-      if (!built) {
-        spdlog::error("webhook {}: {}", delivery_id, built.error().describe());
-        continue;
-      }
-      if (*built) {
-        spdlog::info("webhook {}: {} already has a module; not rebuilt", delivery_id, dir);
-        continue;
-      }
-      auto text = reader.read(commit, env.file);
-      if (!text || !text->has_value()) {
-        spdlog::error("webhook {}: cannot read {} at {}", delivery_id, env.file, commit);
-        continue;
-      }
-      auto spec = spec::parse_softpack_yml(**text, env.file, env.path, env.name, env.version);
-      if (!spec) {
-        spdlog::error("webhook {}: {}", delivery_id, spec.error().describe());
-        continue;
-      }
-      specs.push_back(std::move(*spec));
-    }
-    asio::post(impl->io, [this, impl, specs, delivery_id, alive] {
+    asio::post(impl->io, [this, impl, specs = std::move(specs), delivery_id, alive] {
       if (!alive.lock()) {
         return;
       }

@@ -2,8 +2,9 @@
 
 // The service behind `softpack-builder serve`: accepts builds (HTTP, webhook), keeps every
 // build durable in the store, limits builds in flight (the rest wait as `queued`, in order),
-// re-attaches to unfinished builds at start, and renders the JSON the HTTP API serves (cached
-// until something changes).
+// re-attaches to unfinished builds at start, and serves the JSON of the HTTP API (cached until
+// something changes). Its parts: records (builds <-> store rows), views (JSON, metrics),
+// webhook (what a push asks, reading the specs), queue (builds waiting for a slot).
 //
 // Threading: everything runs on the io_context thread; webhook git work goes to a worker
 // thread and posts its results back.
@@ -13,21 +14,18 @@
 #include "flow/engine.hpp"
 #include "scheduler/scheduler.hpp"
 #include "server/api.hpp"
+#include "service/records.hpp"
+#include "service/webhook.hpp"
 #include "store/store.hpp"
 #include "util/command.hpp"
 #include "util/time.hpp"
 
-#include <deque>
 #include <map>
 #include <memory>
 
 #include <boost/asio/io_context.hpp>
 
 namespace softpack::service {
-
-// Conversions between the engine's view of a build and the store's rows.
-store::BuildRecord to_record(const flow::BuildStatus& b, std::string_view scheduler_name);
-Expected<flow::BuildStatus> from_record(const store::BuildRecord& r);
 
 class Service final : public server::ServiceApi,
                       public flow::BuildObserver,
@@ -50,7 +48,7 @@ public:
   std::optional<std::string> build_json(const std::string& id) override;
   Expected<bool> cancel(const std::string& id) override;
   std::string metrics_text() override;
-  bool healthy(std::string& detail) override;
+  Expected<void> healthy() override;
   Expected<server::WebhookOutcome> gitlab_push(const std::string& delivery_id,
                                                const server::GitlabPush& push) override;
 
@@ -71,8 +69,7 @@ private:
   void changed();
   // Reads the changed environments' softpack.yml at the pushed commit (on the webhook thread)
   // and submits them (back on the io_context).
-  void handle_push(const std::string& delivery_id, const server::GitlabPush& push,
-                   const std::vector<server::ChangedEnvironment>& envs);
+  void handle_push(const std::string& delivery_id, PushWork work);
 
   struct Impl;
   std::unique_ptr<Impl> m_impl;

@@ -122,21 +122,48 @@ ON CONFLICT (id) DO UPDATE SET
   started = excluded.started, done = excluded.done
 )sql";
 
-constexpr const char* k_delete_stages = "DELETE FROM stages WHERE build_id = ?1";
+// Rows past a build's last stage or destination (a list that got shorter).
+constexpr const char* k_delete_stages_from =
+    "DELETE FROM stages WHERE build_id = ?1 AND position >= ?2";
 
-constexpr const char* k_insert_stage = R"sql(
+constexpr const char* k_upsert_stage = R"sql(
 INSERT INTO stages (build_id, position, name, job_name, job_id, scheduler, state, reason,
                     exit_code, submitted, started, ended)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+ON CONFLICT (build_id, position) DO UPDATE SET
+  name = excluded.name, job_name = excluded.job_name, job_id = excluded.job_id,
+  scheduler = excluded.scheduler, state = excluded.state, reason = excluded.reason,
+  exit_code = excluded.exit_code, submitted = excluded.submitted, started = excluded.started,
+  ended = excluded.ended
 )sql";
 
-constexpr const char* k_delete_destinations = "DELETE FROM destinations WHERE build_id = ?1";
+constexpr const char* k_delete_destinations_from =
+    "DELETE FROM destinations WHERE build_id = ?1 AND position >= ?2";
 
-constexpr const char* k_insert_destination = R"sql(
+constexpr const char* k_upsert_destination = R"sql(
 INSERT INTO destinations (build_id, position, name, state, attempts, error, reference,
                           first_failure, last_attempt, next_attempt)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+ON CONFLICT (build_id, position) DO UPDATE SET
+  name = excluded.name, state = excluded.state, attempts = excluded.attempts,
+  error = excluded.error, reference = excluded.reference,
+  first_failure = excluded.first_failure, last_attempt = excluded.last_attempt,
+  next_attempt = excluded.next_attempt
 )sql";
+
+// The build's own row without its lists: whether it needs writing.
+bool same_build_row(const BuildRecord& a, const BuildRecord& b) {
+  return a.id == b.id && a.env_path == b.env_path && a.env_name == b.env_name &&
+         a.env_version == b.env_version && a.spec_json == b.spec_json &&
+         a.spec_hash == b.spec_hash && a.state == b.state && a.error == b.error &&
+         a.build_dir == b.build_dir && a.published_ref == b.published_ref &&
+         a.cancel_requested == b.cancel_requested && a.requested == b.requested &&
+         a.started == b.started && a.done == b.done;
+}
+
+bool is_final_state(std::string_view state) {
+  return state == "published" || state == "failed" || state == "cancelled";
+}
 
 // Destinations are read with a second query (joining them into the builds query would repeat
 // each stage row per destination), restricted like the builds query it follows.
@@ -289,6 +316,7 @@ public:
   Expected<std::vector<BuildRecord>> all() override;
   Expected<std::vector<BuildRecord>> unfinished() override;
   Expected<bool> record_delivery(const std::string& delivery_id) override;
+  std::size_t rows_written() const override { return m_rows_written; }
 
 private:
   // An io Error naming the operation and SQLite's message; call before anything else touches
@@ -307,10 +335,14 @@ private:
   Expected<void> migrate();
   Expected<void> prepare(Statement& out, const char* sql);
   Expected<void> step_done(const Statement& s, std::string_view operation);
-  Expected<void> write_rows(const BuildRecord& build, std::string_view operation);
-  // Runs a "DELETE … WHERE build_id = ?1" statement.
-  Expected<void> delete_rows_of(const Statement& s, const std::string& build_id,
-                                std::string_view operation);
+  // Writes what differs from `before` (everything when there is no `before`).
+  Expected<void> write_rows(const BuildRecord& build, const BuildRecord* before,
+                            std::string_view operation);
+  Expected<void> write_stage(const BuildRecord& b, std::size_t i, std::string_view operation);
+  Expected<void> write_destination(const BuildRecord& b, std::size_t i, std::string_view operation);
+  // Runs a "DELETE … WHERE build_id = ?1 AND position >= ?2" statement.
+  Expected<void> delete_rows_from(const Statement& s, const std::string& build_id,
+                                  std::size_t position, std::string_view operation);
   void rollback_if_open();
   Expected<std::vector<BuildRecord>> load(const Statement& builds, const Statement& destinations,
                                           std::string_view operation);
@@ -319,16 +351,21 @@ private:
   SqliteOptions m_options;
   // The largest list loaded so far: the next one is reserved at that size rather than grown.
   std::size_t m_load_size_hint = 0;
+  // What the last successful save of each unfinished build wrote, so that the next save writes
+  // only what changed. A build leaves it when it is saved in a final state (it is rarely saved
+  // again) or when a save fails (what the database holds is then unknown: rewrite it all).
+  std::map<std::string, BuildRecord, std::less<>> m_saved;
+  std::size_t m_rows_written = 0;
   // Declared before the statements so that they are finalized before the connection closes.
   DbHandle m_db;
   Statement m_begin;
   Statement m_commit;
   Statement m_rollback;
   Statement m_upsert_build;
-  Statement m_delete_stages;
-  Statement m_insert_stage;
-  Statement m_delete_destinations;
-  Statement m_insert_destination;
+  Statement m_delete_stages_from;
+  Statement m_upsert_stage;
+  Statement m_delete_destinations_from;
+  Statement m_upsert_destination;
   Statement m_select_one;
   Statement m_select_all;
   Statement m_select_unfinished;
@@ -508,10 +545,10 @@ Expected<void> SqliteStore::initialize() {
       {&m_commit, "COMMIT"},
       {&m_rollback, "ROLLBACK"},
       {&m_upsert_build, k_upsert_build},
-      {&m_delete_stages, k_delete_stages},
-      {&m_insert_stage, k_insert_stage},
-      {&m_delete_destinations, k_delete_destinations},
-      {&m_insert_destination, k_insert_destination},
+      {&m_delete_stages_from, k_delete_stages_from},
+      {&m_upsert_stage, k_upsert_stage},
+      {&m_delete_destinations_from, k_delete_destinations_from},
+      {&m_upsert_destination, k_upsert_destination},
       {&m_select_one, select_builds(k_where_one)},
       {&m_select_all, select_builds("")},
       {&m_select_unfinished, select_builds(k_where_unfinished)},
@@ -550,18 +587,75 @@ void SqliteStore::rollback_if_open() {
   }
 }
 
-Expected<void> SqliteStore::delete_rows_of(const Statement& s, const std::string& build_id,
-                                           std::string_view operation) {
+Expected<void> SqliteStore::delete_rows_from(const Statement& s, const std::string& build_id,
+                                             std::size_t position, std::string_view operation) {
   StatementUse use(s);
   Binder bind(use.get());
-  if (bind.text(1, build_id).rc() != SQLITE_OK) {
+  if (bind.text(1, build_id).integer(2, static_cast<std::int64_t>(position)).rc() != SQLITE_OK) {
     return failure(bind.rc(), operation);
   }
-  return step_done(s, operation);
+  if (auto r = step_done(s, operation); !r) {
+    return r;
+  }
+  m_rows_written += static_cast<std::size_t>(sqlite3_changes(m_db.get()));
+  return {};
 }
 
-Expected<void> SqliteStore::write_rows(const BuildRecord& b, std::string_view operation) {
-  {
+Expected<void> SqliteStore::write_stage(const BuildRecord& b, std::size_t i,
+                                        std::string_view operation) {
+  const StageRecord& s = b.stages[i];
+  StatementUse use(m_upsert_stage);
+  Binder bind(use.get());
+  bind.text(1, b.id)
+      .integer(2, static_cast<std::int64_t>(i))
+      .text(3, s.name)
+      .text(4, s.job_name)
+      .text(5, s.job_id)
+      .text(6, s.scheduler)
+      .text(7, s.state)
+      .text(8, s.reason)
+      .optional(9, s.exit_code)
+      .optional(10, s.submitted)
+      .optional(11, s.started)
+      .optional(12, s.ended);
+  if (bind.rc() != SQLITE_OK) {
+    return failure(bind.rc(), operation);
+  }
+  if (auto r = step_done(m_upsert_stage, operation); !r) {
+    return r;
+  }
+  ++m_rows_written;
+  return {};
+}
+
+Expected<void> SqliteStore::write_destination(const BuildRecord& b, std::size_t i,
+                                              std::string_view operation) {
+  const DestinationRecord& d = b.destinations[i];
+  StatementUse use(m_upsert_destination);
+  Binder bind(use.get());
+  bind.text(1, b.id)
+      .integer(2, static_cast<std::int64_t>(i))
+      .text(3, d.name)
+      .text(4, d.state)
+      .integer(5, d.attempts)
+      .text(6, d.error)
+      .text(7, d.reference)
+      .optional(8, d.first_failure)
+      .optional(9, d.last_attempt)
+      .optional(10, d.next_attempt);
+  if (bind.rc() != SQLITE_OK) {
+    return failure(bind.rc(), operation);
+  }
+  if (auto r = step_done(m_upsert_destination, operation); !r) {
+    return r;
+  }
+  ++m_rows_written;
+  return {};
+}
+
+Expected<void> SqliteStore::write_rows(const BuildRecord& b, const BuildRecord* before,
+                                       std::string_view operation) {
+  if (!before || !same_build_row(*before, b)) {
     StatementUse use(m_upsert_build);
     Binder bind(use.get());
     bind.text(1, b.id)
@@ -584,54 +678,32 @@ Expected<void> SqliteStore::write_rows(const BuildRecord& b, std::string_view op
     if (auto r = step_done(m_upsert_build, operation); !r) {
       return r;
     }
-  }
-  if (auto r = delete_rows_of(m_delete_stages, b.id, operation); !r) {
-    return r;
+    ++m_rows_written;
   }
   for (std::size_t i = 0; i < b.stages.size(); ++i) {
-    const StageRecord& s = b.stages[i];
-    StatementUse use(m_insert_stage);
-    Binder bind(use.get());
-    bind.text(1, b.id)
-        .integer(2, static_cast<std::int64_t>(i))
-        .text(3, s.name)
-        .text(4, s.job_name)
-        .text(5, s.job_id)
-        .text(6, s.scheduler)
-        .text(7, s.state)
-        .text(8, s.reason)
-        .optional(9, s.exit_code)
-        .optional(10, s.submitted)
-        .optional(11, s.started)
-        .optional(12, s.ended);
-    if (bind.rc() != SQLITE_OK) {
-      return failure(bind.rc(), operation);
+    if (!before || i >= before->stages.size() || before->stages[i] != b.stages[i]) {
+      if (auto r = write_stage(b, i, operation); !r) {
+        return r;
+      }
     }
-    if (auto r = step_done(m_insert_stage, operation); !r) {
+  }
+  if (!before || before->stages.size() > b.stages.size()) {
+    if (auto r = delete_rows_from(m_delete_stages_from, b.id, b.stages.size(), operation); !r) {
       return r;
     }
   }
-  if (auto r = delete_rows_of(m_delete_destinations, b.id, operation); !r) {
-    return r;
-  }
   for (std::size_t i = 0; i < b.destinations.size(); ++i) {
-    const DestinationRecord& d = b.destinations[i];
-    StatementUse use(m_insert_destination);
-    Binder bind(use.get());
-    bind.text(1, b.id)
-        .integer(2, static_cast<std::int64_t>(i))
-        .text(3, d.name)
-        .text(4, d.state)
-        .integer(5, d.attempts)
-        .text(6, d.error)
-        .text(7, d.reference)
-        .optional(8, d.first_failure)
-        .optional(9, d.last_attempt)
-        .optional(10, d.next_attempt);
-    if (bind.rc() != SQLITE_OK) {
-      return failure(bind.rc(), operation);
+    if (!before || i >= before->destinations.size() ||
+        before->destinations[i] != b.destinations[i]) {
+      if (auto r = write_destination(b, i, operation); !r) {
+        return r;
+      }
     }
-    if (auto r = step_done(m_insert_destination, operation); !r) {
+  }
+  if (!before || before->destinations.size() > b.destinations.size()) {
+    if (auto r =
+            delete_rows_from(m_delete_destinations_from, b.id, b.destinations.size(), operation);
+        !r) {
       return r;
     }
   }
@@ -639,6 +711,11 @@ Expected<void> SqliteStore::write_rows(const BuildRecord& b, std::string_view op
 }
 
 Expected<void> SqliteStore::save(const BuildRecord& build) {
+  auto saved = m_saved.find(build.id);
+  const BuildRecord* before = saved == m_saved.end() ? nullptr : &saved->second;
+  if (before && *before == build) {
+    return {}; // already written, and durable
+  }
   const std::string operation = "save build '" + build.id + "'";
   {
     StatementUse use(m_begin);
@@ -646,14 +723,26 @@ Expected<void> SqliteStore::save(const BuildRecord& build) {
       return r;
     }
   }
-  if (auto r = write_rows(build, operation); !r) {
-    rollback_if_open();
-    return r;
+  auto written = write_rows(build, before, operation);
+  if (written) {
+    StatementUse use(m_commit);
+    written = step_done(m_commit, operation);
   }
-  StatementUse use(m_commit);
-  if (auto r = step_done(m_commit, operation); !r) {
+  if (!written) {
     rollback_if_open();
-    return r;
+    if (saved != m_saved.end()) {
+      m_saved.erase(saved);
+    }
+    return written;
+  }
+  if (is_final_state(build.state)) {
+    if (saved != m_saved.end()) {
+      m_saved.erase(saved);
+    }
+  } else if (saved != m_saved.end()) {
+    saved->second = build;
+  } else {
+    m_saved.emplace(build.id, build);
   }
   return {};
 }

@@ -74,7 +74,8 @@ public:
   static Expected<std::unique_ptr<Store>> open(const std::filesystem::path& path);
   virtual ~Store() = default;
 
-  // Inserts or replaces the build and all its stages and destinations, in one transaction.
+  // Writes the build, its stages and its destinations as given, in one transaction: only the
+  // rows that changed since this store last saved the build (all of them the first time).
   virtual Expected<void> save(const BuildRecord& build) = 0;
   virtual Expected<std::optional<BuildRecord>> get(const std::string& id) = 0;
   // All builds, oldest request first (stages and destinations included).
@@ -83,6 +84,8 @@ public:
   virtual Expected<std::vector<BuildRecord>> unfinished() = 0;
   // Records a webhook delivery id; false when it was already recorded (a duplicate delivery).
   virtual Expected<bool> record_delivery(const std::string& delivery_id) = 0;
+  // Rows of builds, stages and destinations save() has inserted, updated or deleted so far.
+  virtual std::size_t rows_written() const = 0;
 };
 
 } // namespace softpack::store

@@ -60,9 +60,11 @@ public:
     return cancel_result;
   }
   std::string metrics_text() override { return metrics; }
-  bool healthy(std::string& detail) override {
-    detail = health_detail;
-    return is_healthy;
+  Expected<void> healthy() override {
+    if (is_healthy) {
+      return {};
+    }
+    return make_error(ErrorKind::io, health_detail);
   }
   Expected<server::WebhookOutcome> gitlab_push(const std::string& delivery_id,
                                                const server::GitlabPush& push) override {

@@ -647,8 +647,7 @@ TEST_CASE("service: a store that cannot be written refuses the submission", "[se
   store::SqliteOptions full;
   full.max_page_count = 1;
   h.boot(full);
-  std::string detail;
-  CHECK(h.service->healthy(detail));
+  CHECK(h.service->healthy());
 
   auto big_spec = env_spec("env").get();
   big_spec.description = std::string(60 * 1024, 'd'); // needs overflow pages
@@ -658,8 +657,10 @@ TEST_CASE("service: a store that cannot be written refuses the submission", "[se
   CHECK(r.error().kind == ErrorKind::io);
   CHECK_THAT(r.error().message, Catch::Contains("disk full"));
 
-  CHECK_FALSE(h.service->healthy(detail));
-  CHECK_THAT(detail, Catch::StartsWith("store: ") && Catch::Contains("disk full"));
+  const auto health = h.service->healthy();
+  REQUIRE_FALSE(health);
+  CHECK_THAT(health.error().describe(),
+             Catch::StartsWith("store: ") && Catch::Contains("disk full"));
   CHECK_THAT(h.service->metrics_text(), Catch::Contains("softpack_store_healthy 0\n"));
 
   h.run_for(50ms);

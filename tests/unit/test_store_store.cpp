@@ -686,3 +686,67 @@ TEST_CASE("store: timings of save and all", "[.][store-perf]") {
                   << unfinished_cpu << ")");
   }
 }
+
+TEST_CASE("store: a save writes only the rows that changed", "[store]") {
+  TempDir dir;
+  auto opened = Store::open(dir / "state.db");
+  REQUIRE(opened.has_value());
+  Store& store = **opened;
+  BuildRecord b = full_build("b1");
+  b.state = "running";
+  b.done.reset();
+  REQUIRE(store.save(b));
+  // The build row, three stages and two destinations, plus the (empty) deletion of rows past
+  // the lists: all of it the first time.
+  const std::size_t first = store.rows_written();
+  CHECK(first == 1 + b.stages.size() + b.destinations.size());
+
+  SECTION("the same record again writes nothing") {
+    REQUIRE(store.save(b));
+    CHECK(store.rows_written() == first);
+  }
+  SECTION("one stage changed: one row") {
+    b.stages[2].job_id = "4244";
+    b.stages[2].state = "pending";
+    REQUIRE(store.save(b));
+    CHECK(store.rows_written() == first + 1);
+    auto back = store.get("b1");
+    REQUIRE(back.has_value());
+    CHECK(**back == b);
+  }
+  SECTION("the build's own fields: one row") {
+    b.error = "something else";
+    REQUIRE(store.save(b));
+    CHECK(store.rows_written() == first + 1);
+    CHECK(**store.get("b1") == b);
+  }
+  SECTION("a destination added, then the list shortened") {
+    b.destinations.push_back(DestinationRecord{"core", "pending", 0, "", "", {}, {}, {}});
+    REQUIRE(store.save(b));
+    CHECK(store.rows_written() == first + 1);
+    b.destinations.resize(1);
+    REQUIRE(store.save(b));
+    CHECK(store.rows_written() == first + 1 + 2); // two rows deleted
+    CHECK(**store.get("b1") == b);
+  }
+  SECTION("a build saved final is written, then written whole when saved again") {
+    b.state = "published";
+    REQUIRE(store.save(b));
+    CHECK(store.rows_written() == first + 1);
+    REQUIRE(store.save(b));
+    CHECK(store.rows_written() == first + 1 + first);
+    CHECK(**store.get("b1") == b);
+  }
+  SECTION("a new store (a restart) writes a build whole once, then only changes") {
+    opened->reset();
+    auto again = Store::open(dir / "state.db");
+    REQUIRE(again.has_value());
+    b.stages[0].reason = "changed";
+    REQUIRE((*again)->save(b));
+    CHECK((*again)->rows_written() == first);
+    b.stages[1].reason = "changed too";
+    REQUIRE((*again)->save(b));
+    CHECK((*again)->rows_written() == first + 1);
+    CHECK(**(*again)->get("b1") == b);
+  }
+}

@@ -1,0 +1,31 @@
+#pragma once
+
+// Builds waiting for a slot: accepted and stored as `queued`, started oldest first whenever
+// fewer than the limit are in flight. The queue itself is memory; the store's `queued` state is
+// what survives a restart (the service queues those builds again, in request order).
+
+#include <cstddef>
+#include <deque>
+#include <optional>
+#include <string>
+
+namespace softpack::service {
+
+class BuildQueue {
+public:
+  explicit BuildQueue(std::size_t max_in_flight) : m_max_in_flight(max_in_flight) {}
+
+  void push(std::string build_id) { m_ids.push_back(std::move(build_id)); }
+  // A build cancelled while it waits.
+  void remove(const std::string& build_id);
+  // The next build to start when `in_flight` builds are running, or nullopt (none waiting, or
+  // no slot free). The build is taken off the queue.
+  std::optional<std::string> next(std::size_t in_flight);
+  std::size_t size() const { return m_ids.size(); }
+
+private:
+  std::size_t m_max_in_flight;
+  std::deque<std::string> m_ids; // oldest first
+};
+
+} // namespace softpack::service

@@ -1,0 +1,163 @@
+#include "service/views.hpp"
+
+#include "util/fs.hpp"
+#include "util/text.hpp"
+
+#include <map>
+
+#include <boost/json.hpp>
+
+namespace softpack::service {
+
+namespace json = boost::json;
+using flow::BuildState;
+using flow::BuildStatus;
+
+namespace {
+
+json::value time_json(const std::optional<SystemTime>& t) {
+  return t ? json::value(format_rfc3339(*t)) : json::value(nullptr);
+}
+
+json::object build_object(const BuildStatus& b, bool with_logs) {
+  json::object o;
+  o["id"] = b.id;
+  o["name"] = b.spec->full_name();
+  o["state"] = std::string(flow::to_string(b.state));
+  o["error"] = b.error;
+  o["requested"] = format_rfc3339(b.requested);
+  o["started"] = time_json(b.started);
+  o["done"] = time_json(b.done);
+  o["published"] = b.published_reference;
+  o["cancel_requested"] = b.cancel_requested;
+  json::array stages;
+  for (const auto& st : b.stages) {
+    json::object s;
+    s["name"] = st.name;
+    s["job_name"] = st.job_name;
+    s["job_id"] = st.job_id ? json::value(st.job_id->value) : json::value(nullptr);
+    s["state"] = st.submitting ? "submitting" : std::string(scheduler::to_string(st.state));
+    s["reason"] = st.reason;
+    s["exit_code"] = st.exit_code ? json::value(*st.exit_code) : json::value(nullptr);
+    s["submitted"] = time_json(st.submitted);
+    s["started"] = time_json(st.started);
+    s["ended"] = time_json(st.ended);
+    if (with_logs) {
+      s["log_tail"] = tail_lines(read_tail(b.build_dir / "logs" / (st.name + ".out"), 8192), 40);
+    }
+    stages.emplace_back(std::move(s));
+  }
+  o["stages"] = std::move(stages);
+  json::array destinations;
+  for (const auto& d : b.destinations) {
+    json::object j;
+    j["name"] = d.name;
+    j["state"] = std::string(flow::to_string(d.state));
+    j["attempts"] = d.attempts;
+    j["error"] = d.error;
+    j["reference"] = d.reference;
+    j["last_attempt"] = time_json(d.last_attempt);
+    j["next_attempt"] = time_json(d.next_attempt);
+    destinations.emplace_back(std::move(j));
+  }
+  o["destinations"] = std::move(destinations);
+  return o;
+}
+} // namespace
+
+std::string environments_status_json(const std::vector<const BuildStatus*>& builds) {
+  json::array a;
+  a.reserve(builds.size());
+  for (const auto* b : builds) {
+    json::object o;
+    o["Name"] = b->spec->full_name();
+    o["Requested"] = format_rfc3339(b->requested);
+    o["BuildStart"] = time_json(b->started);
+    o["BuildDone"] = time_json(flow::is_final(b->state) ? b->done : std::nullopt);
+    a.emplace_back(std::move(o));
+  }
+  return json::serialize(a);
+}
+
+std::string builds_json(const std::vector<const BuildStatus*>& builds) {
+  json::array a;
+  a.reserve(builds.size());
+  for (const auto* b : builds) {
+    a.emplace_back(build_object(*b, false));
+  }
+  return json::serialize(a);
+}
+
+std::string build_json(const BuildStatus& build, bool with_logs) {
+  return json::serialize(build_object(build, with_logs));
+}
+
+std::string metrics_text(const MetricsInput& in) {
+  std::map<std::string, std::size_t> by_state;
+  for (auto st :
+       {BuildState::queued, BuildState::submitting, BuildState::running, BuildState::publishing,
+        BuildState::published, BuildState::failed, BuildState::cancelled}) {
+    by_state[std::string(flow::to_string(st))] = 0;
+  }
+  std::map<std::string, std::pair<double, std::size_t>> durations;
+  // Destinations of builds still publishing that have failed at least once: what an admin
+  // should look at when a destination is down.
+  std::map<std::string, std::size_t> retrying;
+  for (const auto& name : in.destinations) {
+    retrying[name] = 0;
+  }
+  for (const auto* bp : in.builds) {
+    const flow::BuildStatus& b = *bp;
+    ++by_state[std::string(flow::to_string(b.state))];
+    for (const auto& d : b.destinations) {
+      if (d.state == flow::DestinationState::pending && d.attempts > 0) {
+        ++retrying[d.name];
+      }
+    }
+    for (const auto& st : b.stages) {
+      if (st.started && st.ended) {
+        auto& d = durations[st.name];
+        d.first += std::chrono::duration<double>(*st.ended - *st.started).count();
+        ++d.second;
+      }
+    }
+  }
+  std::string out = "# HELP softpack_builds Builds known to the service, by state.\n"
+                    "# TYPE softpack_builds gauge\n";
+  for (const auto& [state, n] : by_state) {
+    out += "softpack_builds{state=\"" + state + "\"} " + std::to_string(n) + "\n";
+  }
+  out += "# HELP softpack_stage_duration_seconds Run time of finished stage jobs.\n"
+         "# TYPE softpack_stage_duration_seconds summary\n";
+  for (const auto& [stage, d] : durations) {
+    out += "softpack_stage_duration_seconds_sum{stage=\"" + stage + "\"} " +
+           std::to_string(d.first) + "\n";
+    out += "softpack_stage_duration_seconds_count{stage=\"" + stage + "\"} " +
+           std::to_string(d.second) + "\n";
+  }
+  out += "# HELP softpack_publish_retrying Builds whose publishing to a destination failed and "
+         "is waiting to be tried again.\n# TYPE softpack_publish_retrying gauge\n";
+  for (const auto& [name, n] : retrying) {
+    out += "softpack_publish_retrying{destination=\"" + name + "\"} " + std::to_string(n) + "\n";
+  }
+  out += "# HELP softpack_scheduler_polls_total Scheduler poll calls (one per interval for all "
+         "builds).\n# TYPE softpack_scheduler_polls_total counter\n";
+  out += "softpack_scheduler_polls_total{scheduler=\"" + in.scheduler + "\"} " +
+         std::to_string(in.poll_calls) + "\n";
+  out += "# HELP softpack_scheduler_poll_age_seconds Seconds since the scheduler last answered a "
+         "poll, while jobs are followed (0 otherwise); far above poll_interval means polls lag "
+         "or fail.\n# TYPE softpack_scheduler_poll_age_seconds gauge\n";
+  out += "softpack_scheduler_poll_age_seconds " + std::to_string(in.poll_age_seconds) + "\n";
+  out += in.scheduler_metrics;
+  out += "# HELP softpack_webhook_deliveries_total GitLab deliveries received, and duplicates.\n"
+         "# TYPE softpack_webhook_deliveries_total counter\n";
+  out += "softpack_webhook_deliveries_total " + std::to_string(in.deliveries) + "\n";
+  out += "softpack_webhook_duplicate_deliveries_total " + std::to_string(in.duplicate_deliveries) +
+         "\n";
+  out += "# HELP softpack_store_healthy 1 when the last write to the store succeeded.\n"
+         "# TYPE softpack_store_healthy gauge\n";
+  out += "softpack_store_healthy " + std::string(in.store_healthy ? "1" : "0") + "\n";
+  return out;
+}
+
+} // namespace softpack::service
