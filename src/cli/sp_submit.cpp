@@ -1,5 +1,6 @@
 #include "cli/sp_submit.hpp"
 
+#include "cli/answers.hpp"
 #include "cli/common.hpp"
 #include "cli/run_build.hpp"
 #include "cli/wiring.hpp"
@@ -125,17 +126,18 @@ int submit_to_server(const std::string& url, const config::Config& config,
     std::cerr << "sp-submit: " << r.error().describe() << "\n";
     return k_exit_internal;
   }
-  boost::system::error_code ec;
-  auto doc = boost::json::parse(r->body, ec);
-  const auto* obj = ec ? nullptr : doc.if_object();
-  if (r->status != 200 || !obj || !obj->if_contains("id")) {
+  if (r->status != 200) {
     std::cerr << "sp-submit: the service answered " << r->status << ": " << r->body << "\n";
     return r->status == 400 ? k_exit_bad_input : k_exit_internal;
   }
-  const std::string id(obj->at("id").as_string());
+  auto answer = parse_submit_answer(r->body);
+  if (!answer) {
+    std::cerr << "sp-submit: " << answer.error().describe() << "\n";
+    return k_exit_internal;
+  }
+  const std::string id = answer->id;
   std::cout << "build " << id << " of " << spec->full_name()
-            << (obj->at("existing").as_bool() ? " (already building)" : "") << " at " << url
-            << std::endl;
+            << (answer->existing ? " (already building)" : "") << " at " << url << std::endl;
   if (!wait) {
     return k_exit_ok;
   }
@@ -144,43 +146,38 @@ int submit_to_server(const std::string& url, const config::Config& config,
   std::string last_line;
   while (true) {
     auto b = http_request("GET", url + "/builds/" + id, {}, headers);
-    if (b && b->status == 200) {
-      auto bd = boost::json::parse(b->body, ec);
-      if (!ec && bd.is_object()) {
-        const auto& o = bd.as_object();
+    if (!b) {
+      std::cerr << "sp-submit: " << b.error().describe() << " (retrying)\n";
+    } else if (b->status == 200) {
+      auto view = parse_build_view(b->body);
+      if (!view) {
+        std::cerr << "sp-submit: " << view.error().describe() << " (retrying)\n";
+      } else {
         std::string line;
-        for (const auto& st : o.at("stages").as_array()) {
-          const auto& so = st.as_object();
-          const std::string name(so.at("name").as_string());
-          std::string state(so.at("state").as_string());
-          if (!tty && last[name] != state) {
-            std::cout << name << "  job "
-                      << (so.at("job_id").is_string() ? std::string(so.at("job_id").as_string())
-                                                      : std::string("-"))
-                      << "  " << state << std::endl;
+        for (const auto& st : view->stages) {
+          if (!tty && last[st.name] != st.state) {
+            std::cout << st.name << "  job " << st.job_id.value_or("-") << "  " << st.state
+                      << std::endl;
           }
-          last[name] = state;
-          line += name + ":" + state + "  ";
+          last[st.name] = st.state;
+          line += st.name + ":" + st.state + "  ";
         }
-        const std::string state(o.at("state").as_string());
         if (tty && line != last_line) {
           std::cout << "\r\033[K" << line << std::flush;
           last_line = line;
         }
-        if (state == "published" || state == "failed" || state == "cancelled") {
+        if (view->ended()) {
           if (tty) {
             std::cout << "\n";
           }
-          std::cout << "build " << id << " " << state;
-          if (!o.at("error").as_string().empty()) {
-            std::cout << ": " << o.at("error").as_string().c_str();
+          std::cout << "build " << id << " " << view->state;
+          if (!view->error.empty()) {
+            std::cout << ": " << view->error;
           }
           std::cout << std::endl;
-          return state == "published" ? k_exit_ok : k_exit_build_failed;
+          return view->state == "published" ? k_exit_ok : k_exit_build_failed;
         }
       }
-    } else if (!b) {
-      std::cerr << "sp-submit: " << b.error().describe() << " (retrying)\n";
     }
     std::this_thread::sleep_for(std::chrono::seconds(1));
   }

@@ -72,6 +72,45 @@ std::optional<SystemTime> parse_rfc3339(std::string_view s) {
   return std::nullopt;
 }
 
+namespace {
+
+std::tm tm_of(const CivilTime& t) {
+  std::tm tm{};
+  tm.tm_year = t.year - 1900;
+  tm.tm_mon = t.month - 1;
+  tm.tm_mday = t.day;
+  tm.tm_hour = t.hour;
+  tm.tm_min = t.minute;
+  tm.tm_sec = t.second;
+  return tm;
+}
+
+} // namespace
+
+TimeZone TimeZone::utc() {
+  return fixed(std::chrono::seconds(0));
+}
+
+TimeZone TimeZone::fixed(std::chrono::seconds east_of_utc) {
+  return TimeZone([east_of_utc](const CivilTime& t) -> std::optional<SystemTime> {
+    std::tm tm = tm_of(t);
+    return checked_from_unix_seconds(static_cast<std::int64_t>(::timegm(&tm)) -
+                                     east_of_utc.count());
+  });
+}
+
+TimeZone TimeZone::process_local() {
+  return TimeZone([](const CivilTime& t) -> std::optional<SystemTime> {
+    std::tm tm = tm_of(t);
+    tm.tm_isdst = -1; // let the zone's rules decide
+    const std::time_t s = std::mktime(&tm);
+    if (s == static_cast<std::time_t>(-1)) {
+      return std::nullopt;
+    }
+    return checked_from_unix_seconds(s);
+  });
+}
+
 std::string format_duration(std::chrono::seconds d) {
   auto s = d.count();
   if (s < 0) {

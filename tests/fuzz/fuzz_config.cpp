@@ -16,8 +16,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return c;
   }();
   static const config::Schema schema = backends::builtin().schema();
-  const auto result = config::parse_config(fuzz::as_text(data, size), "site.yaml", schema,
-                                           defaults, "/fuzz/cwd");
+  const auto result =
+      config::parse_config(fuzz::as_text(data, size), "site.yaml", schema, defaults, "/fuzz/cwd");
   if (!result) {
     fuzz::require_refusal(result.error(), ErrorKind::config);
     return 0;

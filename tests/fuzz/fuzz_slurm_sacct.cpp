@@ -7,7 +7,8 @@ using namespace softpack;
 using namespace softpack::scheduler;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  if (const auto jobs = slurm::parse_sacct(fuzz::as_text(data, size)); jobs) {
+  static const TimeZone zone = TimeZone::fixed(std::chrono::hours(1));
+  if (const auto jobs = slurm::parse_sacct(fuzz::as_text(data, size), zone); jobs) {
     for (const auto& job : *jobs) {
       fuzz::require(!job.id.value.empty(), "a job without an id");
     }

@@ -11,9 +11,13 @@
 using namespace softpack;
 using namespace softpack::scheduler;
 using namespace softpack::scheduler::slurm;
+using namespace std::chrono_literals;
 using softpack::testing::FakeCommandRunner;
 
 namespace {
+
+// sacct prints local times; the tests read them as UTC unless they say otherwise.
+const TimeZone k_zone = TimeZone::utc();
 
 std::string fixture(const std::string& name) {
   auto text = read_file(std::string(SOFTPACK_TEST_FIXTURES) + "/slurm/" + name);
@@ -165,7 +169,7 @@ TEST_CASE("slurm: squeue output of the wrong shape is an error naming what was e
 }
 
 TEST_CASE("slurm: parse sacct recorded on a real cluster", "[slurm]") {
-  auto jobs = parse_sacct(fixture("sacct_all.unitsep.txt"));
+  auto jobs = parse_sacct(fixture("sacct_all.unitsep.txt"), k_zone);
   REQUIRE(jobs.has_value());
   CHECK(by_id(*jobs, "57").state == JobState::completed);
   CHECK(by_id(*jobs, "57").started.has_value());
@@ -187,6 +191,20 @@ TEST_CASE("slurm: parse sacct recorded on a real cluster", "[slurm]") {
     CHECK_FALSE(j.started.has_value());
     CHECK(j.reason == "Dependency");
   }
+  SECTION("times are read in the zone given, not the process's") {
+    const auto east = parse_sacct(fixture("sacct_all.unitsep.txt"), TimeZone::fixed(3600s));
+    REQUIRE(east.has_value());
+    REQUIRE(by_id(*east, "57").started.has_value());
+    CHECK(*by_id(*jobs, "57").started - *by_id(*east, "57").started == 3600s);
+    CHECK(by_id(*jobs, "57").started == parse_rfc3339("2026-11-25T07:22:10Z"));
+  }
+  SECTION("times are read in the zone given, not the process's") {
+    const auto east = parse_sacct(fixture("sacct_all.unitsep.txt"), TimeZone::fixed(3600s));
+    REQUIRE(east.has_value());
+    REQUIRE(by_id(*east, "57").started.has_value());
+    CHECK(*by_id(*jobs, "57").started - *by_id(*east, "57").started == 3600s);
+    CHECK(by_id(*jobs, "57").started == parse_rfc3339("2026-11-25T07:22:10Z"));
+  }
   SECTION("timeout") {
     const auto& j = by_id(*jobs, "68");
     CHECK(j.state == JobState::timeout);
@@ -199,18 +217,18 @@ TEST_CASE("slurm: parse sacct recorded on a real cluster", "[slurm]") {
          {"sacct_completed.txt", "sacct_failed.txt", "sacct_cancelled.txt", "sacct_timeout.txt",
           "sacct_running.txt", "sacct_pending_dependency.txt"}) {
       INFO(name);
-      auto r = parse_sacct(pipe_to_unit(fixture(name)));
+      auto r = parse_sacct(pipe_to_unit(fixture(name)), k_zone);
       REQUIRE(r.has_value());
       CHECK(r->size() == 1);
     }
-    CHECK(parse_sacct(pipe_to_unit(fixture("sacct_running.txt")))->at(0).state ==
+    CHECK(parse_sacct(pipe_to_unit(fixture("sacct_running.txt")), k_zone)->at(0).state ==
           JobState::running);
-    CHECK_FALSE(parse_sacct(pipe_to_unit(fixture("sacct_pending_dependency.txt")))
+    CHECK_FALSE(parse_sacct(pipe_to_unit(fixture("sacct_pending_dependency.txt")), k_zone)
                     ->at(0)
                     .started.has_value());
   }
   SECTION("'|'-delimited output is refused, not misread") {
-    auto r = parse_sacct(fixture("sacct_all.txt"));
+    auto r = parse_sacct(fixture("sacct_all.txt"), k_zone);
     REQUIRE_FALSE(r.has_value());
     CHECK_THAT(r.error().message, Catch::Contains("7 fields"));
   }
@@ -220,7 +238,8 @@ TEST_CASE("slurm: sacct's CANCELLED with no user is a lost job, not a cancellati
   // Found by tests/faults/slurm_state_lost.sh: a job running when slurmctld was restarted with
   // its state cleared is closed in accounting as plain CANCELLED, and the build was reported
   // `cancelled` although nobody cancelled it.
-  auto lost = parse_sacct(pipe_to_unit(fixture("sacct_cancelled_controller_state_cleared.txt")));
+  auto lost =
+      parse_sacct(pipe_to_unit(fixture("sacct_cancelled_controller_state_cleared.txt")), k_zone);
   REQUIRE(lost.has_value());
   // Jobs 60 and 75 (reason None) are lost; job 72 kept the Dependency reason it once waited
   // for and looks like Slurm's own dependency cancel (the engine knows it was running).
@@ -232,20 +251,22 @@ TEST_CASE("slurm: sacct's CANCELLED with no user is a lost job, not a cancellati
   CHECK(lost->at(1).state == JobState::cancelled);
   CHECK(lost->at(1).reason == "Dependency");
   SECTION("a user's scancel stays a cancellation") {
-    auto r = parse_sacct(pipe_to_unit(fixture("sacct_cancelled.txt")));
+    auto r = parse_sacct(pipe_to_unit(fixture("sacct_cancelled.txt")), k_zone);
     REQUIRE(r.has_value());
     CHECK(r->at(0).state == JobState::cancelled);
     CHECK(r->at(0).reason == "CANCELLED by 0");
   }
   SECTION("a user's cancel is the reason, not the dependency the job waited for before") {
     auto r = parse_sacct(
-        pipe_to_unit(fixture("sacct_dependency_never_satisfied_pending_after_scancel.txt")));
+        pipe_to_unit(fixture("sacct_dependency_never_satisfied_pending_after_scancel.txt")),
+        k_zone);
     REQUIRE(r.has_value());
     CHECK(r->at(0).state == JobState::cancelled);
     CHECK(r->at(0).reason == "CANCELLED by 0");
   }
   SECTION("so does Slurm's cancel of a job whose dependency failed") {
-    auto r = parse_sacct(pipe_to_unit(fixture("sacct_dependency_never_satisfied_killed.txt")));
+    auto r =
+        parse_sacct(pipe_to_unit(fixture("sacct_dependency_never_satisfied_killed.txt")), k_zone);
     REQUIRE(r.has_value());
     CHECK(r->at(0).state == JobState::cancelled);
     CHECK(r->at(0).reason == "Dependency");
@@ -367,7 +388,7 @@ TEST_CASE("slurm: sacct times the clock cannot hold are unknown, not undefined b
   auto text = read_file(std::string(SOFTPACK_TEST_FIXTURES) +
                         "/hostile/slurm_sacct_start_in_year_8364.txt");
   REQUIRE(text.has_value());
-  auto jobs = parse_sacct(*text);
+  auto jobs = parse_sacct(*text, k_zone);
   REQUIRE(jobs.has_value());
   const auto& j = by_id(*jobs, "61");
   CHECK(j.state == JobState::failed);
@@ -510,5 +531,26 @@ TEST_CASE("slurm: sbatch runs with a minimal environment, so nothing of ours lea
     const bool allowed = k == "PATH" || k == "LANG" || k == "SOFTPACK_BUILD_ID" ||
                          k == "SLURM_CONF" || k == "HOME" || k == "USER" || k == "LOGNAME";
     CHECK(allowed);
+  }
+}
+
+TEST_CASE("slurm: sacct's ExitCode", "[slurm]") {
+  auto s = parse_exit_code("0:15");
+  REQUIRE(s);
+  CHECK(s->code == 0);
+  CHECK(s->signal == 15);
+  s = parse_exit_code(" 3:0 ");
+  REQUIRE(s);
+  CHECK(s->code == 3);
+  CHECK_FALSE(s->signal.has_value());
+  s = parse_exit_code("1");
+  REQUIRE(s);
+  CHECK(s->code == 1);
+  for (const char* bad : {"", "x", "1:", "1:x", ":2"}) {
+    INFO(bad);
+    const auto e = parse_exit_code(bad);
+    REQUIRE_FALSE(e);
+    CHECK(e.error().kind == ErrorKind::scheduler);
+    CHECK_THAT(e.error().message, Catch::Contains("not an exit code"));
   }
 }

@@ -64,29 +64,17 @@ JobState map_state(std::string_view native) {
 
 namespace {
 
-std::optional<SystemTime> parse_slurm_time(std::string_view s) {
+std::optional<SystemTime> parse_slurm_time(std::string_view s, const TimeZone& zone) {
   s = trim(s);
   if (s.empty() || s == "Unknown" || s == "None" || s == "N/A") {
     return std::nullopt;
   }
-  std::tm tm{};
-  int y, mo, d, h, mi, sec;
-  if (std::sscanf(std::string(s).c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &y, &mo, &d, &h, &mi, &sec) !=
-      6) {
+  CivilTime t;
+  if (std::sscanf(std::string(s).c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &t.year, &t.month, &t.day,
+                  &t.hour, &t.minute, &t.second) != 6) {
     return std::nullopt;
   }
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = sec;
-  tm.tm_isdst = -1;
-  const std::time_t t = std::mktime(&tm); // sacct prints the cluster's local time
-  if (t == static_cast<std::time_t>(-1)) {
-    return std::nullopt;
-  }
-  return checked_from_unix_seconds(t);
+  return zone.to_system(t); // sacct prints the cluster's local time
 }
 
 std::string clean_reason(std::string_view r) {
@@ -103,28 +91,33 @@ std::string clean_reason(std::string_view r) {
 
 } // namespace
 
-bool parse_exit_code(std::string_view text, std::optional<int>& code, std::optional<int>& signal) {
+Expected<ExitStatus> parse_exit_code(std::string_view text) {
   text = trim(text);
+  const auto bad = [&] {
+    return make_error(ErrorKind::scheduler,
+                      "not an exit code: '" + printable(text, 40) + "' (expected CODE:SIGNAL)",
+                      "sacct");
+  };
   const auto colon = text.find(':');
   const auto code_text = text.substr(0, colon);
-  int c = 0;
-  auto [p, ec] = std::from_chars(code_text.data(), code_text.data() + code_text.size(), c);
+  ExitStatus status;
+  auto [p, ec] =
+      std::from_chars(code_text.data(), code_text.data() + code_text.size(), status.code);
   if (ec != std::errc() || p != code_text.data() + code_text.size()) {
-    return false;
+    return bad();
   }
-  code = c;
   if (colon != std::string_view::npos) {
     const auto sig_text = text.substr(colon + 1);
     int s = 0;
     auto [q, ec2] = std::from_chars(sig_text.data(), sig_text.data() + sig_text.size(), s);
     if (ec2 != std::errc() || q != sig_text.data() + sig_text.size()) {
-      return false;
+      return bad();
     }
     if (s != 0) {
-      signal = s;
+      status.signal = s;
     }
   }
-  return true;
+  return status;
 }
 
 Expected<JobId> parse_sbatch(std::string_view out) {
@@ -179,7 +172,7 @@ Expected<std::vector<JobInfo>> parse_squeue(std::string_view out) {
   return jobs;
 }
 
-Expected<std::vector<JobInfo>> parse_sacct(std::string_view out) {
+Expected<std::vector<JobInfo>> parse_sacct(std::string_view out, const TimeZone& zone) {
   auto records = split_records(out, "sacct", {7, false},
                                "7 fields: JobIDRaw, State, ExitCode, Reason, Start, End, JobName");
   if (!records) {
@@ -198,8 +191,8 @@ Expected<std::vector<JobInfo>> parse_sacct(std::string_view out) {
       const bool stale = info.reason.empty() || info.reason.find("Dependency") != std::string::npos;
       info.reason = stale ? info.native_state : info.reason;
     }
-    info.started = parse_slurm_time(f[4]);
-    info.ended = parse_slurm_time(f[5]);
+    info.started = parse_slurm_time(f[4], zone);
+    info.ended = parse_slurm_time(f[5], zone);
     if (info.native_state == "CANCELLED" && info.reason.find("Dependency") == std::string::npos) {
       // Accounting names whoever cancelled a job ("CANCELLED by 1000"), and Slurm's own cancel
       // of a job whose dependency failed has a Dependency reason. A plain CANCELLED without one
@@ -212,11 +205,11 @@ Expected<std::vector<JobInfo>> parse_sacct(std::string_view out) {
       info.reason = "Slurm ended the job without anyone cancelling it (accounting has it "
                     "CANCELLED by no user: the controller lost the job)";
     }
-    std::optional<int> code, signal;
-    if (parse_exit_code(f[2], code, signal) &&
-        !(info.state == JobState::cancelled && code == 0 && !signal)) {
-      info.exit_code = code;
-      info.signal = signal;
+    // An exit code sacct cannot give (empty, as for some records) is left unknown.
+    if (auto status = parse_exit_code(f[2]);
+        status && !(info.state == JobState::cancelled && status->code == 0 && !status->signal)) {
+      info.exit_code = status->code;
+      info.signal = status->signal;
     }
     jobs.push_back(std::move(info));
   }

@@ -9,6 +9,7 @@
 #include "scheduler/delimited.hpp"
 #include "scheduler/scheduler.hpp"
 #include "util/error.hpp"
+#include "util/time.hpp"
 
 #include <optional>
 #include <string>
@@ -37,8 +38,9 @@ Expected<JobId> parse_sbatch(std::string_view out);
 Expected<std::vector<JobInfo>> parse_squeue(std::string_view out);
 
 // `sacct -X -P -n --delimiter=\x1f -o JobIDRaw,State,ExitCode,Reason,Start,End,JobName`
-// Times are the cluster's local time ("2026-11-25T07:19:50"; "Unknown"/"None" when unset).
-Expected<std::vector<JobInfo>> parse_sacct(std::string_view out);
+// Times are the cluster's local time ("2026-11-25T07:19:50"; "Unknown"/"None" when unset),
+// read in `zone`.
+Expected<std::vector<JobInfo>> parse_sacct(std::string_view out, const TimeZone& zone);
 
 // `squeue -h -t all -n NAME -O JobID:\x1f,State:\x1f,Comment:\x1f` rows.
 struct NamedJob {
@@ -48,8 +50,12 @@ struct NamedJob {
 };
 Expected<std::vector<NamedJob>> parse_squeue_named(std::string_view out);
 
-// "0:15" -> code 0, signal 15; "1" -> code 1.
-bool parse_exit_code(std::string_view text, std::optional<int>& code, std::optional<int>& signal);
+struct ExitStatus {
+  int code = 0;
+  std::optional<int> signal; // none for 0
+};
+// sacct's ExitCode: "0:15" -> code 0, signal 15; "1" -> code 1. Anything else is an error.
+Expected<ExitStatus> parse_exit_code(std::string_view text);
 
 // Slurm's messages for conditions that pass: the controller is busy or briefly unreachable.
 bool is_transient_error(std::string_view stderr_text);

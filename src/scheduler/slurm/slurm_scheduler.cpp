@@ -230,7 +230,7 @@ Expected<std::vector<JobInfo>> SlurmScheduler::poll(std::span<const JobId> ids) 
       return sa.error();
     }
     if (sa->ok()) {
-      auto parsed = parse_sacct(sa->out);
+      auto parsed = parse_sacct(sa->out, m_options.time_zone);
       if (!parsed) {
         return parsed.error();
       }

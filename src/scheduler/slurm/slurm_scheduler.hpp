@@ -9,6 +9,7 @@
 #include "scheduler/batch_commands.hpp"
 #include "scheduler/scheduler.hpp"
 #include "util/command.hpp"
+#include "util/time.hpp"
 #include "util/yaml.hpp"
 
 #include <chrono>
@@ -35,6 +36,8 @@ struct SlurmOptions {
   // run instantly).
   std::chrono::milliseconds retry_base{500};
   std::function<void(std::chrono::milliseconds)> sleep;
+  // The zone sacct's local times are read in: this host's, as for Slurm's commands run here.
+  TimeZone time_zone = TimeZone::process_local();
 };
 
 // Reads the scheduler.slurm section (its keys are the fields above). Unknown keys are left for
