@@ -8,7 +8,7 @@ SP_BUILD_DIR="${SP_BUILD_DIR:-$SP_ROOT/build}"
 SP_DEBIAN_PACKAGES=(
   cmake g++ make git ca-certificates
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libyaml-cpp-dev libcurl4-openssl-dev libspdlog-dev catch2 libsqlite3-dev
+  libyaml-cpp-dev libcurl4-openssl-dev libssl-dev libspdlog-dev catch2 libsqlite3-dev
   libkainjow-mustache-dev libcli11-dev
   python3 python3-yaml environment-modules tcl curl
 )

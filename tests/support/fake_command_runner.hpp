@@ -1,7 +1,8 @@
 #pragma once
 
-// A CommandRunner that records every argv and answers from a script: tests register responses by
-// program name (argv[0]), consumed in order (the last one repeats).
+// A CommandRunner that records every call (argv and the CommandOptions it was given: timeout,
+// cwd, stdin, environment, output cap) and answers from a script: tests register responses by
+// program name (argv[0]), consumed in order (the last one repeats). Thread-safe.
 
 #include "util/command.hpp"
 
@@ -12,6 +13,12 @@
 #include <vector>
 
 namespace softpack::testing {
+
+// One call as the runner received it.
+struct RecordedCall {
+  std::vector<std::string> argv;
+  CommandOptions options;
+};
 
 class FakeCommandRunner final : public CommandRunner {
 public:
@@ -33,9 +40,9 @@ public:
   }
 
   Expected<CommandResult> run(const std::vector<std::string>& argv,
-                              const CommandOptions&) override {
+                              const CommandOptions& options) override {
     std::lock_guard lock(m_mutex);
-    m_calls.push_back(argv);
+    m_calls.push_back({argv, options});
     auto& queue = m_responses[argv.at(0)];
     if (queue.empty()) {
       return make_error(ErrorKind::command, "no scripted response", argv.at(0));
@@ -47,7 +54,18 @@ public:
     return r;
   }
 
+  // The argv of every call, in order.
   std::vector<std::vector<std::string>> calls() const {
+    std::lock_guard lock(m_mutex);
+    std::vector<std::vector<std::string>> argvs;
+    argvs.reserve(m_calls.size());
+    for (const auto& c : m_calls) {
+      argvs.push_back(c.argv);
+    }
+    return argvs;
+  }
+  // Every call with its options, in order.
+  std::vector<RecordedCall> recorded_calls() const {
     std::lock_guard lock(m_mutex);
     return m_calls;
   }
@@ -55,7 +73,7 @@ public:
     std::lock_guard lock(m_mutex);
     std::size_t n = 0;
     for (const auto& c : m_calls) {
-      n += c.at(0) == program ? 1 : 0;
+      n += c.argv.at(0) == program ? 1 : 0;
     }
     return n;
   }
@@ -63,7 +81,7 @@ public:
 private:
   mutable std::mutex m_mutex;
   std::map<std::string, std::deque<CommandResult>> m_responses;
-  std::vector<std::vector<std::string>> m_calls;
+  std::vector<RecordedCall> m_calls;
 };
 
 } // namespace softpack::testing

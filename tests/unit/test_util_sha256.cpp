@@ -1,6 +1,7 @@
 #include "util/sha256.hpp"
 
 #include <string>
+#include <utility>
 
 #include <catch2/catch.hpp>
 
@@ -78,5 +79,62 @@ TEST_CASE("sha256: streaming in any chunking equals one call", "[sha256]") {
     const auto bytes = h.digest();
     CHECK(bytes[0] == 0xba);
     CHECK(bytes[31] == 0xad);
+  }
+}
+
+TEST_CASE("sha256: a large input streamed in blocks matches the known vector", "[sha256]") {
+  // FIPS 180-4's one million 'a', fed as a file would be: in blocks of 4096 and a short tail.
+  Sha256 h;
+  const std::string block(4096, 'a');
+  std::size_t fed = 0;
+  while (fed + block.size() <= 1000000) {
+    h.update(block);
+    fed += block.size();
+  }
+  h.update(std::string(1000000 - fed, 'a'));
+  CHECK(h.hex_digest() == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+
+  SECTION("16 MiB of every byte value, one call and streamed") {
+    std::string data(16u << 20, '\0');
+    for (std::size_t i = 0; i < data.size(); ++i) {
+      data[i] = static_cast<char>((i * 131) >> 3);
+    }
+    Sha256 streamed;
+    for (std::size_t pos = 0; pos < data.size(); pos += 1000003) {
+      streamed.update(std::string_view(data).substr(pos, 1000003));
+    }
+    CHECK(streamed.hex_digest() == sha256_hex(data));
+    CHECK(sha256_hex(data) != sha256_hex(data.substr(1)));
+  }
+}
+
+TEST_CASE("sha256: a copy continues independently", "[sha256]") {
+  Sha256 original;
+  original.update("ab");
+  Sha256 copy = original;
+  copy.update("c");
+  CHECK(copy.hex_digest() == sha256_hex("abc"));
+  CHECK(original.hex_digest() == sha256_hex("ab"));
+  original.update("x");
+  CHECK(original.hex_digest() == sha256_hex("abx"));
+  CHECK(copy.hex_digest() == sha256_hex("abc"));
+
+  SECTION("assignment replaces the state") {
+    Sha256 other;
+    other.update("something else");
+    other = copy;
+    CHECK(other.hex_digest() == sha256_hex("abc"));
+    other.update("d");
+    CHECK(other.hex_digest() == sha256_hex("abcd"));
+    CHECK(copy.hex_digest() == sha256_hex("abc"));
+  }
+  SECTION("a moved hasher keeps the state") {
+    Sha256 moved = std::move(copy);
+    CHECK(moved.hex_digest() == sha256_hex("abc"));
+  }
+  SECTION("self-assignment keeps the state") {
+    Sha256& alias = original;
+    original = alias;
+    CHECK(original.hex_digest() == sha256_hex("abx"));
   }
 }
