@@ -1,7 +1,7 @@
 #pragma once
 
 // Running a batch system's commands for an adapter: each with a time limit, transient failures
-// retried with exponential backoff and full jitter, and counts per program for metrics.
+// retried with exponential backoff and jitter, and counts per program for metrics.
 //
 // Thread-safe: it holds no mutable state besides atomic counters.
 
@@ -43,7 +43,8 @@ public:
   Expected<CommandResult> run(const std::vector<std::string>& argv,
                               const std::map<std::string, std::string>* only_env = nullptr,
                               std::optional<std::string> stdin_data = std::nullopt);
-  // Waits before retry number `attempt` (1, 2, ...): exponential backoff with full jitter.
+  // Waits before retry number `attempt` (1, 2, ...): exponential backoff, the delay drawn from
+  // [cap/2, cap] where cap = retry_base * 2^(attempt-1) (at most 2^6).
   void backoff(int attempt) const;
 
   // A job's submission: the submit program's argv, the whole environment it runs with, what it

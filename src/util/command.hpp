@@ -34,7 +34,7 @@ struct CommandResult {
   std::string err;
 
   bool ok() const { return !timed_out && signal == 0 && exit_code == 0; }
-  // "exit 1", "signal 9", "timed out after 60s" for messages.
+  // "exit 1", "killed by signal 9", "timed out" for messages.
   std::string status_text() const;
 };
 

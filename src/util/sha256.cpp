@@ -1,8 +1,9 @@
 #include "util/sha256.hpp"
 
 #include <new>
-#include <openssl/evp.h>
 #include <stdexcept>
+
+#include <openssl/evp.h>
 
 namespace softpack {
 

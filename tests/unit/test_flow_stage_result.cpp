@@ -1,4 +1,5 @@
 #include "flow/stage_result.hpp"
+#include "support/fixtures.hpp"
 #include "util/fs.hpp"
 
 #include <catch2/catch.hpp>
@@ -9,14 +10,9 @@ using flow::reconcile;
 using flow::StageResult;
 using scheduler::JobInfo;
 using scheduler::JobState;
+using softpack::testing::fixture;
 
 namespace {
-
-std::string fixture(const std::string& name) {
-  auto text = read_file(std::string(SOFTPACK_TEST_FIXTURES) + "/flow/" + name);
-  REQUIRE(text.has_value());
-  return *text;
-}
 
 JobInfo scheduler_says(JobState state, std::string reason = {}) {
   JobInfo info;
@@ -39,7 +35,7 @@ StageResult result(int exit_code, std::string signal = {}) {
 
 TEST_CASE("stage_result: parse result files the job script wrote", "[flow]") {
   SECTION("completed") {
-    auto r = parse_stage_result(fixture("result_completed.txt"));
+    auto r = parse_stage_result(fixture("flow/result_completed.txt"));
     REQUIRE(r.has_value());
     CHECK(r->exit_code == 0);
     CHECK(r->start == 1795592695);
@@ -48,26 +44,26 @@ TEST_CASE("stage_result: parse result files the job script wrote", "[flow]") {
     CHECK(r->host == "vm");
   }
   SECTION("failed with exit code 2") {
-    auto r = parse_stage_result(fixture("result_failed_exit_2.txt"));
+    auto r = parse_stage_result(fixture("flow/result_failed_exit_2.txt"));
     REQUIRE(r.has_value());
     CHECK(r->exit_code == 2);
     CHECK(r->signal.empty());
   }
   SECTION("the time limit warning (USR2)") {
-    auto r = parse_stage_result(fixture("result_usr2_time_limit_warning.txt"));
+    auto r = parse_stage_result(fixture("flow/result_usr2_time_limit_warning.txt"));
     REQUIRE(r.has_value());
     CHECK(r->exit_code == 124);
     CHECK(r->signal == "USR2");
     CHECK(r->end >= r->start);
   }
   SECTION("terminated (TERM)") {
-    auto r = parse_stage_result(fixture("result_sigterm_cancelled.txt"));
+    auto r = parse_stage_result(fixture("flow/result_sigterm_cancelled.txt"));
     REQUIRE(r.has_value());
     CHECK(r->exit_code == 143);
     CHECK(r->signal == "TERM");
   }
   SECTION("a newer script's extra keys are ignored") {
-    auto r = parse_stage_result(fixture("result_newer_script_extra_keys.txt"));
+    auto r = parse_stage_result(fixture("flow/result_newer_script_extra_keys.txt"));
     REQUIRE(r.has_value());
     CHECK(r->exit_code == 0);
     CHECK(r->end == 1795592701);
@@ -85,7 +81,7 @@ TEST_CASE("stage_result: malformed result files are errors", "[flow]") {
         Case{"result_non_numeric_exit.txt", "'exit'"}, Case{"result_empty_exit.txt", "'exit'"},
         Case{"result_non_numeric_start.txt", "'start'"}}) {
     INFO(c.file);
-    auto r = parse_stage_result(fixture(c.file));
+    auto r = parse_stage_result(fixture(std::string("flow/") + c.file));
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().kind == ErrorKind::invalid_input);
     CHECK_THAT(r.error().describe(), Catch::Contains(c.says));

@@ -293,3 +293,68 @@ TEST_CASE("batch commands: failure_summary gives the status and the last lines",
     CHECK(failure_summary(timed_out()) == "timed out");
   }
 }
+
+TEST_CASE("batch commands: a submission is looked up before it is tried again",
+          "[scheduler][batch]") {
+  Harness h;
+  const BatchCommands::Submission sub{
+      {"sbatch", "--parsable", "job.sh"}, {{"PATH", "/usr/bin"}}, std::nullopt, "sbatch sp.x"};
+  int lookups = 0;
+  std::optional<JobId> exists;
+  const auto parse = [](std::string_view out) -> Expected<JobId> {
+    return JobId{std::string(out.substr(0, out.find('\n')))};
+  };
+  const auto find = [&]() -> Expected<std::optional<JobId>> {
+    ++lookups;
+    return exists;
+  };
+
+  SECTION("a success: the id, no lookup") {
+    h.runner.respond_ok("sbatch", "77\n");
+    auto r = h.commands.submit(sub, parse, find);
+    REQUIRE(r);
+    CHECK(r->value == "77");
+    CHECK(lookups == 0);
+    // The submission's whole environment went to the command.
+    REQUIRE(h.runner.recorded_calls().size() == 1);
+    CHECK(h.runner.recorded_calls()[0].options.clear_env);
+    CHECK(h.runner.recorded_calls()[0].options.env.at("PATH") == "/usr/bin");
+  }
+  SECTION("an unknown outcome that made the job: taken, not submitted again") {
+    h.runner.respond("sbatch", timed_out());
+    exists = JobId{"78"};
+    auto r = h.commands.submit(sub, parse, find);
+    REQUIRE(r);
+    CHECK(r->value == "78");
+    CHECK(lookups == 1);
+    CHECK(h.runner.count("sbatch") == 1);
+  }
+  SECTION("an unknown outcome that made nothing: looked up, then tried again") {
+    h.runner.respond("sbatch", failed(1, "sbatch: error: Socket timed out on send/recv"));
+    h.runner.respond_ok("sbatch", "79\n");
+    auto r = h.commands.submit(sub, parse, find);
+    REQUIRE(r);
+    CHECK(r->value == "79");
+    CHECK(lookups == 1);
+    CHECK(h.runner.count("sbatch") == 2);
+    CHECK(h.sleeps.size() == 1);
+  }
+  SECTION("still unknown after every retry: transient") {
+    h.runner.respond("sbatch", timed_out());
+    auto r = h.commands.submit(sub, parse, find);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().kind == ErrorKind::transient);
+    CHECK(r.error().context == "sbatch sp.x");
+    CHECK(h.runner.count("sbatch") == 4); // the first try and 3 retries
+    CHECK(lookups == 4);
+  }
+  SECTION("a refusal: the scheduler's error, at once") {
+    h.runner.respond("sbatch", failed(1, "sbatch: error: Invalid account or account/partition"));
+    auto r = h.commands.submit(sub, parse, find);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().kind == ErrorKind::scheduler);
+    CHECK_THAT(r.error().message, Catch::Contains("Invalid account"));
+    CHECK(lookups == 0);
+    CHECK(h.runner.count("sbatch") == 1);
+  }
+}

@@ -1,6 +1,7 @@
 #include "scheduler/lsf/lsf_parse.hpp"
 #include "scheduler/lsf/lsf_scheduler.hpp"
 #include "support/fake_command_runner.hpp"
+#include "support/fixtures.hpp"
 #include "util/fs.hpp"
 #include "util/text.hpp"
 
@@ -9,17 +10,12 @@
 #include <catch2/catch.hpp>
 
 using namespace softpack;
+using softpack::testing::fixture;
 using namespace softpack::scheduler;
 using namespace softpack::scheduler::lsf;
 using softpack::testing::FakeCommandRunner;
 
 namespace {
-
-std::string fixture(const std::string& name) {
-  auto text = read_file(std::string(SOFTPACK_TEST_FIXTURES) + "/lsf/" + name);
-  REQUIRE(text.has_value());
-  return *text;
-}
 
 const JobInfo& by_id(const std::vector<JobInfo>& jobs, const std::string& id) {
   for (const auto& j : jobs) {
@@ -97,11 +93,11 @@ TEST_CASE("lsf: every documented state maps through the table", "[lsf]") {
 }
 
 TEST_CASE("lsf: parse bsub output, searching every line", "[lsf]") {
-  CHECK(parse_bsub(fixture("bsub_queue.txt"))->value == "473713");
-  CHECK(parse_bsub(fixture("bsub_default_queue.txt"))->value == "771278");
-  CHECK(parse_bsub(fixture("bsub_after_please_wait.txt"))->value == "12345678");
+  CHECK(parse_bsub(fixture("lsf/bsub_queue.txt"))->value == "473713");
+  CHECK(parse_bsub(fixture("lsf/bsub_default_queue.txt"))->value == "771278");
+  CHECK(parse_bsub(fixture("lsf/bsub_after_please_wait.txt"))->value == "12345678");
   SECTION("anything else is an error quoting the output") {
-    auto bad = parse_bsub(fixture("bsub_no_such_queue.stderr"));
+    auto bad = parse_bsub(fixture("lsf/bsub_no_such_queue.stderr"));
     REQUIRE_FALSE(bad.has_value());
     CHECK(bad.error().kind == ErrorKind::scheduler);
     CHECK_THAT(bad.error().message, Catch::Contains("No such queue"));
@@ -113,7 +109,7 @@ TEST_CASE("lsf: parse bsub output, searching every line", "[lsf]") {
 }
 
 TEST_CASE("lsf: parse delimited bjobs output", "[lsf]") {
-  auto jobs = parse_bjobs(fixture("bjobs_poll.unitsep.txt"));
+  auto jobs = parse_bjobs(fixture("lsf/bjobs_poll.unitsep.txt"));
   REQUIRE(jobs.has_value());
   CHECK(jobs->size() == 9);
   SECTION("DONE: exit code 0 although bjobs prints '-'") {
@@ -159,7 +155,7 @@ TEST_CASE("lsf: parse delimited bjobs output", "[lsf]") {
 
 TEST_CASE("lsf: bjobs output of the wrong shape is an error naming what was expected", "[lsf]") {
   for (const std::string& text :
-       {fixture("bjobs_caret_delimiter.txt"), std::string("JOBID USER STAT\n"),
+       {fixture("lsf/bjobs_caret_delimiter.txt"), std::string("JOBID USER STAT\n"),
         "101" + u + "RUN" + u + "-" + u + "-\n",
         "abc" + u + "RUN" + u + "-" + u + "-" + u + "-\n"}) {
     INFO(printable(text));
@@ -171,7 +167,7 @@ TEST_CASE("lsf: bjobs output of the wrong shape is an error naming what was expe
 }
 
 TEST_CASE("lsf: parse bjobs -json", "[lsf]") {
-  auto jobs = parse_bjobs_json(fixture("bjobs_json_poll.json"));
+  auto jobs = parse_bjobs_json(fixture("lsf/bjobs_json_poll.json"));
   REQUIRE(jobs.has_value());
   CHECK(jobs->size() == 6); // the ERROR record (an unknown id) is skipped
   CHECK(by_id(*jobs, "101").state == JobState::completed);
@@ -181,7 +177,7 @@ TEST_CASE("lsf: parse bjobs -json", "[lsf]") {
   CHECK(by_id(*jobs, "105").reason == "Job dependency condition not satisfied");
   CHECK(by_id(*jobs, "106").state == JobState::running);
   SECTION("a recorded record with many more fields") {
-    auto done = parse_bjobs_json(fixture("bjobs_json_done_many_fields.json"));
+    auto done = parse_bjobs_json(fixture("lsf/bjobs_json_done_many_fields.json"));
     REQUIRE(done.has_value());
     REQUIRE(done->size() == 1);
     CHECK(done->at(0).id.value == "22005");
@@ -189,7 +185,7 @@ TEST_CASE("lsf: parse bjobs -json", "[lsf]") {
   }
   SECTION("records without JOBID, or not JSON at all, are refused with the expected shape") {
     for (const std::string& text :
-         {fixture("bjobs_json_psusp_documented.json"), std::string("{\"COMMAND\":\"bjobs\"}"),
+         {fixture("lsf/bjobs_json_psusp_documented.json"), std::string("{\"COMMAND\":\"bjobs\"}"),
           std::string("[]"), std::string("Job <1> is not found"),
           std::string("{\"RECORDS\":[1]}")}) {
       INFO(text.substr(0, 40));
@@ -202,7 +198,7 @@ TEST_CASE("lsf: parse bjobs -json", "[lsf]") {
 }
 
 TEST_CASE("lsf: parse bhist -l, whatever the line wrapping", "[lsf]") {
-  auto jobs = parse_bhist(fixture("bhist_l_three_jobs.txt"));
+  auto jobs = parse_bhist(fixture("lsf/bhist_l_three_jobs.txt"));
   REQUIRE(jobs.has_value());
   REQUIRE(jobs->size() == 3);
   CHECK(by_id(*jobs, "201").state == JobState::completed);
@@ -215,13 +211,13 @@ TEST_CASE("lsf: parse bhist -l, whatever the line wrapping", "[lsf]") {
   CHECK(orphan.state == JobState::cancelled);
   CHECK(orphan.reason == "TERM_ORPHAN_SYSTEM");
   SECTION("exit code, and TERM_RUNLIMIT split across lines") {
-    auto e = parse_bhist(fixture("bhist_l_exit_code.txt"));
+    auto e = parse_bhist(fixture("lsf/bhist_l_exit_code.txt"));
     REQUIRE(e.has_value());
     REQUIRE(e->size() == 1);
     CHECK(e->at(0).state == JobState::failed);
     CHECK(e->at(0).exit_code == 3);
     // bjobs -l has the same event lines; its "exit code 140" and "TERM_RUNLIMIT" are wrapped.
-    auto t = parse_bhist(fixture("bjobs_l_runlimit.txt"));
+    auto t = parse_bhist(fixture("lsf/bjobs_l_runlimit.txt"));
     REQUIRE(t.has_value());
     REQUIRE(t->size() == 1);
     CHECK(t->at(0).state == JobState::timeout);
@@ -235,18 +231,18 @@ TEST_CASE("lsf: parse bhist -l, whatever the line wrapping", "[lsf]") {
 }
 
 TEST_CASE("lsf: messages that mean 'unknown id', 'already gone' and 'retry'", "[lsf]") {
-  CHECK(only_unknown_ids(fixture("bjobs_not_found.stderr")));
-  CHECK(not_found_ids(fixture("bjobs_not_found.stderr")) == std::vector<std::string>{"999999"});
+  CHECK(only_unknown_ids(fixture("lsf/bjobs_not_found.stderr")));
+  CHECK(not_found_ids(fixture("lsf/bjobs_not_found.stderr")) == std::vector<std::string>{"999999"});
   CHECK(only_unknown_ids("No job found\n"));
   CHECK_FALSE(only_unknown_ids("Job <1> is not found\nLSF is down. Please wait ...\n"));
-  CHECK(only_already_gone(fixture("bkill_terminated.stdout") +
-                          fixture("bkill_finished_and_unknown.stderr")));
+  CHECK(only_already_gone(fixture("lsf/bkill_terminated.stdout") +
+                          fixture("lsf/bkill_finished_and_unknown.stderr")));
   CHECK_FALSE(only_already_gone("Job <5>: User permission denied\n"));
   CHECK(is_transient_error("Cannot connect to LSF. Please wait ...\n"));
   CHECK(is_transient_error("LSF is down. Please wait ...\n"));
   CHECK(is_transient_error("batch system daemon not responding ... still trying\n"));
-  CHECK_FALSE(is_transient_error(fixture("bsub_no_such_queue.stderr")));
-  CHECK_FALSE(is_transient_error(fixture("bjobs_not_found.stderr")));
+  CHECK_FALSE(is_transient_error(fixture("lsf/bsub_no_such_queue.stderr")));
+  CHECK_FALSE(is_transient_error(fixture("lsf/bjobs_not_found.stderr")));
   CHECK(is_json_unsupported("bjobs: illegal option -- json\nUsage: bjobs ...\n"));
   CHECK_FALSE(is_json_unsupported("Job <1> is not found\n"));
 }
@@ -361,7 +357,7 @@ TEST_CASE("lsf: bsub runs with a minimal environment plus LSF's own variables", 
 
 TEST_CASE("lsf: submit sends the script on stdin and parses the id", "[lsf]") {
   FakeCommandRunner runner;
-  runner.respond_ok("bsub", fixture("bsub_after_please_wait.txt"));
+  runner.respond_ok("bsub", fixture("lsf/bsub_after_please_wait.txt"));
   LsfScheduler s(runner, instant());
   auto id = s.submit(spec_for("concretize"));
   REQUIRE(id.has_value());
@@ -376,7 +372,7 @@ TEST_CASE("lsf: a timed-out bsub finds its job by name and build id instead of s
   timed_out.timed_out = true;
   runner.respond("bsub", timed_out);
   // The job exists: same name, this build's id as description (and an older one of another).
-  runner.respond_ok("bjobs", fixture("bjobs_named.unitsep.txt"));
+  runner.respond_ok("bjobs", fixture("lsf/bjobs_named.unitsep.txt"));
   LsfScheduler s(runner, instant());
   auto id = s.submit(spec_for("build"));
   REQUIRE(id.has_value());
@@ -389,7 +385,7 @@ TEST_CASE("lsf: a timed-out bsub finds its job by name and build id instead of s
   SECTION("when no such job exists, bsub is tried again") {
     FakeCommandRunner r2;
     r2.respond("bsub", timed_out);
-    r2.respond_ok("bsub", fixture("bsub_queue.txt"));
+    r2.respond_ok("bsub", fixture("lsf/bsub_queue.txt"));
     r2.respond_fail("bjobs", 255, "No job found\n");
     LsfScheduler s2(r2, instant());
     auto again = s2.submit(spec_for("build"));
@@ -401,7 +397,7 @@ TEST_CASE("lsf: a timed-out bsub finds its job by name and build id instead of s
 
 TEST_CASE("lsf: a rejected bsub is an error with LSF's message", "[lsf]") {
   FakeCommandRunner runner;
-  runner.respond_fail("bsub", 255, fixture("bsub_no_such_queue.stderr"));
+  runner.respond_fail("bsub", 255, fixture("lsf/bsub_no_such_queue.stderr"));
   LsfScheduler s(runner, instant());
   auto id = s.submit(spec_for("build"));
   REQUIRE_FALSE(id.has_value());
@@ -487,7 +483,7 @@ TEST_CASE("lsf: polling any number of jobs is one bjobs call, plus one bhist for
 
 TEST_CASE("lsf: jobs unknown to bjobs and bhist are unknown, not successful", "[lsf]") {
   FakeCommandRunner runner;
-  runner.respond_fail("bjobs", 255, fixture("bjobs_not_found.stderr"));
+  runner.respond_fail("bjobs", 255, fixture("lsf/bjobs_not_found.stderr"));
   runner.respond_fail("bhist", 255, "No matching job found\n");
   LsfScheduler s(runner, instant());
   std::vector<JobId> ids{JobId{"999999"}};
@@ -562,8 +558,8 @@ TEST_CASE("lsf: cancel is one bkill call, and already-ended jobs are not an erro
   FakeCommandRunner runner;
   CommandResult r;
   r.exit_code = 255;
-  r.out = fixture("bkill_terminated.stdout");
-  r.err = fixture("bkill_finished_and_unknown.stderr");
+  r.out = fixture("lsf/bkill_terminated.stdout");
+  r.err = fixture("lsf/bkill_finished_and_unknown.stderr");
   runner.respond("bkill", r);
   LsfScheduler s(runner, instant());
   std::vector<JobId> ids{JobId{"1234"}, JobId{"1235"}, JobId{"1236"}, JobId{"999999"}};

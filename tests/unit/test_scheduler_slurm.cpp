@@ -1,6 +1,7 @@
 #include "scheduler/slurm/slurm_parse.hpp"
 #include "scheduler/slurm/slurm_scheduler.hpp"
 #include "support/fake_command_runner.hpp"
+#include "support/fixtures.hpp"
 #include "util/fs.hpp"
 #include "util/text.hpp"
 
@@ -9,6 +10,7 @@
 #include <catch2/catch.hpp>
 
 using namespace softpack;
+using softpack::testing::fixture;
 using namespace softpack::scheduler;
 using namespace softpack::scheduler::slurm;
 using namespace std::chrono_literals;
@@ -18,12 +20,6 @@ namespace {
 
 // sacct prints local times; the tests read them as UTC unless they say otherwise.
 const TimeZone k_zone = TimeZone::utc();
-
-std::string fixture(const std::string& name) {
-  auto text = read_file(std::string(SOFTPACK_TEST_FIXTURES) + "/slurm/" + name);
-  REQUIRE(text.has_value());
-  return *text;
-}
 
 // The recorded sacct files use -P's '|' (no job name there contains one); ours asks for \x1f.
 std::string pipe_to_unit(std::string s) {
@@ -90,8 +86,8 @@ TEST_CASE("slurm: every documented state maps through the table", "[slurm]") {
 }
 
 TEST_CASE("slurm: parse sbatch --parsable", "[slurm]") {
-  CHECK(parse_sbatch(fixture("sbatch_parsable.txt"))->value == "57");
-  CHECK(parse_sbatch(fixture("sbatch_parsable_cluster.txt"))->value == "58");
+  CHECK(parse_sbatch(fixture("slurm/sbatch_parsable.txt"))->value == "57");
+  CHECK(parse_sbatch(fixture("slurm/sbatch_parsable_cluster.txt"))->value == "58");
   CHECK(parse_sbatch("sbatch: warning: something\n123\n")->value == "123");
   CHECK(parse_sbatch("123;cluster\n\n")->value == "123");
   auto bad = parse_sbatch("Submitted batch job 12\n");
@@ -102,7 +98,7 @@ TEST_CASE("slurm: parse sbatch --parsable", "[slurm]") {
 }
 
 TEST_CASE("slurm: parse squeue recorded on a real cluster", "[slurm]") {
-  auto jobs = parse_squeue(fixture("squeue_all.O.txt"));
+  auto jobs = parse_squeue(fixture("slurm/squeue_all.O.txt"));
   REQUIRE(jobs.has_value());
   CHECK(jobs->size() == 11);
   SECTION("completed") {
@@ -140,17 +136,17 @@ TEST_CASE("slurm: parse squeue recorded on a real cluster", "[slurm]") {
     CHECK(j.reason == "TimeLimit");
   }
   SECTION("pending on a dependency, and running") {
-    auto pending = parse_squeue(fixture("squeue_pending_dependency.O.txt"));
+    auto pending = parse_squeue(fixture("slurm/squeue_pending_dependency.O.txt"));
     REQUIRE(pending.has_value());
     CHECK(pending->at(0).state == JobState::pending);
     CHECK(pending->at(0).reason == "Dependency");
     CHECK_FALSE(pending->at(0).exit_code.has_value());
-    auto running = parse_squeue(fixture("squeue_running.O.txt"));
+    auto running = parse_squeue(fixture("slurm/squeue_running.O.txt"));
     REQUIRE(running.has_value());
     CHECK(running->at(0).state == JobState::running);
   }
   SECTION("an empty answer") {
-    auto none = parse_squeue(fixture("squeue_completed_without_t_all.txt"));
+    auto none = parse_squeue(fixture("slurm/squeue_completed_without_t_all.txt"));
     REQUIRE(none.has_value());
     CHECK(none->empty());
   }
@@ -161,7 +157,7 @@ TEST_CASE("slurm: squeue output of the wrong shape is an error naming what was e
   for (const std::string name : {"squeue_padded_default_width.txt", "squeue_completed.o.txt",
                                  "squeue_name_with_delimiters.pipe.txt"}) {
     INFO(name);
-    auto r = parse_squeue(fixture(name));
+    auto r = parse_squeue(fixture("slurm/" + name));
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().kind == ErrorKind::scheduler);
     CHECK_THAT(r.error().message, Catch::Contains("expected JobID, State, Reason"));
@@ -169,7 +165,7 @@ TEST_CASE("slurm: squeue output of the wrong shape is an error naming what was e
 }
 
 TEST_CASE("slurm: parse sacct recorded on a real cluster", "[slurm]") {
-  auto jobs = parse_sacct(fixture("sacct_all.unitsep.txt"), k_zone);
+  auto jobs = parse_sacct(fixture("slurm/sacct_all.unitsep.txt"), k_zone);
   REQUIRE(jobs.has_value());
   CHECK(by_id(*jobs, "57").state == JobState::completed);
   CHECK(by_id(*jobs, "57").started.has_value());
@@ -192,14 +188,14 @@ TEST_CASE("slurm: parse sacct recorded on a real cluster", "[slurm]") {
     CHECK(j.reason == "Dependency");
   }
   SECTION("times are read in the zone given, not the process's") {
-    const auto east = parse_sacct(fixture("sacct_all.unitsep.txt"), TimeZone::fixed(3600s));
+    const auto east = parse_sacct(fixture("slurm/sacct_all.unitsep.txt"), TimeZone::fixed(3600s));
     REQUIRE(east.has_value());
     REQUIRE(by_id(*east, "57").started.has_value());
     CHECK(*by_id(*jobs, "57").started - *by_id(*east, "57").started == 3600s);
     CHECK(by_id(*jobs, "57").started == parse_rfc3339("2026-11-25T07:22:10Z"));
   }
   SECTION("times are read in the zone given, not the process's") {
-    const auto east = parse_sacct(fixture("sacct_all.unitsep.txt"), TimeZone::fixed(3600s));
+    const auto east = parse_sacct(fixture("slurm/sacct_all.unitsep.txt"), TimeZone::fixed(3600s));
     REQUIRE(east.has_value());
     REQUIRE(by_id(*east, "57").started.has_value());
     CHECK(*by_id(*jobs, "57").started - *by_id(*east, "57").started == 3600s);
@@ -217,18 +213,18 @@ TEST_CASE("slurm: parse sacct recorded on a real cluster", "[slurm]") {
          {"sacct_completed.txt", "sacct_failed.txt", "sacct_cancelled.txt", "sacct_timeout.txt",
           "sacct_running.txt", "sacct_pending_dependency.txt"}) {
       INFO(name);
-      auto r = parse_sacct(pipe_to_unit(fixture(name)), k_zone);
+      auto r = parse_sacct(pipe_to_unit(fixture("slurm/" + name)), k_zone);
       REQUIRE(r.has_value());
       CHECK(r->size() == 1);
     }
-    CHECK(parse_sacct(pipe_to_unit(fixture("sacct_running.txt")), k_zone)->at(0).state ==
+    CHECK(parse_sacct(pipe_to_unit(fixture("slurm/sacct_running.txt")), k_zone)->at(0).state ==
           JobState::running);
-    CHECK_FALSE(parse_sacct(pipe_to_unit(fixture("sacct_pending_dependency.txt")), k_zone)
+    CHECK_FALSE(parse_sacct(pipe_to_unit(fixture("slurm/sacct_pending_dependency.txt")), k_zone)
                     ->at(0)
                     .started.has_value());
   }
   SECTION("'|'-delimited output is refused, not misread") {
-    auto r = parse_sacct(fixture("sacct_all.txt"), k_zone);
+    auto r = parse_sacct(fixture("slurm/sacct_all.txt"), k_zone);
     REQUIRE_FALSE(r.has_value());
     CHECK_THAT(r.error().message, Catch::Contains("7 fields"));
   }
@@ -238,8 +234,8 @@ TEST_CASE("slurm: sacct's CANCELLED with no user is a lost job, not a cancellati
   // Found by tests/faults/slurm_state_lost.sh: a job running when slurmctld was restarted with
   // its state cleared is closed in accounting as plain CANCELLED, and the build was reported
   // `cancelled` although nobody cancelled it.
-  auto lost =
-      parse_sacct(pipe_to_unit(fixture("sacct_cancelled_controller_state_cleared.txt")), k_zone);
+  auto lost = parse_sacct(
+      pipe_to_unit(fixture("slurm/sacct_cancelled_controller_state_cleared.txt")), k_zone);
   REQUIRE(lost.has_value());
   // Jobs 60 and 75 (reason None) are lost; job 72 kept the Dependency reason it once waited
   // for and looks like Slurm's own dependency cancel (the engine knows it was running).
@@ -251,22 +247,22 @@ TEST_CASE("slurm: sacct's CANCELLED with no user is a lost job, not a cancellati
   CHECK(lost->at(1).state == JobState::cancelled);
   CHECK(lost->at(1).reason == "Dependency");
   SECTION("a user's scancel stays a cancellation") {
-    auto r = parse_sacct(pipe_to_unit(fixture("sacct_cancelled.txt")), k_zone);
+    auto r = parse_sacct(pipe_to_unit(fixture("slurm/sacct_cancelled.txt")), k_zone);
     REQUIRE(r.has_value());
     CHECK(r->at(0).state == JobState::cancelled);
     CHECK(r->at(0).reason == "CANCELLED by 0");
   }
   SECTION("a user's cancel is the reason, not the dependency the job waited for before") {
     auto r = parse_sacct(
-        pipe_to_unit(fixture("sacct_dependency_never_satisfied_pending_after_scancel.txt")),
+        pipe_to_unit(fixture("slurm/sacct_dependency_never_satisfied_pending_after_scancel.txt")),
         k_zone);
     REQUIRE(r.has_value());
     CHECK(r->at(0).state == JobState::cancelled);
     CHECK(r->at(0).reason == "CANCELLED by 0");
   }
   SECTION("so does Slurm's cancel of a job whose dependency failed") {
-    auto r =
-        parse_sacct(pipe_to_unit(fixture("sacct_dependency_never_satisfied_killed.txt")), k_zone);
+    auto r = parse_sacct(pipe_to_unit(fixture("slurm/sacct_dependency_never_satisfied_killed.txt")),
+                         k_zone);
     REQUIRE(r.has_value());
     CHECK(r->at(0).state == JobState::cancelled);
     CHECK(r->at(0).reason == "Dependency");
@@ -274,16 +270,16 @@ TEST_CASE("slurm: sacct's CANCELLED with no user is a lost job, not a cancellati
 }
 
 TEST_CASE("slurm: error messages that mean 'retry' and 'unknown id'", "[slurm]") {
-  CHECK(is_invalid_job_id(fixture("squeue_invalid_job_id.stderr")));
-  CHECK(is_invalid_job_id(fixture("squeue_purged_job_id.stderr")));
+  CHECK(is_invalid_job_id(fixture("slurm/squeue_invalid_job_id.stderr")));
+  CHECK(is_invalid_job_id(fixture("slurm/squeue_purged_job_id.stderr")));
   CHECK(is_transient_error("squeue: error: slurm_receive_msg: Socket timed out on send/recv "
                            "operation"));
   CHECK(is_transient_error("slurm_load_jobs error: Unable to contact slurm controller (connect "
                            "failure)"));
   CHECK(is_transient_error("sbatch: error: Slurm temporarily unable to accept job, sleeping and "
                            "retrying"));
-  CHECK_FALSE(is_transient_error(fixture("sbatch_bad_partition.stderr")));
-  CHECK_FALSE(is_transient_error(fixture("squeue_invalid_job_id.stderr")));
+  CHECK_FALSE(is_transient_error(fixture("slurm/sbatch_bad_partition.stderr")));
+  CHECK_FALSE(is_transient_error(fixture("slurm/squeue_invalid_job_id.stderr")));
 }
 
 TEST_CASE("slurm: sbatch argv", "[slurm]") {
@@ -373,7 +369,7 @@ TEST_CASE("slurm: a timed-out sbatch finds its job instead of submitting twice",
 
 TEST_CASE("slurm: a rejected sbatch is an error with Slurm's message", "[slurm]") {
   FakeCommandRunner runner;
-  runner.respond_fail("sbatch", 1, fixture("sbatch_bad_partition.stderr"));
+  runner.respond_fail("sbatch", 1, fixture("slurm/sbatch_bad_partition.stderr"));
   SlurmScheduler s(runner, instant());
   auto id = s.submit(spec_for("build"));
   REQUIRE_FALSE(id.has_value());
@@ -448,8 +444,8 @@ TEST_CASE("slurm: polling any number of jobs is one squeue call, plus one sacct 
 
 TEST_CASE("slurm: jobs gone from squeue and sacct are unknown, not successful", "[slurm]") {
   FakeCommandRunner runner;
-  runner.respond_fail("squeue", 1, fixture("squeue_invalid_job_id.stderr"));
-  runner.respond_ok("sacct", fixture("sacct_unknown_job_id.stdout"));
+  runner.respond_fail("squeue", 1, fixture("slurm/squeue_invalid_job_id.stderr"));
+  runner.respond_ok("sacct", fixture("slurm/sacct_unknown_job_id.stdout"));
   SlurmScheduler s(runner, instant());
   std::vector<JobId> ids{JobId{"999999"}};
   auto infos = s.poll(ids);
@@ -491,8 +487,8 @@ TEST_CASE("slurm: cancel is one scancel call, and already-ended jobs are not an 
   // Recorded: scancel of unknown or finished ids exits 0 silently.
   FakeCommandRunner runner;
   CommandResult recorded;
-  recorded.exit_code = std::stoi(fixture("scancel_invalid_job_id.exitcode"));
-  recorded.err = fixture("scancel_invalid_job_id.stderr");
+  recorded.exit_code = std::stoi(fixture("slurm/scancel_invalid_job_id.exitcode"));
+  recorded.err = fixture("slurm/scancel_invalid_job_id.stderr");
   runner.respond("scancel", recorded);
   SlurmScheduler s(runner, instant());
   std::vector<JobId> ids{JobId{"5"}, JobId{"6"}, JobId{"7"}};

@@ -1,4 +1,5 @@
 #include "server/gitlab.hpp"
+#include "support/fixtures.hpp"
 
 #include <filesystem>
 #include <fstream>
@@ -8,18 +9,10 @@
 #include <catch2/catch.hpp>
 
 using namespace softpack;
+using softpack::testing::fixture;
 using namespace softpack::server;
 
 namespace {
-
-std::string fixture(const std::string& name) {
-  std::ifstream in(std::filesystem::path(SOFTPACK_TEST_FIXTURES) / "gitlab" / name,
-                   std::ios::binary);
-  REQUIRE(in);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 GitlabPush parse_ok(const std::string& body) {
   auto push = parse_push_hook(body);
@@ -58,7 +51,7 @@ const std::string k_env = "environments/users/alice/";
 } // namespace
 
 TEST_CASE("gitlab: parse GitLab's documented Push Hook example", "[gitlab]") {
-  const GitlabPush push = parse_ok(fixture("push_documented_example.json"));
+  const GitlabPush push = parse_ok(fixture("gitlab/push_documented_example.json"));
   CHECK(push.object_kind == "push");
   CHECK(push.ref == "refs/heads/master");
   CHECK(push.before == "95790bf891e76fee5e1747ab589903a6a1f80f22");
@@ -80,7 +73,7 @@ TEST_CASE("gitlab: parse GitLab's documented Push Hook example", "[gitlab]") {
 }
 
 TEST_CASE("gitlab: parse a branch deletion with a null checkout_sha and no commits", "[gitlab]") {
-  const GitlabPush push = parse_ok(fixture("push_branch_deleted.json"));
+  const GitlabPush push = parse_ok(fixture("gitlab/push_branch_deleted.json"));
   CHECK(push.after == "0000000000000000000000000000000000000000");
   CHECK(push.checkout_sha.empty());
   CHECK(push.commits.empty());
@@ -108,7 +101,7 @@ TEST_CASE("gitlab: missing optional fields are tolerated", "[gitlab]") {
 
 TEST_CASE("gitlab: errors name the JSON path", "[gitlab]") {
   SECTION("a tag push is not a push") {
-    CHECK_THAT(parse_error(fixture("tag_push_documented_example.json")),
+    CHECK_THAT(parse_error(fixture("gitlab/tag_push_documented_example.json")),
                Catch::Contains("object_kind") && Catch::Contains("tag_push"));
   }
   SECTION("object_kind missing") {
@@ -147,7 +140,7 @@ TEST_CASE("gitlab: errors name the JSON path", "[gitlab]") {
 
 TEST_CASE("gitlab: an added environment is found with name and version split at the last dash",
           "[gitlab]") {
-  const auto envs = changed_environments(parse_ok(fixture("push_environment_added.json")));
+  const auto envs = changed_environments(parse_ok(fixture("gitlab/push_environment_added.json")));
   REQUIRE(envs.size() == 1);
   CHECK(envs[0].path == "users/alice");
   CHECK(envs[0].name == "my-env");
@@ -157,12 +150,12 @@ TEST_CASE("gitlab: an added environment is found with name and version split at 
 
 TEST_CASE("gitlab: an environment removed by a later commit of the push is dropped", "[gitlab]") {
   const auto envs =
-      changed_environments(parse_ok(fixture("push_environment_added_then_removed.json")));
+      changed_environments(parse_ok(fixture("gitlab/push_environment_added_then_removed.json")));
   CHECK(files_of(envs) == std::vector<std::string>{k_env + "keep-1/softpack.yml"});
 }
 
 TEST_CASE("gitlab: a change to an environment's module only is ignored", "[gitlab]") {
-  CHECK(changed_environments(parse_ok(fixture("push_module_only.json"))).empty());
+  CHECK(changed_environments(parse_ok(fixture("gitlab/push_module_only.json"))).empty());
 }
 
 TEST_CASE("gitlab: changed_environments on crafted pushes", "[gitlab]") {

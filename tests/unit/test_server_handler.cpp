@@ -1,5 +1,6 @@
 #include "server/api.hpp"
 #include "support/fake_service.hpp"
+#include "support/fixtures.hpp"
 
 #include <filesystem>
 #include <fstream>
@@ -10,19 +11,12 @@
 #include <catch2/catch.hpp>
 
 using namespace softpack;
+using softpack::testing::fixture;
 using namespace softpack::server;
 using softpack::testing::FakeService;
 namespace json = boost::json;
 
 namespace {
-
-std::string fixture(const std::string& relative) {
-  std::ifstream in(std::filesystem::path(SOFTPACK_TEST_FIXTURES) / relative, std::ios::binary);
-  REQUIRE(in);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 const std::string k_api_token = "api-secret";
 const std::string k_gitlab_token = "gitlab-secret";

@@ -1,4 +1,5 @@
 #include "spec/spec.hpp"
+#include "support/fixtures.hpp"
 #include "util/sha256.hpp"
 #include "util/text.hpp"
 
@@ -11,6 +12,7 @@
 #include <catch2/catch.hpp>
 
 using namespace softpack;
+using softpack::testing::fixture;
 using namespace softpack::spec;
 
 namespace {
@@ -23,10 +25,6 @@ std::string read_file(const std::filesystem::path& path) {
   std::ostringstream out;
   out << in.rdbuf();
   return out.str();
-}
-
-std::string fixture(const std::string& relative) {
-  return read_file(k_fixtures / relative);
 }
 
 Expected<ValidSpec> parse_yml(const std::string& text) {
