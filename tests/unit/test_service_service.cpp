@@ -773,3 +773,28 @@ TEST_CASE("service: a stored build whose plan cannot be re-made at start ends fa
   CHECK_FALSE(again->existing);
   CHECK(again->build_id != a);
 }
+
+TEST_CASE("service: a scheduler or publisher that throws ends no other build, nor the service",
+          "[service]") {
+  Harness h;
+  h.boot();
+  h.fake.throw_on_submit_of("thrown");
+  h.publisher.throw_for_environment("unlucky");
+  const std::string thrown = h.submit("thrown");
+  const std::string unlucky = h.submit("unlucky");
+  const std::string fine = h.submit("fine");
+  REQUIRE(h.run_until([&] { return h.state(thrown) == "failed"; }));
+  CHECK_THAT(h.stored(thrown).error, Catch::Contains("unexpected exception"));
+  REQUIRE(h.run_until([&] { return h.running_with_jobs(unlucky) && h.running_with_jobs(fine); }));
+  h.fake.throw_next_polls(1);
+  h.complete(unlucky);
+  h.complete(fine);
+  REQUIRE(h.run_until([&] { return h.state(fine) == "published"; }));
+  // The unlucky build's destination keeps failing (it is retried), and the service still
+  // answers and takes new builds.
+  CHECK(h.state(unlucky) == "publishing");
+  CHECK(h.service->healthy());
+  CHECK_THAT(*h.service->environments_status_json(), Catch::Contains("users/alice/fine-1"));
+  const std::string later = h.submit("later");
+  REQUIRE(h.run_until([&] { return h.running_with_jobs(later); }));
+}
