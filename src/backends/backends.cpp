@@ -24,24 +24,16 @@ Expected<std::unique_ptr<scheduler::Scheduler>> make_local(const Context& contex
       std::make_unique<scheduler::LocalExecutor>(context.io, options));
 }
 
-Expected<std::unique_ptr<scheduler::Scheduler>> make_slurm(const Context& context,
-                                                           const std::any& settings) {
-  auto options = settings_as<scheduler::slurm::SlurmOptions>(settings);
+// A scheduler adapter made from its settings and the command runner.
+template <typename Adapter, typename Options>
+Expected<std::unique_ptr<scheduler::Scheduler>> make_with_runner(const Context& context,
+                                                                 const std::any& settings) {
+  auto options = settings_as<Options>(settings);
   if (!options) {
     return options.error();
   }
   return std::unique_ptr<scheduler::Scheduler>(
-      std::make_unique<scheduler::slurm::SlurmScheduler>(context.runner, std::move(*options)));
-}
-
-Expected<std::unique_ptr<scheduler::Scheduler>> make_lsf(const Context& context,
-                                                         const std::any& settings) {
-  auto options = settings_as<scheduler::lsf::LsfOptions>(settings);
-  if (!options) {
-    return options.error();
-  }
-  return std::unique_ptr<scheduler::Scheduler>(
-      std::make_unique<scheduler::lsf::LsfScheduler>(context.runner, std::move(*options)));
+      std::make_unique<Adapter>(context.runner, std::move(*options)));
 }
 
 // ---- destinations
@@ -54,33 +46,45 @@ Expected<std::unique_ptr<artifacts::Publisher>> make_install(const Context& cont
   return std::unique_ptr<artifacts::Publisher>(std::make_unique<artifacts::InstallPublisher>(o));
 }
 
-Expected<std::any> read_registry(const config::SectionContext& context) {
-  auto o = artifacts::read_registry_options(context.section);
+// A row's reader for a destination that needs its service's URL (`url`) when it is selected.
+template <typename T, Expected<T> (*Read)(MapReader&)>
+Expected<std::any> read_needing_url(const config::SectionContext& context) {
+  auto o = Read(context.section);
   if (!o) {
     return o.error();
   }
   if (context.selected && o->url.empty()) {
-    return context.selection_error("'" + std::string(artifacts::RegistryPublisher::k_name) +
-                                   "' needs " + context.section.key_path("url"));
+    return context.selection_error("'" + context.section.prefix() + "' needs " +
+                                   context.section.key_path("url"));
   }
   return std::any(std::move(*o));
 }
 
+// The settings of such a destination, for its factory (a Config made by hand may lack the URL).
+template <typename T>
+Expected<T> settings_with_url(const std::any& settings, std::string_view section) {
+  auto o = settings_as<T>(settings);
+  if (o && o->url.empty()) {
+    return make_error(ErrorKind::config,
+                      "the " + std::string(section) + " destination needs " + std::string(section) +
+                          ".url",
+                      "publish.destinations");
+  }
+  return o;
+}
+
 Expected<std::unique_ptr<artifacts::Publisher>> make_registry(const Context&,
                                                               const std::any& settings) {
-  auto o = settings_as<artifacts::RegistryOptions>(settings);
+  auto o = settings_with_url<artifacts::RegistryOptions>(settings, "registry");
   if (!o) {
     return o.error();
   }
-  if (o->url.empty()) {
-    return make_error(ErrorKind::config, "the registry destination needs registry.url",
-                      "publish.destinations");
-  }
-  if (auto r = artifacts::load_registry_credentials(*o); !r) {
-    return r.error();
+  auto with_credentials = artifacts::with_registry_credentials(std::move(*o));
+  if (!with_credentials) {
+    return with_credentials.error();
   }
   return std::unique_ptr<artifacts::Publisher>(
-      std::make_unique<artifacts::RegistryPublisher>(std::move(*o)));
+      std::make_unique<artifacts::RegistryPublisher>(std::move(*with_credentials)));
 }
 
 // The git destination publishes to the artifacts repository of the general settings (the
@@ -100,27 +104,11 @@ Expected<std::unique_ptr<artifacts::Publisher>> make_git(const Context& context,
       std::make_unique<artifacts::GitPublisher>(context.runner, std::move(git)));
 }
 
-Expected<std::any> read_core(const config::SectionContext& context) {
-  auto o = artifacts::read_core_options(context.section);
-  if (!o) {
-    return o.error();
-  }
-  if (context.selected && o->url.empty()) {
-    return context.selection_error("'" + std::string(artifacts::CorePublisher::k_name) +
-                                   "' needs " + context.section.key_path("url"));
-  }
-  return std::any(std::move(*o));
-}
-
 Expected<std::unique_ptr<artifacts::Publisher>> make_core(const Context&,
                                                           const std::any& settings) {
-  auto o = settings_as<artifacts::CoreOptions>(settings);
+  auto o = settings_with_url<artifacts::CoreOptions>(settings, "core");
   if (!o) {
     return o.error();
-  }
-  if (o->url.empty()) {
-    return make_error(ErrorKind::config, "the core destination needs core.url",
-                      "publish.destinations");
   }
   return std::unique_ptr<artifacts::Publisher>(
       std::make_unique<artifacts::CorePublisher>(std::move(*o)));
@@ -172,16 +160,21 @@ const Table& builtin() {
           {scheduler::LocalExecutor::k_name, "", nullptr, make_local, true, true, {}},
           {scheduler::slurm::SlurmScheduler::k_name, "scheduler.slurm",
            read_section<scheduler::slurm::SlurmOptions, scheduler::slurm::read_slurm_options>,
-           make_slurm, false, true, scheduler::slurm::sbatch_managed_options()},
+           make_with_runner<scheduler::slurm::SlurmScheduler, scheduler::slurm::SlurmOptions>,
+           false, true, scheduler::slurm::sbatch_managed_options()},
           {scheduler::lsf::LsfScheduler::k_name, "scheduler.lsf",
-           read_section<scheduler::lsf::LsfOptions, scheduler::lsf::read_lsf_options>, make_lsf,
-           false, false, scheduler::lsf::bsub_managed_options()},
+           read_section<scheduler::lsf::LsfOptions, scheduler::lsf::read_lsf_options>,
+           make_with_runner<scheduler::lsf::LsfScheduler, scheduler::lsf::LsfOptions>, false, false,
+           scheduler::lsf::bsub_managed_options()},
       },
       {
           {artifacts::InstallPublisher::k_name, "", nullptr, make_install},
-          {artifacts::RegistryPublisher::k_name, "registry", read_registry, make_registry},
+          {artifacts::RegistryPublisher::k_name, "registry",
+           read_needing_url<artifacts::RegistryOptions, artifacts::read_registry_options>,
+           make_registry},
           {artifacts::GitPublisher::k_name, "", nullptr, make_git, true},
-          {artifacts::CorePublisher::k_name, "core", read_core, make_core, false,
+          {artifacts::CorePublisher::k_name, "core",
+           read_needing_url<artifacts::CoreOptions, artifacts::read_core_options>, make_core, false,
            core_service_started},
       },
   };

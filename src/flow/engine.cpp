@@ -692,21 +692,21 @@ struct FlowEngine::Impl {
           std::uniform_int_distribution<long long>(0, delay.count() / 5)(jitter));
     };
     for (const auto& o : outcomes) {
-      Recorded what = Recorded::published;
-      DestinationStatus* d = publishing.record(b.status, o, jitter_of, what);
+      const Recorded recorded = publishing.record(b.status, o, jitter_of);
+      DestinationStatus* d = recorded.destination;
       if (!d) {
         continue;
       }
-      switch (what) {
-      case Recorded::published:
+      switch (recorded.what) {
+      case Recorded::What::published:
         spdlog::info("build {}: published to {} ({})", id, o.result->destination,
                      o.result->reference);
         break;
-      case Recorded::given_up:
+      case Recorded::What::given_up:
         spdlog::error("build {}: publishing to {} failed; giving up after {} attempt(s): {}", id,
                       d->name, d->attempts, d->error);
         break;
-      case Recorded::retrying:
+      case Recorded::What::retrying:
         spdlog::warn(
             "build {}: publishing to {} failed (attempt {}), next attempt in {} ms: {}", id,
             d->name, d->attempts,

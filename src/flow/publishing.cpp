@@ -153,14 +153,13 @@ std::vector<PublishOutcome> Publishing::attempt(const BuildStatus& snapshot, con
   return outcomes;
 }
 
-DestinationStatus* Publishing::record(
+Recorded Publishing::record(
     BuildStatus& b, const PublishOutcome& o,
-    const std::function<std::chrono::milliseconds(std::chrono::milliseconds)>& jitter,
-    Recorded& what) const {
+    const std::function<std::chrono::milliseconds(std::chrono::milliseconds)>& jitter) const {
   auto it = std::find_if(b.destinations.begin(), b.destinations.end(),
                          [&](const DestinationStatus& d) { return d.name == o.name; });
   if (it == b.destinations.end()) {
-    return nullptr;
+    return {};
   }
   DestinationStatus& d = *it;
   d.attempts += 1;
@@ -169,8 +168,7 @@ DestinationStatus* Publishing::record(
   if (o.result) {
     d.state = DestinationState::published;
     d.reference = o.result->reference;
-    what = Recorded::published;
-    return &d;
+    return {&d, Recorded::What::published};
   }
   d.error = o.result.error().describe();
   if (!d.first_failure) {
@@ -181,13 +179,11 @@ DestinationStatus* Publishing::record(
       m_policy.give_up_after.count() > 0 && o.when - *d.first_failure >= m_policy.give_up_after;
   if (refused || too_long) {
     d.state = DestinationState::failed;
-    what = Recorded::given_up;
-  } else {
-    auto delay = backoff_delay(m_policy, d.attempts);
-    d.next_attempt = o.when + (delay - jitter(delay));
-    what = Recorded::retrying;
+    return {&d, Recorded::What::given_up};
   }
-  return &d;
+  auto delay = backoff_delay(m_policy, d.attempts);
+  d.next_attempt = o.when + (delay - jitter(delay));
+  return {&d, Recorded::What::retrying};
 }
 
 std::optional<BuildState> Publishing::settle(BuildStatus& b) const {

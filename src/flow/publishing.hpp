@@ -50,8 +50,12 @@ struct PublishOutcome {
   SystemTime when;
 };
 
-// What happened to a destination when its outcome was recorded, for the log.
-enum class Recorded { published, retrying, given_up };
+// What recording an outcome did.
+struct Recorded {
+  enum class What { published, retrying, given_up };
+  DestinationStatus* destination = nullptr; // nullptr: the build has no such destination
+  What what = What::published;
+};
 
 class Publishing {
 public:
@@ -74,12 +78,10 @@ public:
                                       const Clock& clock) const;
 
   // Records an outcome on its destination: attempts, error, reference, and the next attempt
-  // (backoff less `jitter(delay)`) or giving up. Returns nullptr when the build has no such
-  // destination.
-  DestinationStatus*
-  record(BuildStatus& build, const PublishOutcome& outcome,
-         const std::function<std::chrono::milliseconds(std::chrono::milliseconds delay)>& jitter,
-         Recorded& what) const;
+  // (backoff less `jitter(delay)`) or giving up.
+  Recorded record(BuildStatus& build, const PublishOutcome& outcome,
+                  const std::function<std::chrono::milliseconds(std::chrono::milliseconds delay)>&
+                      jitter) const;
 
   // What the build has come to when no attempt is in flight: a final state (with its error and
   // published reference set) once every destination is published or one is given up, else

@@ -85,40 +85,41 @@ TEST_CASE("publishing: outcomes, backoff and giving up", "[publishing]") {
   auto b = ended_build(true);
   p.list_destinations(b);
   const SystemTime t0 = from_unix_seconds(1'764'000'000);
-  Recorded what = Recorded::published;
-
-  auto* d = p.record(b, failure("files", ErrorKind::io, t0), no_jitter, what);
+  auto recorded = p.record(b, failure("files", ErrorKind::io, t0), no_jitter);
+  auto* d = recorded.destination;
   REQUIRE(d);
-  CHECK(what == Recorded::retrying);
+  CHECK(recorded.what == Recorded::What::retrying);
   CHECK(d->attempts == 1);
   CHECK(d->next_attempt == t0 + 10s);
   CHECK(d->first_failure == t0);
   CHECK_FALSE(p.settle(b).has_value()); // still pending
 
-  d = p.record(b, failure("files", ErrorKind::io, t0 + 10s), no_jitter, what);
+  d = p.record(b, failure("files", ErrorKind::io, t0 + 10s), no_jitter).destination;
   CHECK(d->next_attempt == t0 + 10s + 20s);
   // Jitter comes off the delay.
-  d = p.record(
-      b, failure("files", ErrorKind::io, t0 + 30s), [](std::chrono::milliseconds) { return 5s; },
-      what);
+  d = p.record(b, failure("files", ErrorKind::io, t0 + 30s), [](std::chrono::milliseconds) {
+         return 5s;
+       }).destination;
   CHECK(d->next_attempt == t0 + 30s + 35s);
   CHECK(flow::backoff_delay(policy, 10) == 40s);
 
   SECTION("still failing after give_up_after: given up, and the build failed") {
-    d = p.record(b, failure("files", ErrorKind::io, t0 + 1h), no_jitter, what);
-    CHECK(what == Recorded::given_up);
+    recorded = p.record(b, failure("files", ErrorKind::io, t0 + 1h), no_jitter);
+    d = recorded.destination;
+    CHECK(recorded.what == Recorded::What::given_up);
     CHECK(d->state == DestinationState::failed);
     CHECK(p.settle(b) == BuildState::failed);
     CHECK_THAT(b.error, Catch::Contains("publishing to files failed"));
   }
   SECTION("a refusal is given up at once") {
-    d = p.record(b, failure("files", ErrorKind::invalid_input, t0 + 1min), no_jitter, what);
-    CHECK(what == Recorded::given_up);
+    recorded = p.record(b, failure("files", ErrorKind::invalid_input, t0 + 1min), no_jitter);
+    CHECK(recorded.what == Recorded::What::given_up);
   }
   SECTION("a success after failures keeps the last error for the record") {
-    d = p.record(b, {"files", artifacts::PublishResult{"files", "ref-9"}, t0 + 1min}, no_jitter,
-                 what);
-    CHECK(what == Recorded::published);
+    recorded =
+        p.record(b, {"files", artifacts::PublishResult{"files", "ref-9"}, t0 + 1min}, no_jitter);
+    d = recorded.destination;
+    CHECK(recorded.what == Recorded::What::published);
     CHECK(d->state == DestinationState::published);
     CHECK(d->reference == "ref-9");
     CHECK_FALSE(d->next_attempt.has_value());
@@ -126,7 +127,7 @@ TEST_CASE("publishing: outcomes, backoff and giving up", "[publishing]") {
     CHECK(p.settle(b) == BuildState::published);
     CHECK(b.published_reference == "ref-9");
   }
-  CHECK(p.record(b, failure("nowhere", ErrorKind::io, t0), no_jitter, what) == nullptr);
+  CHECK(p.record(b, failure("nowhere", ErrorKind::io, t0), no_jitter).destination == nullptr);
 }
 
 TEST_CASE("publishing: what a build comes to", "[publishing]") {

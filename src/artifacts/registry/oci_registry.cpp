@@ -334,13 +334,13 @@ Expected<RegistryOptions> read_registry_options(MapReader& section) {
   return o;
 }
 
-Expected<void> load_registry_credentials(RegistryOptions& options) {
+Expected<RegistryOptions> with_registry_credentials(RegistryOptions options) {
   auto secret = read_secret("SOFTPACK_REGISTRY_CREDENTIALS", options.credentials_file);
   if (!secret) {
     return secret.error();
   }
   if (secret->empty()) {
-    return {};
+    return options;
   }
   const auto colon = secret->find(':');
   if (colon == std::string::npos || colon == 0) {
@@ -351,7 +351,7 @@ Expected<void> load_registry_credentials(RegistryOptions& options) {
   }
   options.username = secret->substr(0, colon);
   options.password = secret->substr(colon + 1);
-  return {};
+  return options;
 }
 
 RegistryPublisher::RegistryPublisher(RegistryOptions options, HttpTransport transport)

@@ -31,7 +31,7 @@ struct RegistryOptions {
   // Required when `registry` is among publish.destinations.
   std::string url;
   // The credentials, from credentials_file or $SOFTPACK_REGISTRY_CREDENTIALS
-  // (load_registry_credentials), never from the configuration file itself. Empty = anonymous
+  // (with_registry_credentials), never from the configuration file itself. Empty = anonymous
   // until the registry asks.
   std::string username;
   std::string password;
@@ -50,9 +50,10 @@ struct RegistryOptions {
 // keys are left for the caller's MapReader::finish().
 Expected<RegistryOptions> read_registry_options(MapReader& section);
 
-// Fills in username and password from $SOFTPACK_REGISTRY_CREDENTIALS or credentials_file
-// ("username:password"). Errors (config) name the file or the variable, never the secret.
-Expected<void> load_registry_credentials(RegistryOptions& options);
+// The options with username and password from $SOFTPACK_REGISTRY_CREDENTIALS or
+// credentials_file ("username:password"; neither = anonymous). Errors (config) name the file
+// or the variable, never the secret.
+Expected<RegistryOptions> with_registry_credentials(RegistryOptions options);
 
 struct RegistryLocation {
   std::string base;        // "https://host:port": where /v2/ lives
