@@ -56,6 +56,12 @@ bool is_word(char c) {
 bool is_dotted_word(char c) {
   return is_word(c) || c == '.';
 }
+// The first character of a name that becomes a path component, a module name and a command-line
+// argument: not '-' (it would read as an option) nor '.' ("." and ".x" are the directory itself
+// or hidden).
+bool is_word_start(char c) {
+  return is_alnum(c) || c == '_';
+}
 bool is_package_char(char c) {
   return is_lower_alnum(c) || c == '_' || c == '-';
 }
@@ -71,22 +77,22 @@ struct TokenRule {
 
 constexpr TokenRule k_owner_rule{
     .what = "owner",
-    .pattern = "[A-Za-z0-9_-]+",
-    .first_ok = is_word,
+    .pattern = "[A-Za-z0-9_][A-Za-z0-9_-]*",
+    .first_ok = is_word_start,
     .rest_ok = is_word,
     .max_length = k_max_name_length,
 };
 constexpr TokenRule k_name_rule{
     .what = "environment name",
-    .pattern = "[A-Za-z0-9_-][A-Za-z0-9_.-]*",
-    .first_ok = is_word,
+    .pattern = "[A-Za-z0-9_][A-Za-z0-9_.-]*",
+    .first_ok = is_word_start,
     .rest_ok = is_dotted_word,
     .max_length = k_max_name_length,
 };
 constexpr TokenRule k_version_rule{
     .what = "environment version",
-    .pattern = "[A-Za-z0-9_.-]+",
-    .first_ok = is_dotted_word,
+    .pattern = "[A-Za-z0-9_][A-Za-z0-9_.-]*",
+    .first_ok = is_word_start,
     .rest_ok = is_dotted_word,
     .max_length = k_max_version_length,
 };

@@ -33,6 +33,9 @@ struct Package {
   bool operator==(const Package&) const = default;
 };
 
+// The path's owner, the name and the version become path components, module names and command
+// arguments, so they start with a letter, digit or '_' (never '.' or '-'), use only letters,
+// digits, '_', '-' and (name, version) '.', and never contain "..".
 struct EnvironmentSpec {
   std::string path;        // "users/<owner>" or "groups/<group>"
   std::string name;        // the environment's name, e.g. "my-env"
