@@ -10,6 +10,7 @@ namespace softpack::cli {
 int exit_code_for(const Error& error) {
   switch (error.kind) {
   case ErrorKind::invalid_input:
+  case ErrorKind::conflict:
     return k_exit_bad_input;
   case ErrorKind::config:
     return k_exit_config;

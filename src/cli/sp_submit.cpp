@@ -128,7 +128,8 @@ int submit_to_server(const std::string& url, const config::Config& config,
   }
   if (r->status != 200) {
     std::cerr << "sp-submit: the service answered " << r->status << ": " << r->body << "\n";
-    return r->status == 400 ? k_exit_bad_input : k_exit_internal;
+    // 400: the request is wrong; 409: another spec of this environment is building.
+    return r->status == 400 || r->status == 409 ? k_exit_bad_input : k_exit_internal;
   }
   auto answer = parse_submit_answer(r->body);
   if (!answer) {

@@ -12,6 +12,7 @@
 //   POST   /webhooks/gitlab      GitLab Push Hook (X-Gitlab-Token, X-Gitlab-Event,
 //                                X-Gitlab-Event-UUID); 202 quickly, work done asynchronously
 // Every error is a JSON body {"error": "<message>"}; bad JSON -> 400, unknown route -> 404,
+// a different spec for an environment that is building -> 409 (the same spec: 200, existing),
 // wrong method -> 405 (with Allow), over the body limit -> 413, missing/wrong bearer token on a
 // mutating endpoint -> 401.
 

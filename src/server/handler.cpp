@@ -103,6 +103,8 @@ int status_for(ErrorKind kind) {
     return 400;
   case ErrorKind::not_found:
     return 404;
+  case ErrorKind::conflict:
+    return 409;
   case ErrorKind::transient:
   case ErrorKind::io:
     return 503;

@@ -184,7 +184,14 @@ Expected<server::SubmitOutcome> Service::submit(const spec::ValidSpec& spec) {
   const std::string full = spec->full_name();
   for (const auto* b : m_impl->in_order()) {
     if (!flow::is_final(b->state) && b->spec->full_name() == full) {
-      return server::SubmitOutcome{b->id, true};
+      if (b->spec.hash() == spec.hash()) {
+        return server::SubmitOutcome{b->id, true}; // the same request again
+      }
+      // As go-softpack-builder answers (with a 500), but as the conflict it is.
+      return make_error(ErrorKind::conflict,
+                        "build already running for environment " + full + " (build " + b->id +
+                            ", " + std::string(flow::to_string(b->state)) +
+                            "), with a different spec; retry when it has ended");
     }
   }
   BuildStatus b;

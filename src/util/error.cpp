@@ -18,6 +18,8 @@ std::string_view to_string(ErrorKind kind) {
     return "scheduler error";
   case ErrorKind::not_found:
     return "not found";
+  case ErrorKind::conflict:
+    return "conflict";
   case ErrorKind::internal:
     return "internal error";
   }

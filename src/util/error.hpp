@@ -20,6 +20,7 @@ enum class ErrorKind {
   transient,     // worth retrying: a scheduler that is temporarily unreachable, a busy remote
   scheduler,     // a scheduler answered something we do not understand
   not_found,
+  conflict, // the request conflicts with work in progress (another spec of a building environment)
   internal,
 };
 

@@ -40,6 +40,7 @@ private:
 TEST_CASE("cli: exit codes by kind of error", "[cli]") {
   CHECK(exit_code_for(make_error(ErrorKind::invalid_input, "x")) == k_exit_bad_input);
   CHECK(exit_code_for(make_error(ErrorKind::config, "x")) == k_exit_config);
+  CHECK(exit_code_for(make_error(ErrorKind::conflict, "x")) == k_exit_bad_input);
   for (auto kind : {ErrorKind::io, ErrorKind::command, ErrorKind::transient, ErrorKind::scheduler,
                     ErrorKind::not_found, ErrorKind::internal}) {
     CHECK(exit_code_for(make_error(kind, "x")) == k_exit_internal);

@@ -110,6 +110,13 @@ TEST_CASE("server: POST /environments/build submits and answers the build", "[se
     CHECK(body_of(again).at("existing") == true);
     CHECK(body_of(again).at("id") == "b-0");
   }
+  SECTION("another spec of a building environment is a conflict") {
+    svc.submit_result =
+        make_error(ErrorKind::conflict, "build already running for environment users/alice/x-1");
+    const Response refused =
+        handle(authorized(request("POST", "/environments/build", k_request)), svc, options());
+    CHECK_THAT(error_of(refused, 409), Catch::Contains("build already running for environment"));
+  }
 }
 
 TEST_CASE("server: POST /environments/build accepts softpack-core's recorded request", "[server]") {

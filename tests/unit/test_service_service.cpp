@@ -366,13 +366,27 @@ TEST_CASE("service: the same environment and version is not built twice at once"
   h.boot();
   const std::string first = h.submit("env");
 
-  // Another description is still the same environment and version.
-  auto again_spec = env_spec("env").get();
-  again_spec.description = "edited";
-  auto again = h.service->submit(testing::valid_spec(again_spec));
+  // The same request again is that build.
+  auto again = h.service->submit(env_spec("env"));
   REQUIRE(again.has_value());
   CHECK(again->existing);
   CHECK(again->build_id == first);
+
+  // Another spec of the same environment and version is refused while it builds, as
+  // go-softpack-builder does, not silently dropped.
+  for (auto edit : {+[](spec::EnvironmentSpec& s) { s.description = "edited"; },
+                    +[](spec::EnvironmentSpec& s) {
+                      s.packages.push_back({"zlib", ""});
+                    }}) {
+    auto other = env_spec("env").get();
+    edit(other);
+    auto refused = h.service->submit(testing::valid_spec(other));
+    REQUIRE_FALSE(refused.has_value());
+    CHECK(refused.error().kind == ErrorKind::conflict);
+    CHECK_THAT(refused.error().message,
+               Catch::StartsWith("build already running for environment users/alice/env-1") &&
+                   Catch::Contains(first));
+  }
 
   REQUIRE(h.run_until([&] { return h.running_with_jobs(first); }));
   auto running = h.service->submit(env_spec("env"));
