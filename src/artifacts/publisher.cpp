@@ -7,8 +7,11 @@
 namespace softpack::artifacts {
 
 const std::vector<std::string>& artifact_files(bool success) {
+  // `module` before `builder.out`: softpack-core reads the files in this order, marks the
+  // environment failed (failure_reason "build") at builder.out and ready at module, where it
+  // stops reading. A successful build's builder.out must not come first.
   static const std::vector<std::string> all{".built_by_softpack", "softpack.yml", "spack.lock",
-                                            "singularity.def",    "builder.out",  "module",
+                                            "singularity.def",    "module",       "builder.out",
                                             "README.md"};
   static const std::vector<std::string> failed{"builder.out"};
   return success ? all : failed;

@@ -56,8 +56,9 @@ public:
   virtual Expected<PublishResult> publish(const PublishRequest& request) = 0;
 };
 
-// The files of softpack-core's layout: all of them for a successful build, builder.out alone
-// for a failed one (softpack-core marks the environment failed when it sees only that).
+// The files of softpack-core's layout, in the order they are uploaded: all of them for a
+// successful build (module before builder.out), builder.out alone for a failed one
+// (softpack-core marks the environment failed when it sees only that).
 const std::vector<std::string>& artifact_files(bool success);
 
 // "environments/users/foo/bar-1": where an environment's files live in the artifacts repo.

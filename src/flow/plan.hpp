@@ -26,6 +26,9 @@
 
 namespace softpack::flow {
 
+// The first stage: `spack concretize` of the environment.
+inline constexpr std::string_view k_concretize_stage = "concretize";
+
 // The stages of every build, in dependency order (each depends on the one before).
 inline const std::vector<std::string>& stage_names() {
   static const std::vector<std::string> names{"concretize", "build", "module"};

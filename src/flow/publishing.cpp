@@ -19,26 +19,80 @@ std::chrono::milliseconds backoff_delay(const PublishPolicy& policy, int attempt
   return std::min(delay, policy.retry_max);
 }
 
+namespace {
+
+// A build whose first stage that did not complete was cancelled (someone ran scancel/bkill on
+// it) ended because of a cancellation, not a failure.
+bool first_unfinished_was_cancelled(const BuildStatus& b) {
+  for (const auto& st : b.stages) {
+    if (st.state != JobState::completed) {
+      return st.state == JobState::cancelled && st.reason.find("dependency") == std::string::npos;
+    }
+  }
+  return false;
+}
+
+// "failed, exit code 2, NonZeroExitCode" for a stage's line.
+std::string stage_outcome(const StageStatus& st) {
+  std::string out(scheduler::to_string(st.state));
+  if (meaningful_exit_code(st)) {
+    out += ", exit code " + std::to_string(*st.exit_code);
+  }
+  if (!st.reason.empty()) {
+    out += ", " + st.reason;
+  }
+  return out;
+}
+
+} // namespace
+
+std::string_view build_outcome(const BuildStatus& b) {
+  if (b.succeeded) {
+    return "succeeded";
+  }
+  return b.cancel_requested || first_unfinished_was_cancelled(b) ? "cancelled" : "failed";
+}
+
 std::string compose_builder_out(const BuildStatus& status, const BuildPlan& plan,
                                 std::size_t tail_bytes) {
+  // The header block (docs/operations.md, "builder.out"): one "key: value" line each, then a
+  // blank line. softpack-core reads a concretization failure from the phrase below.
+  const StageStatus* failed = nullptr;
+  for (const auto& st : status.stages) {
+    if (st.state != JobState::completed) {
+      failed = &st;
+      break;
+    }
+  }
+  const std::string_view outcome = build_outcome(status);
   std::string out;
   out += "softpack-builder build " + status.id + " of " + status.spec->full_name() + "\n";
+  out += "build id: " + status.id + "\n";
+  out += "environment: " + status.spec->full_name() + "\n";
+  out += "outcome: " + std::string(outcome) + "\n";
+  out += "stages:";
+  for (const auto& st : status.stages) {
+    out += " " + st.name + "=" + std::string(scheduler::to_string(st.state));
+  }
+  out += "\n";
+  if (failed && outcome == "failed") {
+    out += "failed stage: " + failed->name + " (" + stage_outcome(*failed) + ")\n";
+  }
   if (!status.error.empty()) {
     out += "error: " + status.error + "\n";
+  }
+  if (failed && outcome == "failed" && failed->name == k_concretize_stage) {
+    // softpack-core marks the environment's failure_reason "concretization" when builder.out
+    // holds this phrase. Spack's clingo concretizer prints it, its original one never does, so
+    // the builder writes it itself for every failure of the concretize stage.
+    out += std::string(k_concretization_failed) + " see the concretize stage's log below\n";
   }
   for (const auto& st : status.stages) {
     out += "\n==> stage " + st.name;
     if (st.job_id) {
       out += " (job " + st.job_id->value + ")";
     }
-    out += ": " + std::string(scheduler::to_string(st.state));
-    if (meaningful_exit_code(st)) {
-      out += ", exit code " + std::to_string(*st.exit_code);
-    }
-    if (!st.reason.empty()) {
-      out += ", " + st.reason;
-    }
-    out += "\n";
+    out += ": " + stage_outcome(st) + "\n";
     const auto log = plan.log_path(st.name);
     std::string text = read_tail(log, tail_bytes);
     if (std::filesystem::exists(log) && std::filesystem::file_size(log) > tail_bytes) {
@@ -54,17 +108,6 @@ std::string compose_builder_out(const BuildStatus& status, const BuildPlan& plan
 }
 
 namespace {
-
-// A build whose first stage that did not complete was cancelled (someone ran scancel/bkill on
-// it) ended because of a cancellation, not a failure.
-bool first_unfinished_was_cancelled(const BuildStatus& b) {
-  for (const auto& st : b.stages) {
-    if (st.state != JobState::completed) {
-      return st.state == JobState::cancelled && st.reason.find("dependency") == std::string::npos;
-    }
-  }
-  return false;
-}
 
 // Runs one publisher, turning an exception (a bug in it) into an error of this destination.
 Expected<artifacts::PublishResult> publish_guarded(artifacts::Publisher& publisher,
@@ -210,13 +253,10 @@ std::optional<BuildState> Publishing::settle(BuildStatus& b) const {
       break;
     }
   }
-  if (b.succeeded) {
-    return BuildState::published;
-  }
-  if (b.cancel_requested || first_unfinished_was_cancelled(b)) {
-    return BuildState::cancelled;
-  }
-  return BuildState::failed;
+  const std::string_view outcome = build_outcome(b);
+  return outcome == "succeeded"   ? BuildState::published
+         : outcome == "cancelled" ? BuildState::cancelled
+                                  : BuildState::failed;
 }
 
 } // namespace softpack::flow

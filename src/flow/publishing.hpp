@@ -38,8 +38,18 @@ struct PublishPolicy {
 // (>= 1), without jitter.
 std::chrono::milliseconds backoff_delay(const PublishPolicy& policy, int attempts);
 
-// builder.out: every stage's state and the tail of its log, so a failed build explains itself
-// in softpack-core. Reads the logs (may block).
+// What softpack-core looks for in builder.out to mark a failure as a concretization failure.
+inline constexpr std::string_view k_concretization_failed =
+    "concretization failed for the following reasons:";
+
+// How a build whose jobs have all ended came out: "succeeded", "failed" or "cancelled" (its
+// first stage that did not complete was cancelled by someone, or the build was).
+std::string_view build_outcome(const BuildStatus& build);
+
+// builder.out: a header block (build id, environment, outcome, each stage's state, the failed
+// stage, the error; and k_concretization_failed when the concretize stage failed), then every
+// stage's state and the tail of its log, so a failed build explains itself in softpack-core.
+// Reads the logs (may block).
 std::string compose_builder_out(const BuildStatus& status, const BuildPlan& plan,
                                 std::size_t tail_bytes);
 

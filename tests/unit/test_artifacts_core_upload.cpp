@@ -3,6 +3,11 @@
 #include "support/specs.hpp"
 #include "support/temp_dir.hpp"
 
+#include <algorithm>
+#include <map>
+#include <string>
+#include <vector>
+
 #include <catch2/catch.hpp>
 
 using namespace softpack;
@@ -30,6 +35,18 @@ PublishRequest request_for(const TempDir& t, bool success) {
 
 // The multipart body of an upload, checked as softpack-core reads it: every part a form field
 // named "file" with a filename; returns filename -> content.
+// The filenames of an upload's parts, in the order sent.
+std::vector<std::string> uploaded_names(const TestRequest& r) {
+  const std::string type = r.header("content-type");
+  std::vector<std::string> names;
+  for (const MultipartPart& p : split_multipart(r.body, type.substr(type.find('=') + 1))) {
+    const std::string disposition = p.headers.at("content-disposition");
+    const auto start = disposition.find("filename=\"") + 10;
+    names.push_back(disposition.substr(start, disposition.find('"', start) - start));
+  }
+  return names;
+}
+
 std::map<std::string, std::string> uploaded_files(const TestRequest& r) {
   const std::string type = r.header("content-type");
   REQUIRE_THAT(type, Catch::StartsWith("multipart/form-data; boundary="));
@@ -73,6 +90,14 @@ TEST_CASE("core: a build's files uploaded as multipart/form-data", "[artifacts][
     for (const auto& f : artifact_files(true)) {
       CHECK(files.at(f) == "contents of " + f + "\n");
     }
+    // softpack-core walks the files in order: builder.out marks the environment failed
+    // (failure_reason "build"), module marks it ready and ends the walk. So module first.
+    const auto names = uploaded_names(requests[0]);
+    CHECK(names == artifact_files(true));
+    const auto at = [&](const std::string& name) {
+      return std::find(names.begin(), names.end(), name) - names.begin();
+    };
+    CHECK(at("module") < at("builder.out"));
     CHECK(r->reference == core.url() + "/upload?users/alice/my-env-1");
   }
   SECTION("a failed build: builder.out alone") {

@@ -212,3 +212,51 @@ TEST_CASE("publishing: one attempt", "[publishing]") {
     CHECK(outcomes[1].result);
   }
 }
+
+TEST_CASE("publishing: builder.out's header block", "[publishing]") {
+  testing::TempDir t;
+  flow::BuildPlan plan;
+  plan.build_id = "b1";
+  plan.build_dir = t / "build";
+  t.write("build/logs/concretize.out", "==> Error: cannot satisfy\n");
+  auto header = [](const std::string& text) { return text.substr(0, text.find("\n\n")); };
+
+  SECTION("a concretize-stage failure carries softpack-core's concretization phrase") {
+    auto b = ended_build(false);
+    b.stages[0].exit_code = 1;
+    b.stages[1].state = JobState::cancelled;
+    b.stages[1].reason = "not submitted: a stage before it failed";
+    b.stages[2].state = JobState::cancelled;
+    b.error = "stage concretize failed";
+    const std::string text = flow::compose_builder_out(b, plan, 4096);
+    CHECK(header(text) == "softpack-builder build b1 of users/alice/env-1\n"
+                          "build id: b1\n"
+                          "environment: users/alice/env-1\n"
+                          "outcome: failed\n"
+                          "stages: concretize=failed build=cancelled module=cancelled\n"
+                          "failed stage: concretize (failed, exit code 1)\n"
+                          "error: stage concretize failed\n"
+                          "concretization failed for the following reasons: see the concretize "
+                          "stage's log below");
+    CHECK_THAT(text, Catch::Contains("==> stage concretize: failed, exit code 1\n"
+                                     "==> Error: cannot satisfy\n"));
+  }
+  SECTION("a build-stage failure does not, whatever its log says") {
+    auto b = ended_build(false);
+    b.stages[0].state = JobState::completed;
+    const std::string text = flow::compose_builder_out(b, plan, 4096);
+    CHECK_THAT(header(text), Catch::Contains("failed stage: build (failed)"));
+    CHECK_THAT(header(text), !Catch::Contains(std::string(flow::k_concretization_failed)));
+  }
+  SECTION("a success and a cancellation name their outcome and no failed stage") {
+    auto ok = ended_build(true);
+    CHECK_THAT(header(flow::compose_builder_out(ok, plan, 4096)),
+               Catch::Contains("outcome: succeeded\n") && !Catch::Contains("failed stage"));
+    auto cancelled = ended_build(false);
+    cancelled.cancel_requested = true;
+    cancelled.stages[0].state = JobState::cancelled;
+    const std::string text = flow::compose_builder_out(cancelled, plan, 4096);
+    CHECK_THAT(header(text), Catch::Contains("outcome: cancelled\n") &&
+                                 !Catch::Contains(std::string(flow::k_concretization_failed)));
+  }
+}
