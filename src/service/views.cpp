@@ -3,6 +3,7 @@
 #include "util/fs.hpp"
 #include "util/text.hpp"
 
+#include <algorithm>
 #include <map>
 
 #include <boost/json.hpp>
@@ -65,15 +66,52 @@ json::object build_object(const BuildStatus& b, bool with_logs) {
 }
 } // namespace
 
-std::string environments_status_json(const std::vector<const BuildStatus*>& builds) {
+std::optional<SystemTime> jobs_done(const BuildStatus& b) {
+  if (b.state != BuildState::publishing && !flow::is_final(b.state)) {
+    return std::nullopt;
+  }
+  std::optional<SystemTime> last;
+  for (const auto& st : b.stages) {
+    if (st.ended && (!last || *st.ended > *last)) {
+      last = st.ended;
+    }
+  }
+  return last ? last : b.done;
+}
+
+std::string environments_status_json(const std::vector<const BuildStatus*>& builds,
+                                     std::size_t max_finished) {
+  // The latest build of each environment, in the order of those builds' requests.
+  std::map<std::string, std::size_t> latest; // full name -> index into builds
+  for (std::size_t i = 0; i < builds.size(); ++i) {
+    latest[builds[i]->spec->full_name()] = i;
+  }
+  std::vector<std::size_t> kept;
+  kept.reserve(latest.size());
+  for (const auto& [name, i] : latest) {
+    kept.push_back(i);
+  }
+  std::sort(kept.begin(), kept.end());
+  // Bounded: every environment whose latest build is unfinished, and the newest max_finished
+  // of the others.
+  std::size_t finished = 0;
+  for (auto it = kept.rbegin(); it != kept.rend(); ++it) {
+    if (flow::is_final(builds[*it]->state) && ++finished > max_finished) {
+      *it = builds.size(); // dropped
+    }
+  }
   json::array a;
-  a.reserve(builds.size());
-  for (const auto* b : builds) {
+  a.reserve(kept.size());
+  for (std::size_t i : kept) {
+    if (i == builds.size()) {
+      continue;
+    }
+    const BuildStatus* b = builds[i];
     json::object o;
     o["Name"] = b->spec->full_name();
     o["Requested"] = format_rfc3339(b->requested);
     o["BuildStart"] = time_json(b->started);
-    o["BuildDone"] = time_json(flow::is_final(b->state) ? b->done : std::nullopt);
+    o["BuildDone"] = time_json(jobs_done(*b));
     a.emplace_back(std::move(o));
   }
   return json::serialize(a);

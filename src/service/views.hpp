@@ -6,14 +6,24 @@
 #include "flow/build_status.hpp"
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace softpack::service {
 
-// go-softpack-builder's GET /environments/status array: one entry per build given, in order:
-// Name, Requested, BuildStart, BuildDone (null until the build is final).
-std::string environments_status_json(const std::vector<const flow::BuildStatus*>& builds);
+// When a build's jobs had all ended (the last stage's end), once they have; go-softpack-builder's
+// BuildDone, which it sets when its job ends, before uploading. Publishing may still go on.
+std::optional<SystemTime> jobs_done(const flow::BuildStatus& build);
+
+// go-softpack-builder's GET /environments/status array, as softpack-core reads it (queued: no
+// BuildStart; building: BuildStart, no BuildDone; the mean of BuildDone - BuildStart over the
+// list): one entry per environment and version, its latest build, in the order of their
+// requests; Name, Requested, BuildStart, BuildDone (jobs_done). Bounded: every environment whose
+// latest build is unfinished, and the `max_finished` newest others.
+inline constexpr std::size_t k_status_max_finished = 1000;
+std::string environments_status_json(const std::vector<const flow::BuildStatus*>& builds,
+                                     std::size_t max_finished = k_status_max_finished);
 // GET /builds: every build given, without log tails.
 std::string builds_json(const std::vector<const flow::BuildStatus*>& builds);
 // GET /builds/{id}: stages, job ids, states, reasons, times, destinations, and with `with_logs`

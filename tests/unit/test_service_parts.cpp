@@ -109,3 +109,47 @@ TEST_CASE("service views: the status array and metrics", "[service]") {
   CHECK_THAT(text, Catch::Contains("softpack_scheduler_polls_total{scheduler=\"slurm\"} 7\n"));
   CHECK_THAT(text, Catch::Contains("softpack_store_healthy 0\n"));
 }
+
+TEST_CASE("service views: the status array has the latest build of each environment", "[service]") {
+  const auto t0 = from_unix_seconds(1'764'000'000);
+  auto build = [&](std::string id, std::string name, flow::BuildState state, int minute) {
+    flow::BuildStatus b;
+    b.id = std::move(id);
+    b.spec = testing::valid_spec("users/alice", std::move(name));
+    b.state = state;
+    b.requested = t0 + std::chrono::minutes(minute);
+    return b;
+  };
+  auto old_a = build("a1", "a", flow::BuildState::failed, 0);
+  old_a.done = t0 + 5min;
+  auto b = build("b1", "b", flow::BuildState::published, 1);
+  b.done = t0 + 9min;
+  auto new_a = build("a2", "a", flow::BuildState::publishing, 2);
+  new_a.started = t0 + 3min;
+  flow::StageStatus st;
+  st.name = "module";
+  st.state = scheduler::JobState::completed;
+  st.ended = t0 + 7min;
+  new_a.stages = {st};
+
+  const auto doc = boost::json::parse(service::environments_status_json({&old_a, &b, &new_a}));
+  const auto& a = doc.as_array();
+  REQUIRE(a.size() == 2); // one entry per environment
+  CHECK(a[0].as_object().at("Name") == "users/alice/b-1");
+  CHECK(a[1].as_object().at("Name") == "users/alice/a-1");
+  CHECK(a[1].as_object().at("Requested").as_string() == format_rfc3339(new_a.requested));
+  // Its jobs have ended: BuildDone, although publishing goes on (as go-softpack-builder).
+  CHECK(a[1].as_object().at("BuildDone").as_string() == format_rfc3339(t0 + 7min));
+  CHECK(service::jobs_done(new_a) == t0 + 7min);
+  new_a.state = flow::BuildState::running;
+  CHECK_FALSE(service::jobs_done(new_a).has_value());
+
+  SECTION("bounded: the unfinished, and the newest finished") {
+    auto running = build("c1", "c", flow::BuildState::running, 3);
+    const auto bounded = boost::json::parse(
+        service::environments_status_json({&old_a, &b, &running}, /*max_finished=*/1));
+    REQUIRE(bounded.as_array().size() == 2);
+    CHECK(bounded.as_array()[0].as_object().at("Name") == "users/alice/b-1");
+    CHECK(bounded.as_array()[1].as_object().at("Name") == "users/alice/c-1");
+  }
+}
