@@ -134,16 +134,58 @@ TEST_CASE("git publisher: one commit per build in softpack-core's layout", "[art
     CHECK(git_out({"-C", o.remote, "rev-parse", "main^"}) == r->reference);
   }
 
-  SECTION("a failed rebuild replaces the directory with builder.out alone") {
+  SECTION("a failed rebuild writes builder.out and removes only the outcome files it wrote") {
     artifacts::PublishRequest failed{env("first"), "build-3", false,
                                      make_out_dir(s.dir, "c", false)};
     auto r3 = publisher.publish(failed);
     REQUIRE(r3.has_value());
     CHECK(git_out({"-C", o.remote, "ls-tree", "-r", "--name-only", "main",
                    "environments/users/alice/first-1"}) ==
-          "environments/users/alice/first-1/builder.out");
+          "environments/users/alice/first-1/.built_by_softpack\n"
+          "environments/users/alice/first-1/builder.out\n"
+          "environments/users/alice/first-1/softpack.yml");
     CHECK(git_out({"-C", o.remote, "show", "main:environments/users/alice/first-1/builder.out"}) ==
           "builder.out of c");
+  }
+}
+
+TEST_CASE("git publisher: never touches a file it did not write", "[artifacts][git]") {
+  Scratch s;
+  HookedRunner runner;
+  artifacts::GitPublisherOptions o;
+  o.remote = (s.dir / "remote.git").string();
+  o.create_remote = true;
+  o.mirror_dir = s.dir / "mirror.git";
+  artifacts::GitPublisher publisher(runner, o);
+  REQUIRE(publisher.publish({env("first"), "build-1", true, make_out_dir(s.dir, "a", true)}));
+
+  // softpack-core (or a user) commits meta.yml, a file of its own, and its own module.
+  const auto work = s.dir / "core-clone";
+  git_out({"clone", "--quiet", o.remote, work.string()});
+  const auto env_dir = work / "environments/users/alice/first-1";
+  REQUIRE(write_file_atomic(env_dir / "meta.yml", "tags: [x]\n"));
+  REQUIRE(write_file_atomic(env_dir / "notes.txt", "mine\n"));
+  REQUIRE(write_file_atomic(env_dir / "README.md", "core's readme\n"));
+  git_out({"-C", work.string(), "add", "-A"});
+  git_out({"-C", work.string(), "-c", "user.name=core", "-c", "user.email=core@localhost", "commit",
+           "--quiet", "-m", "core's metadata"});
+  git_out({"-C", work.string(), "push", "--quiet", "origin", "HEAD:main"});
+  const std::string dir = "environments/users/alice/first-1";
+
+  SECTION("a successful rebuild keeps them, and overwrites only its own files") {
+    REQUIRE(publisher.publish({env("first"), "build-2", true, make_out_dir(s.dir, "b", true)}));
+    CHECK(git_out({"-C", o.remote, "show", "main:" + dir + "/meta.yml"}) == "tags: [x]");
+    CHECK(git_out({"-C", o.remote, "show", "main:" + dir + "/notes.txt"}) == "mine");
+    CHECK(git_out({"-C", o.remote, "show", "main:" + dir + "/module"}) == "module of b");
+  }
+
+  SECTION("a failed rebuild keeps them, and the outcome file another wrote last") {
+    REQUIRE(publisher.publish({env("first"), "build-3", false, make_out_dir(s.dir, "c", false)}));
+    CHECK(git_out({"-C", o.remote, "ls-tree", "-r", "--name-only", "main", dir}) ==
+          dir + "/.built_by_softpack\n" + dir + "/README.md\n" + dir + "/builder.out\n" + dir +
+              "/meta.yml\n" + dir + "/notes.txt\n" + dir + "/softpack.yml");
+    CHECK(git_out({"-C", o.remote, "show", "main:" + dir + "/README.md"}) == "core's readme");
+    CHECK(git_out({"-C", o.remote, "show", "main:" + dir + "/meta.yml"}) == "tags: [x]");
   }
 }
 

@@ -144,7 +144,7 @@ std::string commit_message(const PublishRequest& request) {
                     request.spec->full_name() + "\n\n";
   msg += request.success ? "Built by softpack-builder.\n"
                          : "The build failed; builder.out holds the stage logs.\n";
-  msg += "\nSoftpack-Build-Id: " + request.build_id + "\n";
+  msg += std::string("\n") + std::string(k_build_id_trailer) + " " + request.build_id + "\n";
   return msg;
 }
 
@@ -274,6 +274,46 @@ Expected<std::string> GitPublisher::fetch_tip() {
   return std::string(trim(rev->out));
 }
 
+const std::vector<std::string>& outcome_files() {
+  static const std::vector<std::string> files{"spack.lock", "singularity.def", "module",
+                                              "README.md"};
+  return files;
+}
+
+Expected<std::vector<std::string>>
+GitPublisher::stale_outcome_files(const std::string& tip, const std::string& dir, bool success) {
+  std::vector<std::string> stale;
+  if (success) {
+    return stale; // a successful build publishes every outcome file itself
+  }
+  auto ls = git({"ls-tree", "--name-only", tip, "--", dir + "/"});
+  if (!ls) {
+    return ls.error();
+  }
+  if (!ls->ok()) {
+    return failed("ls-tree", *ls);
+  }
+  for (auto line : split_lines(ls->out)) {
+    const std::string path(trim(line));
+    const auto name = path.substr(path.rfind('/') + 1);
+    if (path.empty() ||
+        std::find(outcome_files().begin(), outcome_files().end(), name) == outcome_files().end()) {
+      continue;
+    }
+    auto log = git({"log", "-1", "--format=%B", tip, "--", path});
+    if (!log) {
+      return log.error();
+    }
+    if (!log->ok()) {
+      return failed("log", *log);
+    }
+    if (log->out.find(k_build_id_trailer) != std::string::npos) {
+      stale.push_back(path);
+    }
+  }
+  return stale;
+}
+
 std::string GitPublisher::destination() const {
   return "git " + redact_url(m_options.remote) + " " + m_options.branch;
 }
@@ -336,21 +376,19 @@ Expected<PublishResult> GitPublisher::publish(const PublishRequest& request) {
     if (!r->ok()) {
       return failed("read-tree", *r);
     }
-    // Replace the environment's directory wholesale: files of an earlier attempt go, ours come.
+    // Only the files this build publishes are written. Core's own files (meta.yml, the user's
+    // softpack.yml, anything else) are never touched; of a successful build's outcome files that
+    // this one does not publish (a failed rebuild), only those that the builder itself wrote
+    // last are removed, so the directory does not claim a build that is no longer there.
     // update-index --index-info works without a working tree; mode 0 removes an entry.
     std::string index_info;
     if (!tip->empty()) {
-      auto ls = git({"ls-tree", "-r", "--name-only", *tip, "--", dir});
-      if (!ls) {
-        return ls.error();
+      auto stale = stale_outcome_files(*tip, dir, request.success);
+      if (!stale) {
+        return stale.error();
       }
-      if (!ls->ok()) {
-        return failed("ls-tree", *ls);
-      }
-      for (auto line : split_lines(ls->out)) {
-        if (!line.empty()) {
-          index_info += "0 0000000000000000000000000000000000000000\t" + std::string(line) + "\n";
-        }
+      for (const auto& path : *stale) {
+        index_info += "0 0000000000000000000000000000000000000000\t" + path + "\n";
       }
     }
     for (const auto& [path, blob] : blobs) {

@@ -1,7 +1,8 @@
 #pragma once
 
 // Publishes a build's files into a git repository in softpack-core's layout, one commit per
-// build, without a working tree: a bare mirror in the data directory, a temporary index, and
+// build, touching only the files it publishes (never meta.yml or anything else core or a user
+// wrote), without a working tree: a bare mirror in the data directory, a temporary index, and
 // plumbing commands (hash-object, update-index, write-tree, commit-tree), then a push. A
 // rejected push (someone else pushed) is retried on top of the new tip, a bounded number of
 // times. A commit that would change nothing is not made, so publishing twice is harmless.
@@ -63,12 +64,22 @@ private:
   Expected<void> ensure_mirror();
   // The commit to build on (empty when the branch does not exist yet).
   Expected<std::string> fetch_tip();
+  // For a failed build: the outcome files (outcome_files()) in `dir` at `tip` whose last commit
+  // was the builder's (it carries the build-id trailer). None for a successful build.
+  Expected<std::vector<std::string>> stale_outcome_files(const std::string& tip,
+                                                         const std::string& dir, bool success);
 
   CommandRunner& m_runner;
   GitPublisherOptions m_options;
   std::vector<std::string> m_config_args;       // -c options before every git subcommand
   std::map<std::string, std::string> m_git_env; // for every git command
 };
+
+// The trailer that marks a commit as the builder's.
+inline constexpr std::string_view k_build_id_trailer = "Softpack-Build-Id:";
+// The files that describe a successful build and no other: those a failed rebuild removes when
+// the builder wrote them. softpack.yml, .built_by_softpack and builder.out are not among them.
+const std::vector<std::string>& outcome_files();
 
 // The commit message for a build: names the environment and the build id, and carries a
 // "Softpack-Build-Id:" trailer by which the builder recognises its own commits.
