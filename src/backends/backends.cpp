@@ -114,6 +114,33 @@ Expected<std::unique_ptr<artifacts::Publisher>> make_core(const Context&,
       std::make_unique<artifacts::CorePublisher>(std::move(*o)));
 }
 
+// ---- default destinations: core when its URL is set (it writes its repository itself), git
+// otherwise; install and registry when they are configured.
+
+bool core_configured(const config::Config& config) {
+  const std::any* s = config::backend_settings(config, artifacts::CorePublisher::k_name);
+  const auto* o = s ? std::any_cast<artifacts::CoreOptions>(s) : nullptr;
+  return o && !o->url.empty();
+}
+
+bool install_configured(const config::Config& config) {
+  return !config.module.module_dir.empty();
+}
+
+bool registry_configured(const config::Config& config) {
+  const std::any* s = config::backend_settings(config, artifacts::RegistryPublisher::k_name);
+  const auto* o = s ? std::any_cast<artifacts::RegistryOptions>(s) : nullptr;
+  return o && !o->url.empty();
+}
+
+bool git_by_default(const config::Config& config) {
+  return !core_configured(config);
+}
+
+constexpr std::string_view k_git_and_core =
+    "softpack-core commits what is uploaded to it into the artifacts repository and pushes "
+    "without fetching, so a second writer makes its pushes fail; with core, use core alone";
+
 // softpack-core sends again the builds it still waits for, whether or not the builder uploads
 // to it (it may take the artifacts from the git repository).
 void core_service_started(const std::any& settings) {
@@ -145,37 +172,63 @@ Expected<std::any> settings_of(const Row& row, const config::Config& config) {
 }
 
 config::BackendEntry entry_of(const SchedulerRow& r) {
-  return {r.name, r.section, r.read_config_section, r.is_default, r.takes_qos, r.managed_options};
+  return {.name = r.name,
+          .section = r.section,
+          .read = r.read_config_section,
+          .is_default = r.is_default,
+          .takes_qos = r.takes_qos,
+          .managed_options = r.managed_options};
 }
 
 config::BackendEntry entry_of(const DestinationRow& r) {
-  return {r.name, r.section, r.read_config_section, r.is_default, true, {}};
+  return {.name = r.name,
+          .section = r.section,
+          .read = r.read_config_section,
+          .default_when = r.default_when,
+          .excludes = r.excludes,
+          .excludes_why = r.excludes_why};
 }
 
 } // namespace
 
 const Table& builtin() {
+  using namespace artifacts;
+  using namespace scheduler;
   static const Table table{
       {
-          {scheduler::LocalExecutor::k_name, "", nullptr, make_local, true, true, {}},
-          {scheduler::slurm::SlurmScheduler::k_name, "scheduler.slurm",
-           read_section<scheduler::slurm::SlurmOptions, scheduler::slurm::read_slurm_options>,
-           make_with_runner<scheduler::slurm::SlurmScheduler, scheduler::slurm::SlurmOptions>,
-           false, true, scheduler::slurm::sbatch_managed_options()},
-          {scheduler::lsf::LsfScheduler::k_name, "scheduler.lsf",
-           read_section<scheduler::lsf::LsfOptions, scheduler::lsf::read_lsf_options>,
-           make_with_runner<scheduler::lsf::LsfScheduler, scheduler::lsf::LsfOptions>, false, false,
-           scheduler::lsf::bsub_managed_options()},
+          {.name = LocalExecutor::k_name, .make = make_local, .is_default = true},
+          {.name = slurm::SlurmScheduler::k_name,
+           .section = "scheduler.slurm",
+           .read_config_section = read_section<slurm::SlurmOptions, slurm::read_slurm_options>,
+           .make = make_with_runner<slurm::SlurmScheduler, slurm::SlurmOptions>,
+           .managed_options = slurm::sbatch_managed_options()},
+          {.name = lsf::LsfScheduler::k_name,
+           .section = "scheduler.lsf",
+           .read_config_section = read_section<lsf::LsfOptions, lsf::read_lsf_options>,
+           .make = make_with_runner<lsf::LsfScheduler, lsf::LsfOptions>,
+           .takes_qos = false,
+           .managed_options = lsf::bsub_managed_options()},
       },
       {
-          {artifacts::InstallPublisher::k_name, "", nullptr, make_install},
-          {artifacts::RegistryPublisher::k_name, "registry",
-           read_needing_url<artifacts::RegistryOptions, artifacts::read_registry_options>,
-           make_registry},
-          {artifacts::GitPublisher::k_name, "", nullptr, make_git, true},
-          {artifacts::CorePublisher::k_name, "core",
-           read_needing_url<artifacts::CoreOptions, artifacts::read_core_options>, make_core, false,
-           core_service_started},
+          {.name = InstallPublisher::k_name,
+           .make = make_install,
+           .default_when = install_configured},
+          {.name = RegistryPublisher::k_name,
+           .section = "registry",
+           .read_config_section = read_needing_url<RegistryOptions, read_registry_options>,
+           .make = make_registry,
+           .default_when = registry_configured},
+          {.name = GitPublisher::k_name,
+           .make = make_git,
+           .default_when = git_by_default,
+           .excludes = CorePublisher::k_name,
+           .excludes_why = k_git_and_core},
+          {.name = CorePublisher::k_name,
+           .section = "core",
+           .read_config_section = read_needing_url<CoreOptions, read_core_options>,
+           .make = make_core,
+           .default_when = core_configured,
+           .on_service_start = core_service_started},
       },
   };
   return table;
@@ -245,10 +298,17 @@ Expected<Made> make(const Context& context, const Table& table) {
   }
   // In the table's order, which is the publishing order.
   for (const auto& row : table.destinations) {
-    const bool selected =
-        config.publish.destinations.empty() ? row.is_default : config.publishes_to(row.name);
+    const bool selected = config.publish.destinations.empty()
+                              ? row.default_when && row.default_when(config)
+                              : config.publishes_to(row.name);
     if (!selected) {
       continue;
+    }
+    if (!row.excludes.empty() && config.publishes_to(row.excludes)) {
+      return make_error(ErrorKind::config,
+                        "'" + std::string(row.name) + "' and '" + std::string(row.excludes) +
+                            "' may not be used together: " + std::string(row.excludes_why),
+                        "publish.destinations");
     }
     auto s = settings_of(row, config);
     if (!s) {

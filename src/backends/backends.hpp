@@ -40,23 +40,29 @@ using MakePublisher = Expected<std::unique_ptr<artifacts::Publisher>> (*)(const 
 
 struct SchedulerRow {
   std::string_view name;
-  std::string_view section;                          // its settings' key path; "" = none
+  std::string_view section = {};                     // its settings' key path; "" = none
   config::ReadSection read_config_section = nullptr; // nullptr = no settings
   MakeScheduler make = nullptr;
   bool is_default = false; // the backend when the configuration names none
   bool takes_qos = true;   // whether scheduler.defaults.qos means anything to it
-  std::span<const std::string_view> managed_options; // submission options it sets itself
+  std::span<const std::string_view> managed_options = {}; // submission options it sets itself
 };
 
 struct DestinationRow {
   std::string_view name;
-  std::string_view section;
+  std::string_view section = {};
   config::ReadSection read_config_section = nullptr;
   MakePublisher make = nullptr;
-  bool is_default = false; // published to when the configuration names no destination
+  // Published to when the configuration names no destination (nullptr = never), judged on the
+  // configuration with every backend's settings.
+  config::DefaultWhen default_when = nullptr;
   // Run once when the service starts, off the event loop, with the row's settings, whether or
   // not the destination is selected; nullptr = nothing to do. Failures are only logged.
   void (*on_service_start)(const std::any& settings) = nullptr;
+  // A destination that may not be selected together with this one, and why (a configuration
+  // error at publish.destinations).
+  std::string_view excludes = {};
+  std::string_view excludes_why = {};
 };
 
 struct Table {

@@ -376,14 +376,23 @@ Expected<Config> parse_config(std::string_view text, std::string_view source_nam
         return publish.error("destinations", "'" + d + "' is listed twice");
       }
     }
-    // Published in the table's order, whatever the order written; the defaults when none.
+    // Published in the table's order, whatever the order written. When none are given, the
+    // defaults are chosen once every backend's settings are read (below).
     std::vector<std::string> ordered;
     for (const auto& e : schema.destinations) {
-      if (seen.empty() ? e.is_default : seen.count(std::string(e.name)) > 0) {
+      if (seen.count(std::string(e.name)) > 0) {
         ordered.emplace_back(e.name);
       }
     }
     c.publish.destinations = std::move(ordered);
+    for (const auto& e : schema.destinations) {
+      if (!e.excludes.empty() && seen.count(std::string(e.name)) > 0 &&
+          seen.count(std::string(e.excludes)) > 0) {
+        return publish.error("destinations",
+                             "'" + std::string(e.name) + "' and '" + std::string(e.excludes) +
+                                 "' may not be used together: " + std::string(e.excludes_why));
+      }
+    }
   }
   if (c.publish.retry_initial.count() <= 0 || c.publish.retry_max < c.publish.retry_initial) {
     return bad(publish.node(), source_name, "publish.retry_initial",
@@ -452,6 +461,17 @@ Expected<Config> parse_config(std::string_view text, std::string_view source_nam
   }
   for (const auto& e : schema.destinations) {
     SOFTPACK_TRY(read_backend(e, general.publishes_to(e.name), publish, "destinations"));
+  }
+
+  if (c.publish.destinations.empty()) {
+    // The defaults depend on what is configured (core.url, registry.url, ...); the sections were
+    // read as not selected, which only relaxes their `url` requirement, and every default needs
+    // that URL set.
+    for (const auto& e : schema.destinations) {
+      if (e.default_when && e.default_when(c)) {
+        c.publish.destinations.emplace_back(e.name);
+      }
+    }
   }
 
   SOFTPACK_TRY(sched.finish());

@@ -109,7 +109,10 @@ struct PublishConfig {
   // Where a finished build is published, by name in the backends table: any of install,
   // registry, git, core. They are published in the table's order (that one), each only after
   // the ones before it succeeded, so the record (git, core) never names an image or module that
-  // is not there yet. parse_config() puts them in that order; empty = the table's default (git).
+  // is not there yet. parse_config() puts them in that order; none given = the table's defaults:
+  // [core] when core.url is set, else [git], plus install when module.module_dir is set and
+  // registry when registry.url is. git and core together are refused (core commits what is
+  // uploaded, and a second writer breaks its pushes).
   std::vector<std::string> destinations;
   // Backoff between attempts of a destination that failed: doubles from retry_initial up to
   // retry_max, with jitter.
@@ -188,15 +191,24 @@ struct SectionContext {
 // Reads a backend's section into its settings (any copyable type the backend's row knows).
 using ReadSection = Expected<std::any> (*)(const SectionContext& context);
 
+// Whether a destination is published to when the configuration names none, given the
+// configuration with every backend's settings read.
+using DefaultWhen = bool (*)(const Config& config);
+
 struct BackendEntry {
   std::string_view name;
-  std::string_view section; // its key path ("scheduler.slurm", "registry"); "" = no section
+  std::string_view section = {}; // its key path ("scheduler.slurm", "registry"); "" = no section
   ReadSection read = nullptr;
-  bool is_default = false; // chosen when the configuration names none
+  bool is_default = false; // schedulers: chosen when the configuration names none
   // Schedulers only: whether a QOS means anything to it (scheduler.defaults.qos), and the
   // options of its submission command it sets itself, which extra_args may not override.
   bool takes_qos = true;
-  std::span<const std::string_view> managed_options;
+  std::span<const std::string_view> managed_options = {};
+  // Destinations only: chosen when the configuration names none (nullptr = never); a destination
+  // that may not be published to together with this one, and why.
+  DefaultWhen default_when = nullptr;
+  std::string_view excludes = {};
+  std::string_view excludes_why = {};
 };
 
 struct Schema {

@@ -1,8 +1,10 @@
 #!/bin/bash
 # The service as a drop-in for go-softpack-builder next to softpack-core: at start it asks core
 # to resend pending builds; a finished build's files are uploaded to core's /upload as
-# multipart/form-data (after the git commit), a failed build's builder.out alone; an upload that
-# fails at first is retried until core takes it, and the build ends published.
+# multipart/form-data, a failed build's builder.out alone; an upload that fails at first is
+# retried until core takes it, and the build ends published. With core.url set and no
+# destinations given, core is the default destination, and the builder never writes the
+# artifacts repository (core commits what is uploaded).
 source "$(dirname "$0")/lib/common.bash"
 
 STUB_PID=
@@ -25,7 +27,6 @@ write_config <<YAML
 core:
   url: $CORE
 publish:
-  destinations: [git, core]
   retry_initial: 300ms
   retry_max: 1s
 server:
@@ -44,7 +45,7 @@ submit() { # name version packages-json
 }
 
 # 1. A good build: uploaded (after two refusals) with all seven files, whose contents are the
-# committed ones.
+# build's.
 id=$(submit users/alice/core-env 1 '[{"name":"xxhash","version":"0.8.1"}]')
 assert_eq published "$(wait_build "$id" 120)" "final state"
 status=$(curl -fsS "$URL/builds/$id")
@@ -56,11 +57,16 @@ last=$(tail -1 <<<"$uploads")
 assert_eq "users/alice/core-env-1" "$(jq -r .query <<<"$last")" "upload query"
 assert_eq ".built_by_softpack README.md builder.out module singularity.def softpack.yml spack.lock" \
   "$(jq -r '.files | keys | join(" ")' <<<"$last")" "uploaded files"
-repo="$IT_DIR/var/artifacts.git"
+out=$(find "$IT_DIR/var" -type d -path "*$id*/out" | head -1)
+[[ -d "$out" ]] || fail "no out directory for build $id under $IT_DIR/var"
 for f in softpack.yml spack.lock module builder.out; do
-  assert_eq "$(git -C "$repo" show "main:environments/users/alice/core-env-1/$f" | sha256sum | cut -d' ' -f1)" \
-    "$(jq -r ".files[\"$f\"]" <<<"$last")" "uploaded $f = committed $f"
+  assert_eq "$(sha256sum <"$out/$f" | cut -d' ' -f1)" \
+    "$(jq -r ".files[\"$f\"]" <<<"$last")" "uploaded $f = the build's $f"
 done
+assert_eq "core" "$(jq -r '[.destinations[].name] | join(" ")' <<<"$status")" \
+  "core.url set, no destinations given: core alone"
+[[ ! -e "$IT_DIR/var/artifacts.git" && ! -e "$IT_DIR/var/artifacts-mirror.git" ]] ||
+  fail "the builder wrote an artifacts repository next to core"
 
 # 2. A failed build: builder.out alone.
 id=$(submit users/alice/core-fail 1 '[{"name":"broken-build"}]')

@@ -74,7 +74,7 @@ registry:
 core:
   url: http://127.0.0.1:8000
 publish:
-  destinations: [core, git, registry, install]
+  destinations: [core, registry, install]
 )");
   auto made = backends::make({io, runner, c});
   REQUIRE(made);
@@ -82,9 +82,12 @@ publish:
   for (const auto& row : table.destinations) {
     rows.emplace_back(row.name);
   }
-  // All of them, in the table's order, which is the publishing order.
-  CHECK(names(*made) == rows);
   CHECK(rows == std::vector<std::string>{"install", "registry", "git", "core"});
+  // In the table's order, which is the publishing order; git may not go with core.
+  CHECK(names(*made) == std::vector<std::string>{"install", "registry", "core"});
+  auto git = backends::make({io, runner, parse_ok("publish:\n  destinations: [git]\n")});
+  REQUIRE(git);
+  CHECK(names(*git) == std::vector<std::string>{"git"});
 }
 
 TEST_CASE("backends: the defaults come from the table", "[backends]") {
@@ -111,6 +114,10 @@ TEST_CASE("backends: the defaults come from the table", "[backends]") {
     REQUIRE_FALSE(bad);
     CHECK(bad.error().kind == ErrorKind::config);
     CHECK_THAT(bad.error().message, Catch::Contains("registry.url"));
+    hand.publish.destinations = {"git", "core"};
+    bad = backends::make({io, runner, hand});
+    REQUIRE_FALSE(bad);
+    CHECK_THAT(bad.error().message, Catch::Contains("may not be used together"));
     hand.publish.destinations = {"s3"};
     bad = backends::make({io, runner, hand});
     REQUIRE_FALSE(bad);
@@ -198,7 +205,7 @@ TEST_CASE("backends: a destination added with one folder and one row", "[backend
 }
 
 TEST_CASE("backends: a selected destination's required settings", "[backends]") {
-  auto e = backends::parse_config("publish:\n  destinations: [git, core]\n", "site.yaml");
+  auto e = backends::parse_config("publish:\n  destinations: [install, core]\n", "site.yaml");
   REQUIRE_FALSE(e);
   CHECK(e.error().context == "site.yaml:2");
   CHECK(e.error().message == "publish.destinations: 'core' needs core.url");

@@ -93,13 +93,13 @@ core:
   url: http://softpack-core:8000
   timeout: 30s
 publish:
-  destinations: [core, git, registry, install]
+  destinations: [core, registry, install]
   retry_initial: 1m
   retry_max: 1h
   give_up_after: 2d
 )");
   // Always published in the fixed order.
-  CHECK(c.publish.destinations == std::vector<std::string>{"install", "registry", "git", "core"});
+  CHECK(c.publish.destinations == std::vector<std::string>{"install", "registry", "core"});
   CHECK(c.publishes_to("core"));
   CHECK(c.publish.retry_initial == 1min);
   CHECK(c.publish.retry_max == 1h);
@@ -116,6 +116,18 @@ publish:
   CHECK(core.url == "http://softpack-core:8000");
   CHECK(core.timeout == 30s);
 
+  SECTION("none given: core when core.url is set, else git; install and registry when set") {
+    auto d = [](const std::string& yaml) { return parse_ok(yaml).publish.destinations; };
+    using V = std::vector<std::string>;
+    CHECK(d("") == V{"git"});
+    CHECK(d("core:\n  url: http://core:8000\n") == V{"core"});
+    CHECK(d("core:\n  timeout: 1m\n") == V{"git"}); // a core section without a URL
+    CHECK(d("core:\n  url: http://core:8000\nregistry:\n  url: http://r:5000/ns\n"
+            "module:\n  module_dir: /software/modules\n") == V{"install", "registry", "core"});
+    CHECK(d("registry:\n  url: http://r:5000/ns\n") == V{"registry", "git"});
+    CHECK(d("module:\n  scripts_dir: /software/scripts\n") == V{"git"});
+  }
+
   SECTION("errors name the key and the line") {
     auto e = parse_error("publish:\n  destinations: [git, s3]\n");
     CHECK(e.context == "site.yaml:2");
@@ -128,6 +140,11 @@ publish:
     CHECK_THAT(e.message, Catch::Contains("needs registry.url"));
     e = parse_error("publish:\n  destinations: [core]\n");
     CHECK_THAT(e.message, Catch::Contains("needs core.url"));
+    // softpack-core writes its repository itself; a second writer breaks its pushes.
+    e = parse_error("core:\n  url: http://core:8000\npublish:\n  destinations: [git, core]\n");
+    CHECK(e.context == "site.yaml:4");
+    CHECK_THAT(e.message, Catch::Contains("'git' and 'core' may not be used together") &&
+                              Catch::Contains("pushes"));
     e = parse_error("publish:\n  retry_initial: 0s\n");
     CHECK_THAT(e.message, Catch::Contains("publish.retry_initial"));
     e = parse_error("publish:\n  retry_initial: 1h\n  retry_max: 1m\n");
