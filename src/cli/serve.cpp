@@ -51,8 +51,17 @@ int serve(const config::Config& config) {
   options.read_timeout = config.server.read_timeout;
   options.write_timeout = config.server.write_timeout;
   options.handler.api_token = *api_token;
+  options.handler.core_clients = config.server.core_clients;
   options.handler.gitlab_token = *gitlab_token;
   options.handler.max_body_bytes = config.server.max_body_bytes;
+  if (!options.handler.api_token.empty()) {
+    std::string clients;
+    for (const auto& n : config.server.core_clients) {
+      clients += (clients.empty() ? "" : ", ") + n.text;
+    }
+    spdlog::info("POST /environments/build needs no token from server.core_clients: {}",
+                 clients.empty() ? "(none)" : clients);
+  }
   server::HttpServer http(io, svc, options);
   svc.set_extra_metrics([&http] { return http.metrics_text(); });
 

@@ -161,6 +161,14 @@ std::string Config::module_dir() const {
                                    : module.module_dir;
 }
 
+std::vector<IpNetwork> default_core_clients() {
+  std::vector<IpNetwork> out;
+  for (const char* text : {"127.0.0.0/8", "::1/128"}) {
+    out.push_back(*parse_ip_network(text));
+  }
+  return out;
+}
+
 bool Config::publishes_to(std::string_view destination) const {
   return std::find(publish.destinations.begin(), publish.destinations.end(), destination) !=
          publish.destinations.end();
@@ -406,6 +414,18 @@ Expected<Config> parse_config(std::string_view text, std::string_view source_nam
     SOFTPACK_TRY(r.integer("port", c.server.port, 0, 65535));
     SOFTPACK_TRY(r.string("api_token_file", c.server.api_token_file));
     SOFTPACK_TRY(r.string("gitlab_token_file", c.server.gitlab_token_file));
+    if (r.get("core_clients")) {
+      std::vector<std::string> networks;
+      SOFTPACK_TRY(r.string_list("core_clients", networks, true));
+      c.server.core_clients.clear();
+      for (const auto& text : networks) {
+        auto n = parse_ip_network(text);
+        if (!n) {
+          return r.error("core_clients", n.error().message);
+        }
+        c.server.core_clients.push_back(std::move(*n));
+      }
+    }
     if (const YamlNode* m = r.get("max_body")) {
       auto mb = parse_memory_mb(m->scalar);
       if (!m->is_scalar() || !mb || *mb == 0) {

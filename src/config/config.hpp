@@ -11,6 +11,7 @@
 
 #include "scheduler/scheduler.hpp"
 #include "util/error.hpp"
+#include "util/net.hpp"
 #include "util/yaml.hpp"
 
 #include <any>
@@ -123,6 +124,9 @@ struct PublishConfig {
   std::chrono::seconds give_up_after{std::chrono::hours(24 * 7)};
 };
 
+// 127.0.0.0/8 and ::1: softpack-core on the same host.
+std::vector<IpNetwork> default_core_clients();
+
 struct ServerConfig {
   // Address (an IP address, not a host name) and port of the HTTP API (softpack-builder serve).
   std::string address = "127.0.0.1";
@@ -130,6 +134,9 @@ struct ServerConfig {
   // A file holding the bearer token that mutating endpoints require; $SOFTPACK_API_TOKEN, when
   // set, wins. Empty = no token required.
   std::string api_token_file;
+  // Networks (CIDR, or single addresses) from which POST /environments/build needs no token:
+  // where softpack-core runs, which sends none. Default: loopback. Empty = none.
+  std::vector<IpNetwork> core_clients = default_core_clients();
   // A file holding the secret GitLab sends as X-Gitlab-Token; $SOFTPACK_GITLAB_TOKEN wins.
   // Empty = the webhook endpoint is off.
   std::string gitlab_token_file;

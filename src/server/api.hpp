@@ -14,11 +14,12 @@
 // Every error is a JSON body {"error": "<message>"}; bad JSON -> 400, unknown route -> 404,
 // a different spec for an environment that is building -> 409 (the same spec: 200, existing),
 // wrong method -> 405 (with Allow), over the body limit -> 413, missing/wrong bearer token on a
-// mutating endpoint -> 401.
+// mutating endpoint -> 401 (POST /environments/build from a core client needs none).
 
 #include "server/gitlab.hpp"
 #include "spec/spec.hpp"
 #include "util/error.hpp"
+#include "util/net.hpp"
 
 #include <map>
 #include <memory>
@@ -37,6 +38,7 @@ struct Request {
   std::string target; // "/builds/123?x=y"
   std::map<std::string, std::string, CaseInsensitiveLess> headers;
   std::string body;
+  std::string peer; // the client's IP address ("127.0.0.1", "::1"); empty when unknown
 };
 
 struct Response {
@@ -80,7 +82,10 @@ public:
 };
 
 struct HandlerOptions {
-  std::string api_token;    // bearer token for mutating endpoints; empty = none required
+  std::string api_token; // bearer token for mutating endpoints; empty = none required
+  // Clients that may POST /environments/build without a token (softpack-core sends none). A
+  // request from them that does carry an Authorization header has it checked.
+  std::vector<IpNetwork> core_clients;
   std::string gitlab_token; // X-Gitlab-Token; empty = webhook disabled (404)
   std::size_t max_body_bytes = 1 << 20;
 };

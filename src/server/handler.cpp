@@ -178,9 +178,22 @@ std::optional<Response> check_bearer(const Request& request, const HandlerOption
   return std::nullopt;
 }
 
+// softpack-core calls POST /environments/build with no credentials at all: from its addresses,
+// a request without an Authorization header needs none.
+bool from_core_client(const Request& request, const HandlerOptions& options) {
+  if (header(request, "Authorization") != nullptr) {
+    return false;
+  }
+  const auto peer = parse_ip_address(request.peer);
+  return peer && std::any_of(options.core_clients.begin(), options.core_clients.end(),
+                             [&](const IpNetwork& n) { return n.contains(*peer); });
+}
+
 Response post_build(const Request& request, ServiceApi& service, const HandlerOptions& options) {
-  if (auto refused = check_bearer(request, options)) {
-    return std::move(*refused);
+  if (!from_core_client(request, options)) {
+    if (auto refused = check_bearer(request, options)) {
+      return std::move(*refused);
+    }
   }
   auto spec = spec::parse_build_request_json(request.body);
   if (!spec) {

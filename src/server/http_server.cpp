@@ -217,6 +217,11 @@ private:
       request.headers.emplace(std::string(field.name_string()), std::string(field.value()));
     }
     request.body = std::move(message.body());
+    boost::system::error_code peer_ec;
+    const auto peer = m_stream.socket().remote_endpoint(peer_ec);
+    if (!peer_ec) {
+      request.peer = peer.address().to_string();
+    }
     const bool keep_alive = message.keep_alive() && !m_server->stopping;
     const bool head = message.method() == http::verb::head;
 

@@ -33,6 +33,9 @@ server:
   address: 127.0.0.1
   port: $PORT
 YAML
+# A token is configured, and softpack-core sends none: its address (loopback, the default
+# server.core_clients) needs none for POST /environments/build and GET /environments/status.
+export SOFTPACK_API_TOKEN="api-secret"
 start_service
 wait_for "grep -q resend-pending-builds '$IT_DIR/core.log'" 10 ||
   fail "the service did not ask core to resend pending builds"
@@ -74,4 +77,7 @@ assert_eq failed "$(wait_build "$id" 120)" "failed build's final state"
 wait_for "grep -q 'core-fail-1' '$IT_DIR/core.log'" 20 || fail "the failed build was not uploaded"
 last=$(grep 'core-fail-1' "$IT_DIR/core.log" | tail -1)
 assert_eq "builder.out" "$(jq -r '.files | keys | join(" ")' <<<"$last")" "a failed build uploads builder.out alone"
+# Every other mutating route still needs the token, also from core's address.
+r=$(http DELETE "/builds/$id")
+assert_eq 401 "${r%% *}" "DELETE /builds/ID without a token from core's address"
 echo "PASS"

@@ -17,6 +17,8 @@ server:
   port: $PORT
   gitlab_token_file: $IT_DIR/gitlab.token
   max_body: 1M
+  # No softpack-core here (the default, loopback, would let these requests in without a token).
+  core_clients: [192.0.2.0/24]
 YAML
 export SOFTPACK_API_TOKEN="api-secret"
 trap stop_service EXIT

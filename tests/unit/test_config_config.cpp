@@ -75,6 +75,18 @@ TEST_CASE("config: the shipped config/softpack-builder.yaml parses to the defaul
   CHECK(c->module_dir() == (c->data_dir / "installs" / "modules").string());
 }
 
+TEST_CASE("config: server.core_clients", "[config]") {
+  CHECK(parse_ok("").server.core_clients.size() == 2); // loopback, IPv4 and IPv6
+  const auto c = parse_ok("server:\n  core_clients: [10.0.0.0/8, fd00::/8, 192.168.1.7]\n");
+  REQUIRE(c.server.core_clients.size() == 3);
+  CHECK(c.server.core_clients[2].text == "192.168.1.7");
+  CHECK(parse_ok("server:\n  core_clients: []\n").server.core_clients.empty());
+  auto e = parse_error("server:\n  port: 80\n  core_clients: [10.0.0.0/8, core.example.org]\n");
+  CHECK(e.context == "site.yaml:3");
+  CHECK_THAT(e.message, Catch::Contains("server.core_clients") &&
+                            Catch::Contains("'core.example.org' is not an IP address"));
+}
+
 TEST_CASE("config: publish destinations and their settings", "[config][publish]") {
   auto c = parse_ok(R"(
 module:

@@ -208,6 +208,41 @@ TEST_CASE("server: the bearer token guards mutating endpoints", "[server]") {
   }
 }
 
+TEST_CASE("server: softpack-core's addresses build without a token", "[server]") {
+  FakeService svc;
+  HandlerOptions o = options();
+  o.core_clients = {*softpack::parse_ip_network("10.1.0.0/16"), *softpack::parse_ip_network("::1")};
+  auto from = [](std::string peer, std::string method, std::string target, std::string body = {}) {
+    Request r = request(std::move(method), std::move(target), std::move(body));
+    r.peer = std::move(peer);
+    return r;
+  };
+  // As core sends it: no Authorization header at all.
+  CHECK(handle(from("10.1.2.3", "POST", "/environments/build", k_request), svc, o).status == 200);
+  CHECK(handle(from("::1", "POST", "/environments/build", k_request), svc, o).status == 200);
+  // An IPv6 socket reports an IPv4 client as IPv4-mapped.
+  CHECK(handle(from("::ffff:10.1.0.9", "POST", "/environments/build", k_request), svc, o).status ==
+        200);
+  CHECK(svc.submitted.size() == 3);
+  CHECK(handle(from("10.1.2.3", "GET", "/environments/status"), svc, o).status == 200);
+
+  SECTION("other addresses, and unknown peers, need the token") {
+    error_of(handle(from("10.2.0.1", "POST", "/environments/build", k_request), svc, o), 401);
+    error_of(handle(from("127.0.0.1", "POST", "/environments/build", k_request), svc, o), 401);
+    error_of(handle(from("", "POST", "/environments/build", k_request), svc, o), 401);
+    CHECK(svc.submitted.size() == 3);
+  }
+  SECTION("every other mutating route needs the token, also from core's addresses") {
+    error_of(handle(from("10.1.2.3", "DELETE", "/builds/b-1"), svc, o), 401);
+    CHECK(svc.cancelled.empty());
+  }
+  SECTION("a token that is given is checked") {
+    Request r = from("10.1.2.3", "POST", "/environments/build", k_request);
+    r.headers["Authorization"] = "Bearer wrong";
+    error_of(handle(r, svc, o), 401);
+  }
+}
+
 TEST_CASE("server: GET /environments/status serves the service's shared document", "[server]") {
   FakeService svc;
   svc.status_body = std::make_shared<const std::string>(R"([{"Name":"users/a/b-1"}])");
