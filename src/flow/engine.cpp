@@ -245,7 +245,9 @@ struct FlowEngine::Impl {
     std::vector<JobId> after;
     for (const auto& dep : b.plan.stages[idx].after) {
       for (const auto& other : b.status.stages) {
-        if (other.name == dep && other.job_id) {
+        // A dependency that has completed is met: no need to name its job (which a scheduler
+        // may have forgotten, or, after a restart of the local executor, never knew).
+        if (other.name == dep && other.job_id && other.state != JobState::completed) {
           after.push_back(*other.job_id);
         }
       }
@@ -346,6 +348,9 @@ struct FlowEngine::Impl {
     Build& build = *b;
     builds[id] = std::move(b);
     spdlog::info("build {}: resuming in state {}", id, to_string(build.status.state));
+    if (!sched.jobs_survive_service() && build.status.state != BuildState::publishing) {
+      rerun_interrupted_stages(build);
+    }
     if (build.status.state == BuildState::publishing) {
       // Publish again to the destinations not yet done: publishing is idempotent.
       build.status.state = BuildState::running;
@@ -361,6 +366,39 @@ struct FlowEngine::Impl {
     set_state(build, BuildState::running);
     maybe_finish(build);
     poll_soon();
+  }
+
+  // The scheduler's jobs ended with the service (the local executor's children): what finished
+  // is kept, every stage that had not is run again (re-submitted after the completed ones). Each
+  // such restart is noted in the build's logs/restarts.log, which builder.out shows.
+  void rerun_interrupted_stages(Build& b) {
+    std::string rerun;
+    for (auto& st : b.status.stages) {
+      if (!st.job_id || scheduler::is_final(st.state)) {
+        continue;
+      }
+      by_job.erase(st.job_id->value);
+      rerun += (rerun.empty() ? "" : ", ") + st.name + " (job " + st.job_id->value + ")";
+      st.job_id.reset();
+      st.state = JobState::pending;
+      st.submitting = false;
+      st.started.reset();
+      st.exit_code.reset();
+      st.reason = "runs again: the service restarted, and the jobs of the " +
+                  std::string(sched.name()) + " scheduler end with it";
+    }
+    if (rerun.empty()) {
+      return;
+    }
+    const std::string note = format_rfc3339(clock.now()) +
+                             " the service restarted; these stages run again: " + rerun + "\n";
+    spdlog::warn("build {}: {}", b.status.id, note.substr(0, note.size() - 1));
+    if (auto w = append_file(b.plan.restarts_log(), note); !w) {
+      spdlog::warn("build {}: {}", b.status.id, w.error().describe());
+    }
+    if (auto saved = try_save(b); !saved) {
+      spdlog::warn("build {}: {}", b.status.id, saved.error().describe());
+    }
   }
 
   std::vector<JobId> open_jobs(const Build& b) const {

@@ -56,6 +56,8 @@ struct BuildPlan {
   std::filesystem::path result_path(const std::string& stage) const;
   std::filesystem::path started_path(const std::string& stage) const;
   std::filesystem::path out_dir() const { return build_dir / "out"; }
+  // One line per restart of the service that made stages run again (see FlowEngine::resume).
+  std::filesystem::path restarts_log() const { return build_dir / "logs" / "restarts.log"; }
   // The scheduler job for a stage, with its dependencies resolved to job ids.
   scheduler::JobSpec job_spec(const StagePlan& stage, std::vector<scheduler::JobId> after) const;
 };

@@ -1,6 +1,7 @@
 #include "flow/publishing.hpp"
 
 #include "util/fs.hpp"
+#include "util/text.hpp"
 
 #include <algorithm>
 #include <exception>
@@ -80,6 +81,13 @@ std::string compose_builder_out(const BuildStatus& status, const BuildPlan& plan
   }
   if (!status.error.empty()) {
     out += "error: " + status.error + "\n";
+  }
+  // The service restarted while the build ran on a scheduler whose jobs end with it.
+  const std::string restarts = read_tail(plan.restarts_log(), tail_bytes);
+  for (auto line : split_lines(restarts)) {
+    if (!line.empty()) {
+      out += "restarted: " + std::string(line) + "\n";
+    }
   }
   if (failed && outcome == "failed" && failed->name == k_concretize_stage) {
     // softpack-core marks the environment's failure_reason "concretization" when builder.out

@@ -93,6 +93,9 @@ public:
   // Backends that learn of job changes without being polled call `listener` (from any thread)
   // when one happens, so the caller can poll early. Others ignore it. nullptr removes it.
   virtual void set_change_listener(std::function<void()> listener) { (void)listener; }
+  // Whether its jobs go on when this program stops, so that a restarted service can follow them
+  // (batch schedulers); false for the local executor, whose jobs are this program's children.
+  virtual bool jobs_survive_service() const { return true; }
   // Prometheus text lines about the backend's own commands (counts, errors, latency).
   virtual std::string metrics() const { return {}; }
 };

@@ -81,6 +81,33 @@ std::string read_tail(const fs::path& path, std::size_t max_bytes) {
   return out;
 }
 
+Expected<void> append_file(const fs::path& path, std::string_view content) {
+  if (auto d = make_directories(path.parent_path()); !d) {
+    return d;
+  }
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return make_error(ErrorKind::io, std::string("cannot open: ") + std::strerror(errno),
+                      path.string());
+  }
+  std::size_t done = 0;
+  while (done < content.size()) {
+    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      const int err = errno;
+      ::close(fd);
+      return make_error(ErrorKind::io, std::string("cannot write: ") + std::strerror(err),
+                        path.string());
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  return {};
+}
+
 Expected<void> make_directories(const fs::path& path) {
   std::error_code ec;
   fs::create_directories(path, ec);

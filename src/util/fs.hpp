@@ -25,6 +25,8 @@ std::string read_tail(const fs::path& path, std::size_t max_bytes);
 Expected<void> write_file_atomic(const fs::path& path, std::string_view content,
                                  unsigned mode = 0644);
 Expected<void> make_directories(const fs::path& path);
+// Appends `content` to the file (created 0644 when missing, with its parent directories).
+Expected<void> append_file(const fs::path& path, std::string_view content);
 // Copies `from` to the new file `to` in bounded memory (copy_file_range, else read/write; fit
 // for images of many GB), with `mode` whatever the umask, and syncs it. Never replaces: an
 // existing `to` is an error (errno EEXIST). On failure a partly written `to` is removed.

@@ -7,16 +7,21 @@
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <spawn.h>
+#include <sstream>
+#include <sys/file.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <utility>
 
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <spdlog/spdlog.h>
 
 namespace softpack::scheduler {
 
@@ -54,6 +59,29 @@ std::string instance_token() {
   return buf;
 }
 
+// The start time of a process (field 22 of /proc/<pid>/stat, in clock ticks since boot): with
+// the pid, it names one process for good. Empty when there is no such process.
+std::string process_start_time(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(in, stat)) {
+    return {};
+  }
+  // The command name (field 2) is in parentheses and may hold spaces: count from the last ')'.
+  const auto close = stat.rfind(')');
+  if (close == std::string::npos || close + 2 > stat.size()) {
+    return {};
+  }
+  std::istringstream fields(stat.substr(close + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && fields >> field; ++i) {
+    if (i == 22) {
+      return field;
+    }
+  }
+  return {};
+}
+
 std::vector<std::string> job_environment(const std::string& job_id) {
   std::vector<std::string> env{"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8",
                                "SOFTPACK_JOB_ID=" + job_id};
@@ -79,6 +107,10 @@ struct LocalExecutor::Impl : std::enable_shared_from_this<LocalExecutor::Impl> {
   int running = 0;
   bool scheduled = false;
   std::function<void()> listener;
+  // With options.state_dir: this executor's record of its running jobs, and the lock that says
+  // it is alive (std::shared_ptr<void> keeps the lock's type local to the .cpp).
+  std::filesystem::path jobs_dir;
+  std::shared_ptr<void> state_lock;
 
   Impl(asio::io_context& io_, LocalExecutorOptions options_) : io(io_), options(options_) {}
 
@@ -207,6 +239,7 @@ struct LocalExecutor::Impl : std::enable_shared_from_this<LocalExecutor::Impl> {
       return;
     }
     job.pid = pid;
+    record_process(id, pid);
     job.info.state = JobState::running;
     job.info.native_state = "running";
     job.info.reason = "pid " + std::to_string(pid);
@@ -286,6 +319,7 @@ struct LocalExecutor::Impl : std::enable_shared_from_this<LocalExecutor::Impl> {
     // leader only while it has members, so the id cannot have been reused.
     ::kill(-job.pid, SIGKILL);
     job.pid = -1;
+    forget_process(id);
     --running;
     job.pidfd.reset();
     if (job.limit_timer) {
@@ -314,6 +348,24 @@ struct LocalExecutor::Impl : std::enable_shared_from_this<LocalExecutor::Impl> {
     return true;
   }
 
+  void record_process(const std::string& id, pid_t pid) {
+    if (jobs_dir.empty()) {
+      return;
+    }
+    std::ofstream out(jobs_dir / id, std::ios::trunc);
+    out << pid << ' ' << process_start_time(pid) << '\n';
+    if (!out.flush()) {
+      spdlog::warn("local executor: cannot record job {} in {}", id, options.state_dir.string());
+    }
+  }
+
+  void forget_process(const std::string& id) {
+    if (!jobs_dir.empty()) {
+      std::error_code ec;
+      std::filesystem::remove(jobs_dir / id, ec);
+    }
+  }
+
   // SIGTERM to the job's process group now, SIGKILL after the grace period.
   void terminate(Job& job) {
     if (job.pid <= 0) {
@@ -338,8 +390,101 @@ struct LocalExecutor::Impl : std::enable_shared_from_this<LocalExecutor::Impl> {
   }
 };
 
+namespace {
+
+// Ends the jobs recorded in one executor's directory (files "<pid> <start time>"), and removes it.
+void end_recorded_jobs(const std::filesystem::path& dir, std::vector<std::string>& ended) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string id = entry.path().filename().string();
+    std::ifstream in(entry.path());
+    long pid = 0;
+    std::string started;
+    in >> pid >> started;
+    if (pid > 1) {
+      const std::string now = process_start_time(static_cast<pid_t>(pid));
+      // The job's process group is named by its leader's pid, which Linux does not give to
+      // another process while the group has members: with the leader gone, the group is still
+      // the job's; with the same pid and start time, the leader is the job's script.
+      if ((now.empty() || now == started) && ::kill(-static_cast<pid_t>(pid), SIGKILL) == 0) {
+        spdlog::warn("local executor: ended job {} (process group {}), left running by an "
+                     "earlier run of the service; its stage runs again",
+                     id, pid);
+        ended.push_back(id);
+      }
+    }
+  }
+  std::filesystem::remove_all(dir, ec);
+}
+
+// An open file descriptor holding an flock; closed (and so unlocked) on destruction.
+struct LockFd {
+  int fd = -1;
+  LockFd() = default;
+  explicit LockFd(int f) : fd(f) {}
+  LockFd(LockFd&& o) noexcept : fd(std::exchange(o.fd, -1)) {}
+  LockFd& operator=(LockFd&& o) noexcept {
+    std::swap(fd, o.fd);
+    return *this;
+  }
+  ~LockFd() {
+    if (fd >= 0) {
+      ::close(fd);
+    }
+  }
+};
+
+// Locks `path` (created if missing); without `wait`, fails when another process holds it.
+LockFd lock_file(const std::filesystem::path& path, bool wait) {
+  LockFd f(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (f.fd >= 0 && ::flock(f.fd, LOCK_EX | (wait ? 0 : LOCK_NB)) != 0) {
+    return {};
+  }
+  return f;
+}
+
+} // namespace
+
+std::vector<std::string> end_leftover_jobs(const std::filesystem::path& state_dir,
+                                           std::string_view own) {
+  // Each executor records its jobs in <state_dir>/<instance>/ and holds <instance>.lock while it
+  // lives: a lock that can be taken belongs to an executor that is gone.
+  std::vector<std::string> ended;
+  std::error_code ec;
+  std::vector<std::filesystem::path> locks;
+  for (const auto& entry : std::filesystem::directory_iterator(state_dir, ec)) {
+    if (entry.path().extension() == ".lock" && entry.path().stem().string() != own) {
+      locks.push_back(entry.path());
+    }
+  }
+  for (const auto& lock_path : locks) {
+    LockFd lock = lock_file(lock_path, false);
+    if (lock.fd < 0) {
+      continue; // its executor is alive
+    }
+    auto dir = lock_path;
+    dir.replace_extension();
+    end_recorded_jobs(dir, ended);
+    std::filesystem::remove(lock_path, ec);
+  }
+  return ended;
+}
+
 LocalExecutor::LocalExecutor(asio::io_context& io, LocalExecutorOptions options)
-    : m_impl(std::make_shared<Impl>(io, options)) {}
+    : m_impl(std::make_shared<Impl>(io, options)) {
+  Impl& impl = *m_impl;
+  if (impl.options.state_dir.empty()) {
+    return;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(impl.options.state_dir, ec);
+  const std::string instance = impl.id_prefix.substr(0, impl.id_prefix.size() - 1);
+  impl.state_lock =
+      std::make_shared<LockFd>(lock_file(impl.options.state_dir / (instance + ".lock"), true));
+  impl.jobs_dir = impl.options.state_dir / instance;
+  std::filesystem::create_directories(impl.jobs_dir, ec);
+  end_leftover_jobs(impl.options.state_dir, instance);
+}
 
 LocalExecutor::~LocalExecutor() {
   std::lock_guard lock(m_impl->mutex);

@@ -12,7 +12,9 @@
 // LANG and SOFTPACK_JOB_ID, plus HOME, USER, LOGNAME and TMPDIR when this program has them; the
 // job script sets the rest itself. Job ids ("local-<instance>-<n>") are never reused, not even
 // by another executor. Running children are left running when the executor is destroyed; a
-// new executor (after a restart) does not know them.
+// new executor (after a restart) does not know them; with a state_dir it ends them when it is
+// made (end_leftover_jobs). Its jobs do not survive the service (jobs_survive_service()), so the
+// engine runs the unfinished stages again after a restart.
 //
 // The change listener is called with the executor's lock held, on the io_context or the
 // thread calling cancel(): it must not call back into the executor (post instead).
@@ -22,7 +24,11 @@
 
 #include "scheduler/scheduler.hpp"
 
+#include <filesystem>
 #include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 
@@ -31,7 +37,18 @@ namespace softpack::scheduler {
 struct LocalExecutorOptions {
   int max_running = 2;
   std::chrono::seconds kill_grace{10}; // SIGTERM -> SIGKILL
+  // Where each running job's process is recorded (one file per job: "<pid> <start time>"), so
+  // that the next executor, after a restart, ends what an earlier run left running. Empty = not
+  // recorded.
+  std::filesystem::path state_dir = {};
 };
+
+// Ends the process groups of the jobs that executors now gone recorded in `state_dir` and left
+// running (a kill -9 of the service leaves them: they run in sessions of their own), and removes
+// their records; the records of live executors (another program's, `own`) are left alone. A
+// record whose pid now names another process is only removed. Returns the ids of the jobs ended.
+std::vector<std::string> end_leftover_jobs(const std::filesystem::path& state_dir,
+                                           std::string_view own = {});
 
 class LocalExecutor final : public Scheduler {
 public:
@@ -42,6 +59,7 @@ public:
 
   static constexpr std::string_view k_name = "local";
   std::string_view name() const override { return k_name; }
+  bool jobs_survive_service() const override { return false; }
   Expected<JobId> submit(const JobSpec& spec) override;
   Expected<std::vector<JobInfo>> poll(std::span<const JobId> ids) override;
   Expected<void> cancel(std::span<const JobId> ids) override;
