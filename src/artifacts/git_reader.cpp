@@ -49,9 +49,15 @@ Expected<std::string> GitReader::git_output(const std::vector<std::string>& args
     return r.error();
   }
   if (!r->ok()) {
-    return make_error(ErrorKind::command,
-                      r->status_text() + ": " + std::string(trim(tail_lines(r->err, 3))),
-                      std::string(what));
+    // git's last lines of stderr, on one line: the error goes to one log line.
+    const std::string tail = tail_lines(r->err, 3);
+    std::string detail;
+    for (auto line : split_lines(tail)) {
+      if (!trim(line).empty()) {
+        detail += (detail.empty() ? "" : " ") + std::string(trim(line));
+      }
+    }
+    return make_error(ErrorKind::command, r->status_text() + ": " + detail, std::string(what));
   }
   return std::move(r->out);
 }

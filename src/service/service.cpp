@@ -361,6 +361,7 @@ Expected<server::WebhookOutcome> Service::gitlab_push(const std::string& deliver
   }
   PushPlan plan = plan_push(push, m_impl->config.artifacts);
   if (!plan.read) {
+    spdlog::info("webhook {}: {}", delivery_id, plan.message);
     if (!delivery_id.empty()) {
       if (auto r = m_impl->store.record_delivery(delivery_id); !r) {
         return r.error();
