@@ -1,6 +1,9 @@
 #include "artifacts/git_reader.hpp"
 
+#include "artifacts/git/git_publisher.hpp"
 #include "util/text.hpp"
+
+#include <cstdlib>
 
 namespace softpack::artifacts {
 
@@ -28,15 +31,38 @@ Error parse_error(std::string message, std::string_view what) {
 
 } // namespace
 
-GitReader::GitReader(CommandRunner& runner, std::string remote, std::filesystem::path mirror_dir)
-    : m_runner(runner), m_remote(std::move(remote)), m_mirror(std::move(mirror_dir)) {}
+GitReader::GitReader(CommandRunner& runner, GitReaderOptions options)
+    : m_runner(runner), m_options(std::move(options)) {
+  // As the git destination does (artifacts/git/git_publisher.cpp): git may run the helper and
+  // ssh in another directory, so the files are made absolute.
+  for (auto* file : {&m_options.credentials_file, &m_options.ssh_key_file}) {
+    std::error_code ec;
+    if (auto absolute = std::filesystem::absolute(*file, ec); !file->empty() && !ec) {
+      *file = absolute;
+    }
+  }
+  if (!m_options.credentials_file.empty()) {
+    // The empty value first drops the helpers of the system and user configuration.
+    m_config_args = {"-c", "credential.helper=", "-c",
+                     "credential.helper=" +
+                         read_only_credential_helper(m_options.credentials_file)};
+  }
+  m_git_env = {{"GIT_TERMINAL_PROMPT", "0"}, {"LC_ALL", "C"}, {"GIT_ASKPASS", ""}};
+  if (!m_options.ssh_key_file.empty()) {
+    m_git_env["GIT_SSH_COMMAND"] = git_ssh_command(m_options.ssh_key_file);
+  } else if (!std::getenv("GIT_SSH_COMMAND") && !std::getenv("GIT_SSH")) {
+    m_git_env["GIT_SSH_COMMAND"] = "ssh -o BatchMode=yes";
+  }
+}
 
 Expected<CommandResult> GitReader::git(const std::vector<std::string>& args) {
-  std::vector<std::string> argv{"git", "--git-dir", m_mirror.string()};
+  std::vector<std::string> argv{"git"};
+  argv.insert(argv.end(), m_config_args.begin(), m_config_args.end());
+  argv.insert(argv.end(), {"--git-dir", m_options.mirror_dir.string()});
   argv.insert(argv.end(), args.begin(), args.end());
   CommandOptions opts;
   opts.timeout = std::chrono::minutes(5);
-  opts.env = {{"GIT_TERMINAL_PROMPT", "0"}, {"LC_ALL", "C"}};
+  opts.env = m_git_env;
   // A log of a whole history (a new branch) can be long; a truncated one would misattribute.
   opts.max_output_bytes = std::size_t{256} << 20;
   return m_runner.run(argv, opts);
@@ -50,7 +76,7 @@ Expected<std::string> GitReader::git_output(const std::vector<std::string>& args
   }
   if (!r->ok()) {
     // git's last lines of stderr, on one line: the error goes to one log line.
-    const std::string tail = tail_lines(r->err, 3);
+    const std::string tail = redact_urls(tail_lines(r->err, 3));
     std::string detail;
     for (auto line : split_lines(tail)) {
       if (!trim(line).empty()) {
@@ -63,9 +89,10 @@ Expected<std::string> GitReader::git_output(const std::vector<std::string>& args
 }
 
 Expected<void> GitReader::fetch() {
-  if (!std::filesystem::exists(m_mirror / "HEAD")) {
+  if (!std::filesystem::exists(m_options.mirror_dir / "HEAD")) {
     CommandOptions opts;
-    auto init = m_runner.run({"git", "init", "--quiet", "--bare", m_mirror.string()}, opts);
+    auto init =
+        m_runner.run({"git", "init", "--quiet", "--bare", m_options.mirror_dir.string()}, opts);
     if (!init) {
       return init.error();
     }
@@ -73,8 +100,9 @@ Expected<void> GitReader::fetch() {
       return make_error(ErrorKind::command, init->status_text() + ": " + init->err, "git init");
     }
   }
-  auto r = git_output({"fetch", "--quiet", "--prune", m_remote, "+refs/heads/*:refs/heads/*"},
-                      "git fetch " + m_remote);
+  auto r =
+      git_output({"fetch", "--quiet", "--prune", m_options.remote, "+refs/heads/*:refs/heads/*"},
+                 "git fetch " + redact_url(m_options.remote));
   if (!r) {
     return r.error();
   }

@@ -10,6 +10,7 @@
 #include "util/error.hpp"
 
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,9 +28,18 @@ struct LoggedCommit {
   bool operator==(const LoggedCommit&) const = default;
 };
 
+struct GitReaderOptions {
+  std::string remote;                     // the artifacts repository (any URL git understands)
+  std::filesystem::path mirror_dir;       // the bare mirror, created on first fetch
+  std::filesystem::path credentials_file; // git-credential-store file for https; empty = none
+  std::filesystem::path ssh_key_file;     // private key for ssh; empty = ssh's own setup
+};
+
 class GitReader {
 public:
-  GitReader(CommandRunner& runner, std::string remote, std::filesystem::path mirror_dir);
+  // The same access to the remote as the git destination's (artifacts.credentials_file,
+  // artifacts.ssh_key_file), never prompting.
+  GitReader(CommandRunner& runner, GitReaderOptions options);
   // Creates the mirror if needed and fetches the remote's branches.
   Expected<void> fetch();
   // Whether `id` names a commit in the mirror.
@@ -54,8 +64,9 @@ private:
   // `git args` that must succeed; its stdout.
   Expected<std::string> git_output(const std::vector<std::string>& args, std::string_view what);
   CommandRunner& m_runner;
-  std::string m_remote;
-  std::filesystem::path m_mirror;
+  GitReaderOptions m_options;
+  std::vector<std::string> m_config_args;       // -c options before every git subcommand
+  std::map<std::string, std::string> m_git_env; // for every git command
 };
 
 // The pure parsers of the commands above.

@@ -376,14 +376,16 @@ Expected<server::WebhookOutcome> Service::gitlab_push(const std::string& deliver
 }
 
 void Service::handle_push(const std::string& delivery_id, PushPlan plan) {
-  const std::string remote = m_impl->config.artifacts_repo();
-  const auto mirror = std::filesystem::absolute(m_impl->config.data_dir / "webhook-mirror.git");
+  const auto& config = m_impl->config;
+  artifacts::GitReaderOptions repository{
+      config.artifacts_repo(), std::filesystem::absolute(config.data_dir / "webhook-mirror.git"),
+      config.artifacts.credentials_file, config.artifacts.ssh_key_file};
   auto* impl = m_impl.get();
-  asio::post(impl->webhook_pool, [this, impl, delivery_id, plan = std::move(plan), remote, mirror,
+  asio::post(impl->webhook_pool, [this, impl, delivery_id, plan = std::move(plan), repository,
                                   alive = std::weak_ptr<bool>(impl->alive)] {
     Expected<PushRead> read = make_error(ErrorKind::internal, "not read");
     try {
-      read = read_push(impl->runner, remote, mirror, plan, impl->config.artifacts, delivery_id);
+      read = read_push(impl->runner, repository, plan, impl->config.artifacts, delivery_id);
     } catch (const std::exception& e) {
       // A bug, in this delivery's work only: the service goes on.
       read = make_error(ErrorKind::internal, std::string("unexpected exception: ") + e.what());

@@ -78,11 +78,10 @@ PushChanges environments_to_check(const std::vector<std::string>& changed,
   return out;
 }
 
-Expected<PushRead> read_push(CommandRunner& runner, const std::string& remote,
-                             const std::filesystem::path& mirror, const PushPlan& plan,
-                             const config::ArtifactsConfig& artifacts,
+Expected<PushRead> read_push(CommandRunner& runner, const artifacts::GitReaderOptions& repository,
+                             const PushPlan& plan, const config::ArtifactsConfig& artifacts,
                              const std::string& delivery_id) {
-  artifacts::GitReader reader(runner, remote, mirror);
+  artifacts::GitReader reader(runner, repository);
   if (auto f = reader.fetch(); !f) {
     return f.error();
   }

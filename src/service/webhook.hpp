@@ -59,16 +59,15 @@ struct PushRead {
   std::string summary;                // what was found, for the log
 };
 
-// Fetches the repository into `mirror` and reads the softpack.yml of each environment a user
+// Fetches the repository into its mirror and reads the softpack.yml of each environment a user
 // changed in the push, at `after`, leaving out those that already have a module there and
 // those that do not parse (logged with the delivery id: a redelivery would not change them).
 // An error means the push could not be read (fetch, git): a redelivery should try again.
 // A `before` missing from the fetched repository (a force push over commits never fetched)
 // counts as no `before` (with a warning). An `after` missing from it (the branch moved on by a
 // force push before the fetch) is read as nothing to build, with a warning.
-Expected<PushRead> read_push(CommandRunner& runner, const std::string& remote,
-                             const std::filesystem::path& mirror, const PushPlan& plan,
-                             const config::ArtifactsConfig& artifacts,
+Expected<PushRead> read_push(CommandRunner& runner, const artifacts::GitReaderOptions& repository,
+                             const PushPlan& plan, const config::ArtifactsConfig& artifacts,
                              const std::string& delivery_id);
 
 } // namespace softpack::service

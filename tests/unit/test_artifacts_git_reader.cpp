@@ -1,4 +1,5 @@
 #include "artifacts/git_reader.hpp"
+#include "support/fake_command_runner.hpp"
 #include "support/fixtures.hpp"
 #include "support/temp_dir.hpp"
 #include "util/command.hpp"
@@ -125,7 +126,7 @@ TEST_CASE("git reader: what a push changed, read from a real repository",
   const std::string last = git_in(work, {"rev-parse", "HEAD"});
 
   SystemCommandRunner runner;
-  artifacts::GitReader reader(runner, remote.string(), dir / "mirror.git");
+  artifacts::GitReader reader(runner, {remote.string(), dir / "mirror.git", {}, {}});
   REQUIRE(reader.fetch());
   CHECK(*reader.has_commit(last));
   CHECK_FALSE(*reader.has_commit(std::string(40, '1')));
@@ -159,9 +160,33 @@ TEST_CASE("git reader: what a push changed, read from a real repository",
   CHECK_FALSE(gone->has_value());
 
   SECTION("an unreachable remote is an error naming the fetch") {
-    artifacts::GitReader lost(runner, (dir / "nowhere.git").string(), dir / "mirror.git");
+    artifacts::GitReader lost(runner, {(dir / "nowhere.git").string(), dir / "mirror.git", {}, {}});
     auto f = lost.fetch();
     REQUIRE_FALSE(f);
     CHECK_THAT(f.error().describe(), Catch::Contains("git fetch"));
   }
+}
+
+TEST_CASE("git reader: the remote is reached with the git destination's credentials, never a "
+          "prompt",
+          "[artifacts][git_reader]") {
+  TempDir dir;
+  testing::FakeCommandRunner runner;
+  runner.respond_ok("git", "");
+  artifacts::GitReader reader(runner,
+                              {"https://gitlab.example.org/hgi/artifacts.git", dir / "mirror.git",
+                               dir / "git-credentials", dir / "id_ed25519"});
+  REQUIRE(reader.fetch());
+  const auto calls = runner.recorded_calls();
+  REQUIRE(calls.size() == 2); // init, fetch
+  const auto& fetch = calls[1];
+  const std::string argv = describe_argv(fetch.argv);
+  CHECK_THAT(argv, Catch::Contains("credential.helper=") &&
+                       Catch::Contains("credential-store --file=") &&
+                       Catch::Contains((dir / "git-credentials").string()) &&
+                       Catch::Contains("fetch --quiet --prune"));
+  CHECK_THAT(fetch.options.env.at("GIT_SSH_COMMAND"),
+             Catch::Contains("id_ed25519") && Catch::Contains("BatchMode=yes"));
+  CHECK(fetch.options.env.at("GIT_TERMINAL_PROMPT") == "0");
+  CHECK(fetch.options.env.at("GIT_ASKPASS").empty());
 }
