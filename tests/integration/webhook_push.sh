@@ -11,7 +11,8 @@
 #   - a push to another branch is ignored;
 #   - the builder's own commits (its publish commits, a commit by its author email, one with a
 #     Softpack-Build-Id: trailer) start nothing, and in a push mixing them with a user's
-#     commits only the environments a user touched are built.
+#     commits only the environments a user touched are built;
+#   - a push creating the branch checks every softpack.yml at `after`.
 source "$(dirname "$0")/lib/common.bash"
 
 PORT=$(free_port)
@@ -239,8 +240,24 @@ wait_built users/erin/mixed-1
 wait_built users/dave/bot-1
 assert_eq 0 "$(builds_of users/dave/bot-2)" "builds of bot-2 after the mixed push"
 
-# In all: many-1, later-1, mixed-1 and bot-1, once each.
-assert_eq 4 "$(curl -fsS "$URL/builds" | jq length)" "builds in all"
+# 6. A push that creates the branch (before all zeros, as GitLab sends when main is pushed
+#    anew): every softpack.yml at `after` is checked; the built ones (a module) and bot-2 (the
+#    builder's only) are left alone, the new fresh-1 is built.
+sync_clone
+add_env users/frank/fresh-1
+user_commit Frank frank@example.org "Add fresh-1"
+git -C "$clone" push -q origin HEAD:main
+payload 0000000000000000000000000000000000000000 "$(git -C "$clone" rev-parse HEAD)" \
+  refs/heads/main >"$IT_DIR/p7.json"
+r=$(hook "$IT_DIR/p7.json" key-8)
+assert_eq 202 "${r%% *}" "a push creating the branch"
+assert_contains "$(jq -r .message <<<"${r#* }")" "creating refs/heads/main" "the answer"
+wait_log 'webhook key-8: .* 1 environment\(s\) to build, 1 changed by the builder only, 4 already built' \
+  "every softpack.yml at after is checked"
+wait_built users/frank/fresh-1
+
+# In all: many-1, later-1, mixed-1, bot-1 and fresh-1, once each.
+assert_eq 5 "$(curl -fsS "$URL/builds" | jq length)" "builds in all"
 metrics=$(curl -fsS "$URL/metrics")
 assert_contains "$metrics" "softpack_webhook_failed_deliveries_total 1" "failed deliveries"
 assert_contains "$metrics" "softpack_webhook_duplicate_deliveries_total 1" "duplicate deliveries"
