@@ -1,25 +1,98 @@
 #include "artifacts/git_reader.hpp"
 
+#include "artifacts/git/git_publisher.hpp"
 #include "util/text.hpp"
+
+#include <cstdlib>
 
 namespace softpack::artifacts {
 
-GitReader::GitReader(CommandRunner& runner, std::string remote, std::filesystem::path mirror_dir)
-    : m_runner(runner), m_remote(std::move(remote)), m_mirror(std::move(mirror_dir)) {}
+namespace {
+
+bool is_hex_id(std::string_view s) {
+  return (s.size() == 40 || s.size() == 64) &&
+         s.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
+// Ids reach git's argv: only full hex ids, never an option or a revision expression.
+Expected<void> check_ids(const std::optional<std::string>& before, const std::string& after) {
+  for (const auto* id : {before ? &*before : nullptr, &after}) {
+    if (id != nullptr && !is_hex_id(*id)) {
+      return make_error(ErrorKind::invalid_input, "not a commit id: '" + printable(*id) + "'");
+    }
+  }
+  return {};
+}
+
+// Output of git that is not what was asked for.
+Error parse_error(std::string message, std::string_view what) {
+  return make_error(ErrorKind::command, std::move(message), std::string(what));
+}
+
+} // namespace
+
+GitReader::GitReader(CommandRunner& runner, GitReaderOptions options)
+    : m_runner(runner), m_options(std::move(options)) {
+  // As the git destination does (artifacts/git/git_publisher.cpp): git may run the helper and
+  // ssh in another directory, so the files are made absolute.
+  for (auto* file : {&m_options.credentials_file, &m_options.ssh_key_file}) {
+    std::error_code ec;
+    if (auto absolute = std::filesystem::absolute(*file, ec); !file->empty() && !ec) {
+      *file = absolute;
+    }
+  }
+  if (!m_options.credentials_file.empty()) {
+    // The empty value first drops the helpers of the system and user configuration.
+    m_config_args = {"-c", "credential.helper=", "-c",
+                     "credential.helper=" +
+                         read_only_credential_helper(m_options.credentials_file)};
+  }
+  m_git_env = {{"GIT_TERMINAL_PROMPT", "0"}, {"LC_ALL", "C"}, {"GIT_ASKPASS", ""}};
+  if (!m_options.ssh_key_file.empty()) {
+    m_git_env["GIT_SSH_COMMAND"] = git_ssh_command(m_options.ssh_key_file);
+  } else if (!std::getenv("GIT_SSH_COMMAND") && !std::getenv("GIT_SSH")) {
+    m_git_env["GIT_SSH_COMMAND"] = "ssh -o BatchMode=yes";
+  }
+}
 
 Expected<CommandResult> GitReader::git(const std::vector<std::string>& args) {
-  std::vector<std::string> argv{"git", "--git-dir", m_mirror.string()};
+  std::vector<std::string> argv{"git"};
+  argv.insert(argv.end(), m_config_args.begin(), m_config_args.end());
+  argv.insert(argv.end(), {"--git-dir", m_options.mirror_dir.string()});
   argv.insert(argv.end(), args.begin(), args.end());
   CommandOptions opts;
   opts.timeout = std::chrono::minutes(5);
-  opts.env = {{"GIT_TERMINAL_PROMPT", "0"}, {"LC_ALL", "C"}};
+  opts.env = m_git_env;
+  // A log of a whole history (a new branch) can be long; a truncated one would misattribute.
+  opts.max_output_bytes = std::size_t{256} << 20;
   return m_runner.run(argv, opts);
 }
 
+Expected<std::string> GitReader::git_output(const std::vector<std::string>& args,
+                                            std::string_view what) {
+  auto r = git(args);
+  if (!r) {
+    return r.error();
+  }
+  if (!r->ok()) {
+    // git's last lines of stderr, on one line: the error goes to one log line.
+    const std::string tail = redact_urls(tail_lines(r->err, 3));
+    std::string detail;
+    for (auto line : split_lines(tail)) {
+      if (!trim(line).empty()) {
+        detail += (detail.empty() ? "" : " ") + std::string(trim(line));
+      }
+    }
+    return make_error(ErrorKind::command, r->status_text() + ": " + detail, std::string(what));
+  }
+  return std::move(r->out);
+}
+
 Expected<void> GitReader::fetch() {
-  if (!std::filesystem::exists(m_mirror / "HEAD")) {
+  if (!std::filesystem::exists(m_options.mirror_dir / "HEAD")) {
     CommandOptions opts;
-    auto init = m_runner.run({"git", "init", "--quiet", "--bare", m_mirror.string()}, opts);
+    auto init =
+        m_runner.run({"git", "init", "--quiet", "--bare", m_options.mirror_dir.string()}, opts);
     if (!init) {
       return init.error();
     }
@@ -27,16 +100,78 @@ Expected<void> GitReader::fetch() {
       return make_error(ErrorKind::command, init->status_text() + ": " + init->err, "git init");
     }
   }
-  auto r = git({"fetch", "--quiet", "--prune", m_remote, "+refs/heads/*:refs/heads/*"});
+  auto r =
+      git_output({"fetch", "--quiet", "--prune", m_options.remote, "+refs/heads/*:refs/heads/*"},
+                 "git fetch " + redact_url(m_options.remote));
   if (!r) {
     return r.error();
   }
-  if (!r->ok()) {
-    return make_error(ErrorKind::command,
-                      r->status_text() + ": " + std::string(trim(tail_lines(r->err, 3))),
-                      "git fetch " + m_remote);
-  }
   return {};
+}
+
+Expected<bool> GitReader::has_commit(const std::string& id) {
+  if (!is_hex_id(id)) {
+    return make_error(ErrorKind::invalid_input, "not a commit id: '" + printable(id) + "'");
+  }
+  auto r = git({"cat-file", "-e", id + "^{commit}"});
+  if (!r) {
+    return r.error();
+  }
+  return r->ok();
+}
+
+Expected<std::vector<std::string>>
+GitReader::changed_files(const std::optional<std::string>& before, const std::string& after,
+                         const std::string& dir) {
+  if (auto ok = check_ids(before, after); !ok) {
+    return ok.error();
+  }
+  // --no-color: the user's git configuration (color.ui=always) must not reach the parser.
+  const std::vector<std::string> args =
+      before ? std::vector<std::string>{"diff-tree",
+                                        "--no-color",
+                                        "-r",
+                                        "-z",
+                                        "--no-renames",
+                                        "--name-only",
+                                        "--diff-filter=AM",
+                                        *before,
+                                        after,
+                                        "--",
+                                        dir}
+             : std::vector<std::string>{"ls-tree", "-r", "-z", "--name-only", after, "--", dir};
+  const std::string what =
+      before ? "git diff-tree " + *before + " " + after : "git ls-tree " + after;
+  auto out = git_output(args, what);
+  if (!out) {
+    return out.error();
+  }
+  auto names = parse_name_list(*out);
+  if (!names) {
+    return make_error(names.error().kind, names.error().message, what);
+  }
+  return names;
+}
+
+Expected<std::vector<LoggedCommit>> GitReader::commits(const std::optional<std::string>& before,
+                                                       const std::string& after,
+                                                       const std::string& dir) {
+  if (auto ok = check_ids(before, after); !ok) {
+    return ok.error();
+  }
+  const std::string range = before ? *before + ".." + after : after;
+  const std::string what = "git log " + range;
+  auto out = git_output({"log", "--no-color", "--no-show-signature", "-z", "--no-renames",
+                         "--name-only", "--format=%H%x1f%ae%x1f%B", range, "--", dir},
+                        what);
+  if (!out) {
+    return out.error();
+  }
+  auto commits = parse_log(*out, dir);
+  if (!commits) {
+    return make_error(commits.error().kind, commits.error().message, what);
+  }
+  return commits;
 }
 
 Expected<std::optional<std::string>> GitReader::read(const std::string& commit,
@@ -48,18 +183,15 @@ Expected<std::optional<std::string>> GitReader::read(const std::string& commit,
   if (!*ok) {
     return std::optional<std::string>{};
   }
-  auto r = git({"cat-file", "blob", commit + ":" + path});
-  if (!r) {
-    return r.error();
+  auto out = git_output({"cat-file", "blob", commit + ":" + path}, "git cat-file " + path);
+  if (!out) {
+    return out.error();
   }
-  if (!r->ok()) {
-    return make_error(ErrorKind::command, r->status_text() + ": " + r->err, "git cat-file");
-  }
-  return std::optional<std::string>(r->out);
+  return std::optional<std::string>(std::move(*out));
 }
 
 Expected<bool> GitReader::exists(const std::string& commit, const std::string& path) {
-  if (commit.find_first_not_of("0123456789abcdef") != std::string::npos || commit.empty()) {
+  if (!is_hex_id(commit)) {
     return make_error(ErrorKind::invalid_input, "not a commit id: '" + printable(commit) + "'");
   }
   auto r = git({"cat-file", "-e", commit + ":" + path});
@@ -67,6 +199,73 @@ Expected<bool> GitReader::exists(const std::string& commit, const std::string& p
     return r.error();
   }
   return r->ok();
+}
+
+Expected<std::vector<std::string>> parse_name_list(std::string_view out) {
+  std::vector<std::string> names;
+  if (out.empty()) {
+    return names;
+  }
+  if (out.back() != '\0') {
+    return parse_error("expected NUL-terminated names, got output ending in '" +
+                           printable(out.substr(out.size() > 40 ? out.size() - 40 : 0)) + "'",
+                       "git -z output");
+  }
+  out.remove_suffix(1);
+  for (auto name : split(out, '\0')) {
+    if (name.empty()) {
+      return parse_error("an empty name in NUL-terminated names", "git -z output");
+    }
+    names.push_back(std::move(name));
+  }
+  return names;
+}
+
+Expected<std::vector<LoggedCommit>> parse_log(std::string_view out, std::string_view dir) {
+  std::vector<LoggedCommit> commits;
+  if (out.empty()) {
+    return commits;
+  }
+  if (out.back() != '\0') {
+    return parse_error("expected NUL-terminated records, got output ending in '" +
+                           printable(out.substr(out.size() > 40 ? out.size() - 40 : 0)) + "'",
+                       "git log -z");
+  }
+  out.remove_suffix(1);
+  std::size_t start = 0;
+  while (start <= out.size()) {
+    const std::size_t nul = out.find('\0', start);
+    const std::size_t end = nul == std::string_view::npos ? out.size() : nul;
+    std::string_view token = out.substr(start, end - start);
+    start = end + 1;
+
+    // git puts a newline between a commit's message and its first file.
+    std::string_view file = token;
+    if (!file.empty() && file.front() == '\n') {
+      file.remove_prefix(1);
+    }
+    if (!dir.empty() && file.starts_with(dir)) {
+      if (commits.empty()) {
+        return parse_error("a file before any commit: '" + printable(file) + "'", "git log -z");
+      }
+      commits.back().files.emplace_back(file);
+      continue;
+    }
+    const std::size_t sep1 = token.find('\x1f');
+    const std::size_t sep2 =
+        sep1 == std::string_view::npos ? std::string_view::npos : token.find('\x1f', sep1 + 1);
+    if (sep2 == std::string_view::npos || !is_hex_id(token.substr(0, sep1))) {
+      return parse_error("expected a commit (<id>\\x1f<email>\\x1f<message>) or a file under '" +
+                             std::string(dir) + "', got '" + printable(token) + "'",
+                         "git log -z");
+    }
+    LoggedCommit c;
+    c.id = std::string(token.substr(0, sep1));
+    c.author_email = std::string(token.substr(sep1 + 1, sep2 - sep1 - 1));
+    c.message = std::string(token.substr(sep2 + 1));
+    commits.push_back(std::move(c));
+  }
+  return commits;
 }
 
 } // namespace softpack::artifacts

@@ -9,8 +9,9 @@
 //   DELETE /builds/{id}          cancel (all its jobs in one scheduler call)
 //   GET    /healthz
 //   GET    /metrics              Prometheus text format
-//   POST   /webhooks/gitlab      GitLab Push Hook (X-Gitlab-Token, X-Gitlab-Event,
-//                                X-Gitlab-Event-UUID); 202 quickly, work done asynchronously
+//   POST   /webhooks/gitlab      GitLab Push Hook (X-Gitlab-Token, X-Gitlab-Event, delivery id
+//                                from Idempotency-Key or X-Gitlab-Event-UUID); 202 quickly,
+//                                the repository is read asynchronously
 // Every error is a JSON body {"error": "<message>"}; bad JSON -> 400, unknown route -> 404,
 // a different spec for an environment that is building -> 409 (the same spec: 200, existing),
 // wrong method -> 405 (with Allow), over the body limit -> 413, missing/wrong bearer token on a
@@ -57,7 +58,7 @@ struct SubmitOutcome {
 };
 
 struct WebhookOutcome {
-  std::size_t environments = 0; // builds that will be started (asynchronously)
+  bool queued = false; // the push is read from the repository, asynchronously
   std::string message;
 };
 

@@ -3,8 +3,9 @@
 #include "spec/spec.hpp"
 #include "util/json_names.hpp"
 
+#include <algorithm>
+#include <cstdint>
 #include <optional>
-#include <unordered_map>
 
 #include <boost/json.hpp>
 
@@ -188,6 +189,24 @@ Expected<GitlabPush> parse_push_hook(std::string_view body) {
     }
     *field = std::move(*s);
   }
+  for (auto [field, key] : {std::pair{&push.before, "before"}, std::pair{&push.after, "after"}}) {
+    if (!field->empty() && !is_commit_id(*field)) {
+      return invalid(std::string(key) + ": expected a commit id (40 or 64 hex digits), got " +
+                     shown(*field));
+    }
+  }
+  if (const json::value* total = obj.if_contains("total_commits_count");
+      total != nullptr && !total->is_null()) {
+    if (total->is_uint64()) {
+      push.total_commits_count = total->get_uint64();
+    } else if (total->is_int64() && total->get_int64() >= 0) {
+      push.total_commits_count = static_cast<std::uint64_t>(total->get_int64());
+    } else {
+      return invalid("total_commits_count: expected a non-negative integer, got " +
+                     (total->is_int64() ? std::to_string(total->get_int64())
+                                        : std::string(kind_name(*total))));
+    }
+  }
   auto project = optional_object(obj, "project", "");
   if (!project) {
     return project.error();
@@ -216,10 +235,32 @@ Expected<GitlabPush> parse_push_hook(std::string_view body) {
   return push;
 }
 
-namespace {
+bool is_commit_id(std::string_view id) {
+  return (id.size() == 40 || id.size() == 64) &&
+         id.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
 
-// environments/<users|groups>/<owner>/<name>-<version>/softpack.yml, validated; nullopt otherwise.
-std::optional<ChangedEnvironment> environment_of(const std::string& file) {
+bool is_zero_commit(std::string_view id) {
+  return is_commit_id(id) && id.find_first_not_of('0') == std::string_view::npos;
+}
+
+std::string delivery_id(const std::string* idempotency_key, const std::string* event_uuid) {
+  // Stored and logged as is, so only a plain token is taken; GitLab sends UUIDs.
+  constexpr std::size_t k_max_id = 200;
+  auto usable = [](const std::string* v) {
+    return v != nullptr && !v->empty() && v->size() <= k_max_id &&
+           std::all_of(v->begin(), v->end(), [](char c) { return c > 0x20 && c < 0x7f; });
+  };
+  if (usable(idempotency_key)) {
+    return *idempotency_key;
+  }
+  if (usable(event_uuid)) {
+    return *event_uuid;
+  }
+  return {};
+}
+
+std::optional<ChangedEnvironment> environment_of(std::string_view file) {
   std::vector<std::string_view> parts;
   std::string_view rest = file;
   while (true) {
@@ -240,54 +281,12 @@ std::optional<ChangedEnvironment> environment_of(const std::string& file) {
     return std::nullopt;
   }
   ChangedEnvironment env{path, std::string(dir.substr(0, dash)), std::string(dir.substr(dash + 1)),
-                         file};
+                         std::string(file)};
   if (!spec::validate_path(env.path, "path") || !spec::validate_name(env.name, "name") ||
       !spec::validate_version(env.version, "version")) {
     return std::nullopt;
   }
   return env;
-}
-
-} // namespace
-
-std::vector<ChangedEnvironment> changed_environments(const GitlabPush& push) {
-  // Commits arrive oldest first, so the last commit touching a file decides whether it exists
-  // at the end of the push; the order of first appearance is kept for the output.
-  std::vector<ChangedEnvironment> seen;
-  std::unordered_map<std::string, bool> exists_by_file; // file -> exists after the push
-  auto touch = [&](const std::string& file, bool exists) {
-    auto it = exists_by_file.find(file);
-    if (it != exists_by_file.end()) {
-      it->second = exists;
-      return;
-    }
-    if (!exists) {
-      return; // removed, never added in this push: nothing to build
-    }
-    if (auto env = environment_of(file)) {
-      seen.push_back(std::move(*env));
-      exists_by_file.emplace(file, true);
-    }
-  };
-  for (const auto& commit : push.commits) {
-    for (const auto& f : commit.added) {
-      touch(f, true);
-    }
-    for (const auto& f : commit.modified) {
-      touch(f, true);
-    }
-    for (const auto& f : commit.removed) {
-      touch(f, false);
-    }
-  }
-  std::vector<ChangedEnvironment> out;
-  out.reserve(seen.size());
-  for (auto& env : seen) {
-    if (exists_by_file.at(env.file)) {
-      out.push_back(std::move(env));
-    }
-  }
-  return out;
 }
 
 } // namespace softpack::server

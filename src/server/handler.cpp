@@ -277,13 +277,14 @@ Response gitlab_webhook(const Request& request, ServiceApi& service,
   if (!push) {
     return error_response(400, push.error().describe());
   }
-  const std::string* uuid = header(request, "X-Gitlab-Event-UUID");
-  auto outcome = service.gitlab_push(uuid == nullptr ? std::string() : *uuid, *push);
+  const std::string id =
+      delivery_id(header(request, "Idempotency-Key"), header(request, "X-Gitlab-Event-UUID"));
+  auto outcome = service.gitlab_push(id, *push);
   if (!outcome) {
     return error_response(status_for(outcome.error().kind), outcome.error().describe());
   }
-  return json_response(
-      202, {{"environments", outcome->environments}, {"message", valid_utf8(outcome->message)}});
+  return json_response(202,
+                       {{"queued", outcome->queued}, {"message", valid_utf8(outcome->message)}});
 }
 
 Response route(const Request& request, ServiceApi& service, const HandlerOptions& options) {

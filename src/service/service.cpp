@@ -49,7 +49,7 @@ struct Service::Impl {
   BuildQueue queue;
   std::shared_ptr<const std::string> status_cache, builds_cache;
   std::string store_error;
-  std::size_t deliveries = 0, duplicate_deliveries = 0, webhook_builds = 0;
+  std::size_t deliveries = 0, duplicate_deliveries = 0, failed_deliveries = 0, webhook_builds = 0;
   asio::thread_pool webhook_pool{1};
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 
@@ -328,6 +328,7 @@ std::string Service::metrics_text() {
   in.scheduler_metrics = m_impl->sched.metrics();
   in.deliveries = m_impl->deliveries;
   in.duplicate_deliveries = m_impl->duplicate_deliveries;
+  in.failed_deliveries = m_impl->failed_deliveries;
   in.store_healthy = m_impl->store_error.empty();
   std::string out = service::metrics_text(in);
   if (m_extra_metrics) {
@@ -346,55 +347,126 @@ Expected<void> Service::healthy() {
 Expected<server::WebhookOutcome> Service::gitlab_push(const std::string& delivery_id,
                                                       const server::GitlabPush& push) {
   ++m_impl->deliveries;
+  // A delivery is recorded as handled only once its push has been read (finish_push), so a
+  // delivery whose reading failed is handled again when GitLab redelivers it.
   if (!delivery_id.empty()) {
-    auto fresh = m_impl->store.record_delivery(delivery_id);
-    if (!fresh) {
-      return fresh.error();
+    auto seen = m_impl->store.delivery_recorded(delivery_id);
+    if (!seen) {
+      return seen.error();
     }
-    if (!*fresh) {
+    if (*seen) {
       ++m_impl->duplicate_deliveries;
-      return server::WebhookOutcome{0, "duplicate delivery " + delivery_id + " ignored"};
+      return server::WebhookOutcome{false, "duplicate delivery " + delivery_id + " ignored"};
     }
   }
-  PushWork work = plan_push(push, m_impl->config.artifacts);
-  const std::size_t n = work.environments.size();
-  std::string message = work.message;
-  if (n > 0) {
-    handle_push(delivery_id, std::move(work));
+  PushPlan plan = plan_push(push, m_impl->config.artifacts);
+  if (!plan.read) {
+    spdlog::info("webhook {}: {}", delivery_id, plan.message);
+    if (!delivery_id.empty()) {
+      if (auto r = m_impl->store.record_delivery(delivery_id); !r) {
+        return r.error();
+      }
+    }
+    return server::WebhookOutcome{false, plan.message};
   }
-  return server::WebhookOutcome{n, std::move(message)};
+  std::string message = plan.message;
+  spdlog::info("webhook {}: {}", delivery_id, message);
+  handle_push(delivery_id, std::move(plan));
+  return server::WebhookOutcome{true, std::move(message)};
 }
 
-void Service::handle_push(const std::string& delivery_id, PushWork work) {
-  const std::string remote = m_impl->config.artifacts_repo();
-  const auto mirror = std::filesystem::absolute(m_impl->config.data_dir / "webhook-mirror.git");
+void Service::handle_push(const std::string& delivery_id, PushPlan plan) {
+  const auto& config = m_impl->config;
+  artifacts::GitReaderOptions repository{
+      config.artifacts_repo(), std::filesystem::absolute(config.data_dir / "webhook-mirror.git"),
+      config.artifacts.credentials_file, config.artifacts.ssh_key_file};
   auto* impl = m_impl.get();
-  asio::post(impl->webhook_pool, [this, impl, delivery_id, work = std::move(work), remote, mirror,
+  asio::post(impl->webhook_pool, [this, impl, delivery_id, plan = std::move(plan), repository,
                                   alive = std::weak_ptr<bool>(impl->alive)] {
-    std::vector<spec::ValidSpec> specs;
+    Expected<PushRead> read = make_error(ErrorKind::internal, "not read");
     try {
-      specs = read_pushed_specs(impl->runner, remote, mirror, work, delivery_id);
+      read = read_push(impl->runner, repository, plan, impl->config.artifacts, delivery_id);
     } catch (const std::exception& e) {
       // A bug, in this delivery's work only: the service goes on.
-      spdlog::error("webhook {}: unexpected exception: {}", delivery_id, e.what());
-      return;
+      read = make_error(ErrorKind::internal, std::string("unexpected exception: ") + e.what());
     }
-    asio::post(impl->io, [this, impl, specs = std::move(specs), delivery_id, alive] {
-      if (!alive.lock()) {
-        return;
-      }
-      for (const auto& s : specs) {
-        auto r = submit(s);
-        if (r) {
-          ++impl->webhook_builds;
-          spdlog::info("webhook {}: build {} of {}{}", delivery_id, r->build_id, s->full_name(),
-                       r->existing ? " (already building)" : "");
-        } else {
-          spdlog::error("webhook {}: {}: {}", delivery_id, s->full_name(), r.error().describe());
-        }
+    asio::post(impl->io, [this, read = std::move(read), delivery_id, alive] {
+      if (alive.lock()) {
+        finish_push(delivery_id, read);
       }
     });
   });
+}
+
+void Service::finish_push(const std::string& delivery_id, const Expected<PushRead>& read) {
+  auto& impl = *m_impl;
+  if (!read) {
+    ++impl.failed_deliveries;
+    spdlog::error("webhook {}: {}; not recorded as handled, so a redelivery is read again",
+                  delivery_id, read.error().describe());
+    return;
+  }
+  spdlog::info("webhook {}: {}", delivery_id, read->summary);
+  if (!delivery_id.empty()) {
+    // The same delivery, queued twice while the first was being read, is built once.
+    auto seen = impl.store.delivery_recorded(delivery_id);
+    if (!seen) {
+      spdlog::error("webhook {}: {}", delivery_id, seen.error().describe());
+      return;
+    }
+    if (*seen) {
+      ++impl.duplicate_deliveries;
+      spdlog::info("webhook {}: handled meanwhile; duplicate ignored", delivery_id);
+      return;
+    }
+  }
+  bool all_done = true;
+  for (const auto& s : read->specs) {
+    const std::string env = s->full_name();
+    // The same commit again (another delivery id, a push of a branch GitLab reports twice):
+    // not rebuilt while a build of it is running or has been published. One that failed or
+    // was cancelled is built again.
+    auto prior = impl.store.build_from_commit(read->commit, env);
+    if (!prior) {
+      all_done = false;
+      spdlog::error("webhook {}: {}", delivery_id, prior.error().describe());
+      continue;
+    }
+    if (*prior) {
+      auto it = impl.builds.find(**prior);
+      if (it != impl.builds.end() &&
+          (!flow::is_final(it->second.state) || it->second.state == BuildState::published)) {
+        spdlog::info("webhook {}: {} at {} is already build {} ({}); not built again", delivery_id,
+                     env, read->commit, it->first, flow::to_string(it->second.state));
+        continue;
+      }
+    }
+    auto r = submit(s);
+    if (!r) {
+      all_done = false;
+      spdlog::error("webhook {}: {}: {}", delivery_id, env, r.error().describe());
+      continue;
+    }
+    ++impl.webhook_builds;
+    spdlog::info("webhook {}: build {} of {} at {}{}", delivery_id, r->build_id, env, read->commit,
+                 r->existing ? " (already building)" : "");
+    if (auto rec = impl.store.record_build_from_commit(read->commit, env, r->build_id); !rec) {
+      all_done = false;
+      spdlog::error("webhook {}: {}", delivery_id, rec.error().describe());
+    }
+  }
+  if (!all_done) {
+    ++impl.failed_deliveries;
+    spdlog::error("webhook {}: not every environment could be started; not recorded as handled, "
+                  "so a redelivery tries again",
+                  delivery_id);
+    return;
+  }
+  if (!delivery_id.empty()) {
+    if (auto r = impl.store.record_delivery(delivery_id); !r) {
+      spdlog::error("webhook {}: {}", delivery_id, r.error().describe());
+    }
+  }
 }
 
 } // namespace softpack::service

@@ -67,9 +67,11 @@ private:
   void start_queued();
   Expected<void> launch(const flow::BuildStatus& queued);
   void changed();
-  // Reads the changed environments' softpack.yml at the pushed commit (on the webhook thread)
-  // and submits them (back on the io_context).
-  void handle_push(const std::string& delivery_id, PushWork work);
+  // Reads what the push changed (on the webhook thread), then finish_push() (back on the
+  // io_context) submits the environments and records the delivery as handled, unless reading
+  // or starting a build failed: then a redelivery is handled again.
+  void handle_push(const std::string& delivery_id, PushPlan plan);
+  void finish_push(const std::string& delivery_id, const Expected<PushRead>& read);
 
   struct Impl;
   std::unique_ptr<Impl> m_impl;

@@ -187,11 +187,13 @@ std::string metrics_text(const MetricsInput& in) {
          "or fail.\n# TYPE softpack_scheduler_poll_age_seconds gauge\n";
   out += "softpack_scheduler_poll_age_seconds " + std::to_string(in.poll_age_seconds) + "\n";
   out += in.scheduler_metrics;
-  out += "# HELP softpack_webhook_deliveries_total GitLab deliveries received, and duplicates.\n"
+  out += "# HELP softpack_webhook_deliveries_total GitLab deliveries received, duplicates, and "
+         "failures (the repository could not be read; a redelivery retries).\n"
          "# TYPE softpack_webhook_deliveries_total counter\n";
   out += "softpack_webhook_deliveries_total " + std::to_string(in.deliveries) + "\n";
   out += "softpack_webhook_duplicate_deliveries_total " + std::to_string(in.duplicate_deliveries) +
          "\n";
+  out += "softpack_webhook_failed_deliveries_total " + std::to_string(in.failed_deliveries) + "\n";
   out += "# HELP softpack_store_healthy 1 when the last write to the store succeeded.\n"
          "# TYPE softpack_store_healthy gauge\n";
   out += "softpack_store_healthy " + std::string(in.store_healthy ? "1" : "0") + "\n";

@@ -38,6 +38,8 @@ struct MetricsInput {
   double poll_age_seconds = 0;   // since the scheduler last answered, while jobs are followed
   std::string scheduler_metrics; // the backend's own lines (Scheduler::metrics)
   std::size_t deliveries = 0, duplicate_deliveries = 0;
+  // Deliveries whose repository could not be read (left for a redelivery).
+  std::size_t failed_deliveries = 0;
   bool store_healthy = true;
 };
 // /metrics in Prometheus' text format.

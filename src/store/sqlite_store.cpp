@@ -86,6 +86,17 @@ CREATE TABLE destinations (
   PRIMARY KEY (build_id, position)
 ) WITHOUT ROWID;
 )sql",
+    // 3: the build the webhook started for an environment read at a commit (de-duplication of
+    // a commit pushed or delivered again).
+    R"sql(
+CREATE TABLE commit_builds (
+  commit_id   TEXT    NOT NULL,
+  environment TEXT    NOT NULL,  -- "users/alice/env-1"
+  build_id    TEXT    NOT NULL,
+  recorded    INTEGER NOT NULL DEFAULT (CAST(strftime('%s', 'now') AS INTEGER)),
+  PRIMARY KEY (commit_id, environment)
+) WITHOUT ROWID;
+)sql",
 };
 
 constexpr int k_schema_version = static_cast<int>(std::size(k_migrations));
@@ -177,6 +188,14 @@ std::string select_destinations(std::string_view where) {
 }
 
 constexpr const char* k_record_delivery = "INSERT OR IGNORE INTO deliveries (id) VALUES (?1)";
+constexpr const char* k_delivery_recorded = "SELECT count(*) FROM deliveries WHERE id = ?1";
+constexpr const char* k_build_from_commit =
+    "SELECT build_id FROM commit_builds WHERE commit_id = ?1 AND environment = ?2";
+constexpr const char* k_record_build_from_commit = R"sql(
+INSERT INTO commit_builds (commit_id, environment, build_id) VALUES (?1, ?2, ?3)
+ON CONFLICT (commit_id, environment) DO UPDATE SET
+  build_id = excluded.build_id, recorded = excluded.recorded
+)sql";
 
 struct DbCloser {
   void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
@@ -316,6 +335,11 @@ public:
   Expected<std::vector<BuildRecord>> all() override;
   Expected<std::vector<BuildRecord>> unfinished() override;
   Expected<bool> record_delivery(const std::string& delivery_id) override;
+  Expected<bool> delivery_recorded(const std::string& delivery_id) override;
+  Expected<std::optional<std::string>> build_from_commit(const std::string& commit,
+                                                         const std::string& env) override;
+  Expected<void> record_build_from_commit(const std::string& commit, const std::string& env,
+                                          const std::string& build_id) override;
   std::size_t rows_written() const override { return m_rows_written; }
 
 private:
@@ -373,6 +397,9 @@ private:
   Statement m_select_all_destinations;
   Statement m_select_unfinished_destinations;
   Statement m_record_delivery;
+  Statement m_delivery_recorded;
+  Statement m_build_from_commit;
+  Statement m_record_build_from_commit;
 };
 
 Error SqliteStore::failure(int rc, std::string_view operation) const {
@@ -556,6 +583,9 @@ Expected<void> SqliteStore::initialize() {
       {&m_select_all_destinations, select_destinations("")},
       {&m_select_unfinished_destinations, select_destinations(k_where_unfinished)},
       {&m_record_delivery, k_record_delivery},
+      {&m_delivery_recorded, k_delivery_recorded},
+      {&m_build_from_commit, k_build_from_commit},
+      {&m_record_build_from_commit, k_record_build_from_commit},
   };
   for (const auto& [statement, sql] : statements) {
     if (auto r = prepare(*statement, sql.c_str()); !r) {
@@ -834,6 +864,50 @@ Expected<bool> SqliteStore::record_delivery(const std::string& delivery_id) {
     return r.error();
   }
   return sqlite3_changes(m_db.get()) > 0;
+}
+
+Expected<bool> SqliteStore::delivery_recorded(const std::string& delivery_id) {
+  const std::string operation = "look up webhook delivery '" + delivery_id + "'";
+  StatementUse use(m_delivery_recorded);
+  Binder bind(use.get());
+  if (bind.text(1, delivery_id).rc() != SQLITE_OK) {
+    return failure(bind.rc(), operation);
+  }
+  const int rc = sqlite3_step(use.get());
+  if (rc != SQLITE_ROW) {
+    return failure(rc, operation);
+  }
+  return sqlite3_column_int64(use.get(), 0) > 0;
+}
+
+Expected<std::optional<std::string>> SqliteStore::build_from_commit(const std::string& commit,
+                                                                    const std::string& env) {
+  const std::string operation = "look up the build of " + env + " at " + commit;
+  StatementUse use(m_build_from_commit);
+  Binder bind(use.get());
+  if (bind.text(1, commit).text(2, env).rc() != SQLITE_OK) {
+    return failure(bind.rc(), operation);
+  }
+  const int rc = sqlite3_step(use.get());
+  if (rc == SQLITE_DONE) {
+    return std::optional<std::string>();
+  }
+  if (rc != SQLITE_ROW) {
+    return failure(rc, operation);
+  }
+  return std::optional<std::string>(column_text(use.get(), 0));
+}
+
+Expected<void> SqliteStore::record_build_from_commit(const std::string& commit,
+                                                     const std::string& env,
+                                                     const std::string& build_id) {
+  const std::string operation = "record build " + build_id + " of " + env + " at " + commit;
+  StatementUse use(m_record_build_from_commit);
+  Binder bind(use.get());
+  if (bind.text(1, commit).text(2, env).text(3, build_id).rc() != SQLITE_OK) {
+    return failure(bind.rc(), operation);
+  }
+  return step_done(m_record_build_from_commit, operation);
 }
 
 } // namespace

@@ -1,8 +1,8 @@
 #pragma once
 
 // Durable state in SQLite (one file in the data directory): builds, their stages and publish
-// destinations, and the
-// GitLab webhook deliveries already handled. The service writes a build's row and its stages'
+// destinations, the GitLab webhook deliveries already handled, and which build the webhook
+// started for an environment at a commit. The service writes a build's row and its stages'
 // rows whenever they change (write-ahead: a stage is saved as submitting before the scheduler
 // is asked, its job id right after), so a restart - even after kill -9 - reloads every
 // unfinished build and re-attaches to its jobs.
@@ -82,8 +82,18 @@ public:
   virtual Expected<std::vector<BuildRecord>> all() = 0;
   // Builds whose state is not published, failed or cancelled, oldest request first.
   virtual Expected<std::vector<BuildRecord>> unfinished() = 0;
-  // Records a webhook delivery id; false when it was already recorded (a duplicate delivery).
+  // Records a webhook delivery id as handled; false when it was already recorded. The service
+  // records a delivery only once its work is done, so that a redelivery of a failed one is
+  // handled again.
   virtual Expected<bool> record_delivery(const std::string& delivery_id) = 0;
+  // Whether the delivery id has been recorded.
+  virtual Expected<bool> delivery_recorded(const std::string& delivery_id) = 0;
+  // The build the webhook last started for environment `env` ("users/alice/env-1") read at
+  // `commit`, if any; recording another replaces it.
+  virtual Expected<std::optional<std::string>> build_from_commit(const std::string& commit,
+                                                                 const std::string& env) = 0;
+  virtual Expected<void> record_build_from_commit(const std::string& commit, const std::string& env,
+                                                  const std::string& build_id) = 0;
   // Rows of builds, stages and destinations save() has inserted, updated or deleted so far.
   virtual std::size_t rows_written() const = 0;
 };

@@ -27,7 +27,7 @@ public:
   bool is_healthy = true;
   std::string health_detail;
   Expected<server::WebhookOutcome> push_result =
-      server::WebhookOutcome{1, "1 environment(s) to check"};
+      server::WebhookOutcome{true, "push to refs/heads/main queued"};
   bool throw_on_status = false; // environments_status_json() throws: a bug in the service
 
   // Calls.

@@ -28,24 +28,6 @@ std::string parse_error(const std::string& body) {
   return push.error().describe();
 }
 
-GitlabCommit commit(std::vector<std::string> added, std::vector<std::string> modified = {},
-                    std::vector<std::string> removed = {}) {
-  GitlabCommit c;
-  c.id = "0123456789abcdef0123456789abcdef01234567";
-  c.added = std::move(added);
-  c.modified = std::move(modified);
-  c.removed = std::move(removed);
-  return c;
-}
-
-std::vector<std::string> files_of(const std::vector<ChangedEnvironment>& envs) {
-  std::vector<std::string> out;
-  for (const auto& e : envs) {
-    out.push_back(e.file);
-  }
-  return out;
-}
-
 const std::string k_env = "environments/users/alice/";
 
 } // namespace
@@ -69,7 +51,7 @@ TEST_CASE("gitlab: parse GitLab's documented Push Hook example", "[gitlab]") {
   CHECK(first.modified == std::vector<std::string>{"app/controller/application.rb"});
   CHECK(first.removed.empty());
   CHECK(push.commits[1].author_email == "gitlabdev@dv6700.(none)");
-  CHECK(changed_environments(push).empty());
+  CHECK(push.total_commits_count == 4);
 }
 
 TEST_CASE("gitlab: parse a branch deletion with a null checkout_sha and no commits", "[gitlab]") {
@@ -77,7 +59,8 @@ TEST_CASE("gitlab: parse a branch deletion with a null checkout_sha and no commi
   CHECK(push.after == "0000000000000000000000000000000000000000");
   CHECK(push.checkout_sha.empty());
   CHECK(push.commits.empty());
-  CHECK(changed_environments(push).empty());
+  CHECK(is_zero_commit(push.after));
+  CHECK_FALSE(is_zero_commit(push.before));
 }
 
 TEST_CASE("gitlab: missing optional fields are tolerated", "[gitlab]") {
@@ -138,81 +121,116 @@ TEST_CASE("gitlab: errors name the JSON path", "[gitlab]") {
   }
 }
 
-TEST_CASE("gitlab: an added environment is found with name and version split at the last dash",
-          "[gitlab]") {
-  const auto envs = changed_environments(parse_ok(fixture("gitlab/push_environment_added.json")));
-  REQUIRE(envs.size() == 1);
-  CHECK(envs[0].path == "users/alice");
-  CHECK(envs[0].name == "my-env");
-  CHECK(envs[0].version == "1");
-  CHECK(envs[0].file == k_env + "my-env-1/softpack.yml");
+TEST_CASE("gitlab: before and after must be commit ids", "[gitlab]") {
+  SECTION("not hex") {
+    CHECK_THAT(parse_error(R"({"object_kind": "push", "after": "--upload-pack=evil"})"),
+               Catch::Contains("after: expected a commit id") &&
+                   Catch::Contains("--upload-pack=evil"));
+  }
+  SECTION("abbreviated") {
+    CHECK_THAT(parse_error(R"({"object_kind": "push", "before": "95790bf8"})"),
+               Catch::Contains("before: expected a commit id"));
+  }
+  SECTION("upper case") {
+    CHECK_THAT(
+        parse_error(
+            R"({"object_kind": "push", "before": "95790BF891E76FEE5E1747AB589903A6A1F80F22"})"),
+        Catch::Contains("before: expected a commit id"));
+  }
+  SECTION("SHA-256 ids are accepted") {
+    const std::string id(64, 'a');
+    const GitlabPush push = parse_ok(R"({"object_kind": "push", "after": ")" + id + "\"}");
+    CHECK(push.after == id);
+  }
+  SECTION("total_commits_count") {
+    CHECK_THAT(parse_error(R"({"object_kind": "push", "total_commits_count": -1})"),
+               Catch::Contains("total_commits_count: expected a non-negative integer, got -1"));
+    CHECK_THAT(parse_error(R"({"object_kind": "push", "total_commits_count": "21"})"),
+               Catch::Contains("total_commits_count: expected a non-negative integer, got string"));
+    CHECK(parse_ok(R"({"object_kind": "push", "total_commits_count": 21})").total_commits_count ==
+          21);
+  }
 }
 
-TEST_CASE("gitlab: an environment removed by a later commit of the push is dropped", "[gitlab]") {
-  const auto envs =
-      changed_environments(parse_ok(fixture("gitlab/push_environment_added_then_removed.json")));
-  CHECK(files_of(envs) == std::vector<std::string>{k_env + "keep-1/softpack.yml"});
+TEST_CASE("gitlab: commit ids", "[gitlab]") {
+  CHECK(is_commit_id("95790bf891e76fee5e1747ab589903a6a1f80f22"));
+  CHECK(is_commit_id(std::string(64, '0')));
+  CHECK_FALSE(is_commit_id(""));
+  CHECK_FALSE(is_commit_id("95790bf"));
+  CHECK_FALSE(is_commit_id(std::string(41, 'a')));
+  CHECK_FALSE(is_commit_id("95790bf891e76fee5e1747ab589903a6a1f80f2g"));
+  CHECK(is_zero_commit("0000000000000000000000000000000000000000"));
+  CHECK(is_zero_commit(std::string(64, '0')));
+  CHECK_FALSE(is_zero_commit("0000000000000000000000000000000000000001"));
+  CHECK_FALSE(is_zero_commit("000"));
 }
 
-TEST_CASE("gitlab: a change to an environment's module only is ignored", "[gitlab]") {
-  CHECK(changed_environments(parse_ok(fixture("gitlab/push_module_only.json"))).empty());
+TEST_CASE("gitlab: the delivery id is the Idempotency-Key, else X-Gitlab-Event-UUID", "[gitlab]") {
+  const std::string key = "f5e5f430-f57b-4e6e-9fac-d9128cd7232f";
+  const std::string uuid = "13792a34-cac6-4fda-95a8-c58e00a3954e";
+  CHECK(delivery_id(&key, &uuid) == key);
+  CHECK(delivery_id(nullptr, &uuid) == uuid);
+  CHECK(delivery_id(&key, nullptr) == key);
+  CHECK(delivery_id(nullptr, nullptr).empty());
+  SECTION("unusable values count as absent") {
+    const std::string empty;
+    const std::string spaced = "a b";
+    const std::string control = "a\x01"
+                                "b";
+    const std::string long_one(201, 'a');
+    for (const auto* bad : {&empty, &spaced, &control, &long_one}) {
+      CHECK(delivery_id(bad, &uuid) == uuid);
+      CHECK(delivery_id(&key, bad) == key);
+      CHECK(delivery_id(bad, bad).empty());
+    }
+    const std::string longest(200, 'a');
+    CHECK(delivery_id(&longest, &uuid) == longest);
+  }
 }
 
-TEST_CASE("gitlab: changed_environments on crafted pushes", "[gitlab]") {
-  GitlabPush push;
-  push.object_kind = "push";
+TEST_CASE("gitlab: environment_of splits name and version at the last dash", "[gitlab]") {
+  auto env = environment_of(k_env + "my-env-1/softpack.yml");
+  REQUIRE(env);
+  CHECK(env->path == "users/alice");
+  CHECK(env->name == "my-env");
+  CHECK(env->version == "1");
+  CHECK(env->file == k_env + "my-env-1/softpack.yml");
 
-  SECTION("added and modified, in first-seen order, without duplicates") {
-    push.commits = {commit({k_env + "b-2/softpack.yml"}, {k_env + "a-1/softpack.yml"}),
-                    commit({}, {k_env + "b-2/softpack.yml", k_env + "a-1/softpack.yml"}),
-                    commit({"environments/groups/hgi/tools-3.1/softpack.yml"})};
-    const auto envs = changed_environments(push);
-    CHECK(files_of(envs) ==
-          std::vector<std::string>{k_env + "b-2/softpack.yml", k_env + "a-1/softpack.yml",
-                                   "environments/groups/hgi/tools-3.1/softpack.yml"});
-    REQUIRE(envs.size() == 3);
-    CHECK(envs[2].path == "groups/hgi");
-    CHECK(envs[2].name == "tools");
-    CHECK(envs[2].version == "3.1");
-  }
-  SECTION("removed and then added again is built") {
-    push.commits = {commit({}, {}, {k_env + "x-1/softpack.yml"}),
-                    commit({k_env + "x-1/softpack.yml"})};
-    CHECK(files_of(changed_environments(push)) ==
-          std::vector<std::string>{k_env + "x-1/softpack.yml"});
-  }
-  SECTION("added then removed then modified again is built") {
-    push.commits = {commit({k_env + "x-1/softpack.yml"}),
-                    commit({}, {}, {k_env + "x-1/softpack.yml"}),
-                    commit({}, {k_env + "x-1/softpack.yml"})};
-    CHECK(changed_environments(push).size() == 1);
-  }
-  SECTION("removed only is nothing to build") {
-    push.commits = {commit({}, {}, {k_env + "x-1/softpack.yml"})};
-    CHECK(changed_environments(push).empty());
-  }
+  env = environment_of("environments/groups/hgi/tools-3.1/softpack.yml");
+  REQUIRE(env);
+  CHECK(env->path == "groups/hgi");
+  CHECK(env->name == "tools");
+  CHECK(env->version == "3.1");
+
+  env = environment_of(k_env + "my-big-env-12/softpack.yml");
+  REQUIRE(env);
+  CHECK(env->name == "my-big-env");
+  CHECK(env->version == "12");
+}
+
+TEST_CASE("gitlab: environment_of refuses what is not an environment's softpack.yml", "[gitlab]") {
   SECTION("outside environments/ or not the layout") {
-    push.commits = {commit(
-        {"softpack.yml", "users/alice/x-1/softpack.yml", "environments/users/alice/softpack.yml",
-         "environments/users/alice/x-1/sub/softpack.yml",
-         "environments/users/alice/x-1/softpack.yaml", "environments/others/alice/x-1/softpack.yml",
-         "/environments/users/alice/x-1/softpack.yml",
-         "environments/users/alice/x-1/softpack.yml/"})};
-    CHECK(changed_environments(push).empty());
+    for (const char* file :
+         {"softpack.yml", "users/alice/x-1/softpack.yml", "environments/users/alice/softpack.yml",
+          "environments/users/alice/x-1/sub/softpack.yml",
+          "environments/users/alice/x-1/softpack.yaml", "environments/users/alice/x-1/module",
+          "environments/others/alice/x-1/softpack.yml",
+          "/environments/users/alice/x-1/softpack.yml",
+          "environments/users/alice/x-1/softpack.yml/"}) {
+      INFO(file);
+      CHECK_FALSE(environment_of(file));
+    }
   }
   SECTION("names that fail validation") {
-    push.commits = {
-        commit({k_env + "noversion/softpack.yml", k_env + "-1/softpack.yml",
-                k_env + "x-/softpack.yml", k_env + "x;y-1/softpack.yml", k_env + "../softpack.yml",
-                "environments/users/../x-1/softpack.yml", "environments/users/a$b/x-1/softpack.yml",
-                "environments/users//x-1/softpack.yml", k_env + "x-1\n/softpack.yml"})};
-    CHECK(changed_environments(push).empty());
-  }
-  SECTION("a dashed name keeps its dashes; the last dash splits") {
-    push.commits = {commit({k_env + "my-big-env-12/softpack.yml"})};
-    const auto envs = changed_environments(push);
-    REQUIRE(envs.size() == 1);
-    CHECK(envs[0].name == "my-big-env");
-    CHECK(envs[0].version == "12");
+    for (const std::string& file :
+         {k_env + "noversion/softpack.yml", k_env + "-1/softpack.yml", k_env + "x-/softpack.yml",
+          k_env + "x;y-1/softpack.yml", k_env + "../softpack.yml",
+          std::string("environments/users/../x-1/softpack.yml"),
+          std::string("environments/users/a$b/x-1/softpack.yml"),
+          std::string("environments/users//x-1/softpack.yml"), k_env + "x-1\n/softpack.yml",
+          k_env + "x-./softpack.yml"}) {
+      INFO(file);
+      CHECK_FALSE(environment_of(file));
+    }
   }
 }

@@ -422,27 +422,33 @@ TEST_CASE("server: POST /webhooks/gitlab with the documented Push Hook", "[serve
       handle(push_hook(fixture("gitlab/push_environment_added.json")), svc, options());
   CHECK(r.status == 202);
   const json::object body = body_of(r);
-  CHECK(body.at("environments") == 1);
-  CHECK(body.at("message") == "1 environment(s) to check");
+  CHECK(body.at("queued") == true);
+  CHECK(body.at("message") == "push to refs/heads/main queued");
   REQUIRE(svc.pushes.size() == 1);
-  CHECK(svc.pushes[0].first == "13792a34-cac6-4fda-95a8-c58e00a3954e");
+  CHECK(svc.pushes[0].first == "f5e5f430-f57b-4e6e-9fac-d9128cd7232f");
   CHECK(svc.pushes[0].second.project_path == "hgi/softpack-artifacts");
   CHECK(svc.pushes[0].second.commits.size() == 1);
 }
 
-TEST_CASE("server: webhook deliveries pass their uuid; duplicates are the service's job",
+TEST_CASE("server: a webhook delivery is named by its Idempotency-Key, else its event UUID; "
+          "duplicates are the service's job",
           "[server][gitlab]") {
   FakeService svc;
   const std::string body = fixture("gitlab/push_documented_example.json");
   CHECK(handle(push_hook(body), svc, options()).status == 202);
   CHECK(handle(push_hook(body), svc, options()).status == 202);
-  Request no_uuid = push_hook(body);
-  no_uuid.headers.erase("X-Gitlab-Event-UUID");
-  CHECK(handle(no_uuid, svc, options()).status == 202);
-  REQUIRE(svc.pushes.size() == 3);
-  CHECK(svc.pushes[0].first == "13792a34-cac6-4fda-95a8-c58e00a3954e");
-  CHECK(svc.pushes[1].first == "13792a34-cac6-4fda-95a8-c58e00a3954e");
-  CHECK(svc.pushes[2].first.empty());
+  // GitLab before 17.4 sends no Idempotency-Key.
+  Request old_gitlab = push_hook(body);
+  old_gitlab.headers.erase("Idempotency-Key");
+  CHECK(handle(old_gitlab, svc, options()).status == 202);
+  Request neither = old_gitlab;
+  neither.headers.erase("X-Gitlab-Event-UUID");
+  CHECK(handle(neither, svc, options()).status == 202);
+  REQUIRE(svc.pushes.size() == 4);
+  CHECK(svc.pushes[0].first == "f5e5f430-f57b-4e6e-9fac-d9128cd7232f");
+  CHECK(svc.pushes[1].first == "f5e5f430-f57b-4e6e-9fac-d9128cd7232f");
+  CHECK(svc.pushes[2].first == "13792a34-cac6-4fda-95a8-c58e00a3954e");
+  CHECK(svc.pushes[3].first.empty());
 }
 
 TEST_CASE("server: webhook with a wrong or missing token is 401 and the service is not called",

@@ -2,6 +2,7 @@
 #include "service/queue.hpp"
 #include "service/views.hpp"
 #include "service/webhook.hpp"
+#include "support/fixtures.hpp"
 #include "support/specs.hpp"
 
 #include <boost/json.hpp>
@@ -9,6 +10,7 @@
 
 using namespace softpack;
 using namespace std::chrono_literals;
+using softpack::testing::fixture;
 
 TEST_CASE("service queue: oldest first, only into a free slot", "[service]") {
   service::BuildQueue q(2);
@@ -23,46 +25,155 @@ TEST_CASE("service queue: oldest first, only into a free slot", "[service]") {
   CHECK(q.size() == 0);
 }
 
-TEST_CASE("service webhook: what a push asks for", "[service][webhook]") {
+namespace {
+
+const std::string k_before = "95790bf891e76fee5e1747ab589903a6a1f80f22";
+const std::string k_after = "da1560886d4f094c3e6c9ef40349f7d38b5d27d7";
+const std::string k_zero = "0000000000000000000000000000000000000000";
+
+config::ArtifactsConfig artifacts_config() {
   config::ArtifactsConfig artifacts;
   artifacts.branch = "main";
   artifacts.author_email = "softpack-builder@localhost";
+  return artifacts;
+}
+
+artifacts::LoggedCommit logged(std::string email, std::string message,
+                               std::vector<std::string> files) {
+  artifacts::LoggedCommit c;
+  c.id = k_after;
+  c.author_email = std::move(email);
+  c.message = std::move(message);
+  c.files = std::move(files);
+  return c;
+}
+
+std::vector<std::string> files_of(const std::vector<server::ChangedEnvironment>& envs) {
+  std::vector<std::string> out;
+  for (const auto& e : envs) {
+    out.push_back(e.file);
+  }
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("service webhook: what a push asks for", "[service][webhook]") {
+  const auto artifacts = artifacts_config();
   server::GitlabPush push;
   push.ref = "refs/heads/main";
-  push.after = "after-sha";
-  push.checkout_sha = "checkout-sha";
-  server::GitlabCommit c;
-  c.author_email = "alice@example.org";
-  c.added = {"environments/users/alice/env-1/softpack.yml"};
-  push.commits = {c};
+  push.before = k_before;
+  push.after = k_after;
+  // The payload's commit list plays no part: GitLab lists at most 20 of them.
+  push.commits.clear();
 
-  auto work = service::plan_push(push, artifacts);
-  REQUIRE(work.environments.size() == 1);
-  CHECK(work.environments[0].name == "env");
-  CHECK(work.commit == "checkout-sha");
-  CHECK(work.message == "1 environment(s) to check");
+  auto plan = service::plan_push(push, artifacts);
+  CHECK(plan.read);
+  CHECK(plan.before == k_before);
+  CHECK(plan.after == k_after);
+  CHECK_THAT(plan.message,
+             Catch::Contains("queued") && Catch::Contains("95790bf891e7..da1560886d4f"));
 
   SECTION("another branch") {
     push.ref = "refs/heads/dev";
-    work = service::plan_push(push, artifacts);
-    CHECK(work.environments.empty());
-    CHECK_THAT(work.message, Catch::Contains("ignored (builds come from main)"));
+    plan = service::plan_push(push, artifacts);
+    CHECK_FALSE(plan.read);
+    CHECK_THAT(plan.message, Catch::Contains("refs/heads/dev ignored (builds come from main)"));
   }
-  SECTION("the builder's own commits, by author or trailer") {
-    push.commits[0].author_email = artifacts.author_email;
-    CHECK(service::plan_push(push, artifacts).environments.empty());
-    push.commits[0].author_email = "bot@example.org";
-    push.commits[0].message = "build env\n\nSoftpack-Build-Id: 123\n";
-    work = service::plan_push(push, artifacts);
-    CHECK(work.environments.empty());
-    CHECK(work.message == "push made by softpack-builder ignored");
+  SECTION("a tag of the branch's name") {
+    push.ref = "refs/tags/main";
+    CHECK_FALSE(service::plan_push(push, artifacts).read);
   }
-  SECTION("no softpack.yml changed") {
-    push.commits[0].added = {"README.md"};
-    work = service::plan_push(push, artifacts);
-    CHECK(work.environments.empty());
-    CHECK(work.message == "no environment's softpack.yml changed");
+  SECTION("a new branch: no before") {
+    push.before = k_zero;
+    plan = service::plan_push(push, artifacts);
+    CHECK(plan.read);
+    CHECK(plan.before.empty());
+    CHECK_THAT(plan.message, Catch::Contains("creating refs/heads/main"));
   }
+  SECTION("the branch deleted") {
+    push.after = k_zero;
+    plan = service::plan_push(push, artifacts);
+    CHECK_FALSE(plan.read);
+    CHECK_THAT(plan.message, Catch::Contains("deletion"));
+  }
+  SECTION("no after") {
+    push.after.clear();
+    CHECK_FALSE(service::plan_push(push, artifacts).read);
+  }
+}
+
+TEST_CASE("service webhook: the builder's commits, by author email or trailer line",
+          "[service][webhook]") {
+  const auto artifacts = artifacts_config();
+  CHECK(service::made_by_builder(logged("softpack-builder@localhost", "x\n", {}), artifacts));
+  CHECK(service::made_by_builder(logged("SoftPack-Builder@LOCALHOST", "x\n", {}), artifacts));
+  CHECK(service::made_by_builder(
+      logged("bot@example.org", "Add built environment\n\nSoftpack-Build-Id: 1-2\n", {}),
+      artifacts));
+  CHECK_FALSE(service::made_by_builder(logged("alice@example.org", "Add env\n", {}), artifacts));
+  // Mentioning the trailer is not having it.
+  CHECK_FALSE(service::made_by_builder(
+      logged("alice@example.org", "Revert \"x\" (had Softpack-Build-Id: 1-2)\n", {}), artifacts));
+  auto no_email = artifacts;
+  no_email.author_email.clear();
+  CHECK_FALSE(service::made_by_builder(logged("", "x\n", {}), no_email));
+}
+
+TEST_CASE("service webhook: which changed softpack.yml files a user changed",
+          "[service][webhook]") {
+  const auto artifacts = artifacts_config();
+  const std::string a = "environments/users/alice/a-1/softpack.yml";
+  const std::string b = "environments/groups/hgi/b-2/softpack.yml";
+  const std::string builder = "softpack-builder@localhost";
+  const std::string trailer = "Add built environment\n\nSoftpack-Build-Id: 20261201T1-0\n";
+
+  SECTION("only softpack.yml files of environments count") {
+    const std::vector<std::string> changed{a, "environments/users/alice/a-1/module", "README",
+                                           "environments/users/alice/x/softpack.yml", b};
+    const auto out = service::environments_to_check(
+        changed, {logged("alice@example.org", "m\n", changed)}, artifacts);
+    CHECK(files_of(out.environments) == std::vector<std::string>{a, b});
+    CHECK(out.builders_own.empty());
+  }
+  SECTION("touched by the builder's commits only: its own, skipped") {
+    const auto out = service::environments_to_check(
+        {a, b}, {logged(builder, "m\n", {a}), logged("x@y", trailer, {b})}, artifacts);
+    CHECK(out.environments.empty());
+    CHECK(out.builders_own == std::vector<std::string>{a, b});
+  }
+  SECTION("a push mixing builder and user commits on one file: the user's edit wins") {
+    const auto out = service::environments_to_check({a, b},
+                                                    {logged(builder, trailer, {a, b}),
+                                                     logged("alice@example.org", "edit a\n", {a}),
+                                                     logged(builder, trailer, {a})},
+                                                    artifacts);
+    CHECK(files_of(out.environments) == std::vector<std::string>{a});
+    CHECK(out.builders_own == std::vector<std::string>{b});
+  }
+  SECTION("changed but named by no commit (a merge's resolution): a user's") {
+    const auto out = service::environments_to_check({a}, {}, artifacts);
+    CHECK(files_of(out.environments) == std::vector<std::string>{a});
+  }
+  SECTION("each file once") {
+    const auto out = service::environments_to_check({a, a}, {}, artifacts);
+    CHECK(out.environments.size() == 1);
+  }
+}
+
+TEST_CASE("service webhook: a recorded git log of a builder commit, a user branch and a merge",
+          "[service][webhook]") {
+  // tests/fixtures/gitlab/README.md says how the repository was made.
+  auto changed =
+      artifacts::parse_name_list(fixture("gitlab/mirror_diff_tree_builder_user_merge.z"));
+  REQUIRE(changed);
+  auto commits =
+      artifacts::parse_log(fixture("gitlab/mirror_log_builder_user_merge.z"), "environments/");
+  REQUIRE(commits);
+  const auto out = service::environments_to_check(*changed, *commits, artifacts_config());
+  CHECK(files_of(out.environments) ==
+        std::vector<std::string>{"environments/groups/hgi/b-2/softpack.yml"});
+  CHECK(out.builders_own == std::vector<std::string>{"environments/users/alice/a-1/softpack.yml"});
 }
 
 TEST_CASE("service views: the status array and metrics", "[service]") {

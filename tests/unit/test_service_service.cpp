@@ -697,57 +697,28 @@ TEST_CASE("service: GitLab pushes that need no work are ignored", "[service]") {
   Harness h;
   h.boot();
 
-  server::GitlabCommit user;
-  user.id = "c1";
-  user.message = "add env-1";
-  user.author_name = "Alice";
-  user.author_email = "alice@example.com";
-  user.added = {"environments/users/alice/env-1/softpack.yml"};
   server::GitlabPush push;
   push.object_kind = "push";
   push.ref = "refs/heads/main";
-  push.before = "0000";
-  push.after = "abcd";
-  push.checkout_sha = "abcd";
+  push.before = "95790bf891e76fee5e1747ab589903a6a1f80f22";
+  push.after = "da1560886d4f094c3e6c9ef40349f7d38b5d27d7";
+  push.checkout_sha = push.after;
   push.project_path = "hgi/softpack-artifacts";
-  push.commits = {user};
 
   SECTION("a duplicate delivery") {
     auto elsewhere = push;
     elsewhere.ref = "refs/heads/dev";
     auto first = h.service->gitlab_push("uuid-1", elsewhere);
     REQUIRE(first.has_value());
-    CHECK(first->environments == 0);
+    CHECK_FALSE(first->queued);
     // The same delivery again, even with work in it, is not looked at.
     auto dup = h.service->gitlab_push("uuid-1", push);
     REQUIRE(dup.has_value());
-    CHECK(dup->environments == 0);
+    CHECK_FALSE(dup->queued);
     CHECK_THAT(dup->message, Catch::Contains("duplicate"));
     const auto metrics = h.service->metrics_text();
     CHECK_THAT(metrics, Catch::Contains("softpack_webhook_deliveries_total 2\n"));
     CHECK_THAT(metrics, Catch::Contains("softpack_webhook_duplicate_deliveries_total 1\n"));
-    h.run_for(50ms);
-    CHECK(h.runner.calls().empty());
-
-    // A new delivery of the same push does start work (reading the artifacts repository).
-    auto fresh = h.service->gitlab_push("uuid-2", push);
-    REQUIRE(fresh.has_value());
-    CHECK(fresh->environments == 1);
-    REQUIRE(h.run_until([&] { return h.runner.count("git") > 0; }));
-  }
-  SECTION("a push whose commits are all the builder's") {
-    auto own = push;
-    own.commits[0].message = "build env-1\n\nSoftpack-Build-Id: 20261125T074455Z-0000abcd\n";
-    own.commits[0].author_email = "someone@example.com"; // the trailer alone is enough
-    auto second = user;
-    second.id = "c2";
-    second.message = "module for env-2\n\nSoftpack-Build-Id: 20261125T074455Z-0000abce\n";
-    second.added = {"environments/users/alice/env-2/softpack.yml"};
-    own.commits.push_back(second);
-    auto r = h.service->gitlab_push("uuid-3", own);
-    REQUIRE(r.has_value());
-    CHECK(r->environments == 0);
-    CHECK_THAT(r->message, Catch::Contains("softpack-builder"));
     h.run_for(50ms);
     CHECK(h.runner.calls().empty());
   }
@@ -756,13 +727,68 @@ TEST_CASE("service: GitLab pushes that need no work are ignored", "[service]") {
     other.ref = "refs/heads/feature";
     auto r = h.service->gitlab_push("uuid-4", other);
     REQUIRE(r.has_value());
-    CHECK(r->environments == 0);
+    CHECK_FALSE(r->queued);
     CHECK_THAT(r->message, Catch::Contains("refs/heads/feature") && Catch::Contains("ignored"));
+    h.run_for(50ms);
+    CHECK(h.runner.calls().empty());
+  }
+  SECTION("the branch deleted") {
+    auto deleted = push;
+    deleted.after = std::string(40, '0');
+    auto r = h.service->gitlab_push("uuid-5", deleted);
+    REQUIRE(r.has_value());
+    CHECK_FALSE(r->queued);
     h.run_for(50ms);
     CHECK(h.runner.calls().empty());
   }
   CHECK(h.fake.submit_count() == 0);
   CHECK(h.service->active() == 0);
+}
+
+TEST_CASE("service: a delivery whose repository cannot be read is handled again when redelivered",
+          "[service]") {
+  Harness h;
+  h.boot();
+  server::GitlabPush push;
+  push.object_kind = "push";
+  push.ref = "refs/heads/main";
+  push.before = "95790bf891e76fee5e1747ab589903a6a1f80f22";
+  push.after = "da1560886d4f094c3e6c9ef40349f7d38b5d27d7";
+
+  // No scripted answer: every git command fails, as a fetch from an unreachable remote does.
+  auto first = h.service->gitlab_push("key-1", push);
+  REQUIRE(first.has_value());
+  CHECK(first->queued);
+  REQUIRE(h.run_until([&] {
+    return h.service->metrics_text().find("softpack_webhook_failed_deliveries_total 1\n") !=
+           std::string::npos;
+  }));
+  auto recorded = h.store->delivery_recorded("key-1");
+  REQUIRE(recorded);
+  CHECK_FALSE(*recorded);
+
+  // The remote is back (git answers; the push changed nothing under environments/).
+  h.runner.respond_ok("git", "");
+  const auto calls_before = h.runner.count("git");
+  auto again = h.service->gitlab_push("key-1", push);
+  REQUIRE(again.has_value());
+  CHECK(again->queued);
+  CHECK_THAT(again->message, !Catch::Contains("duplicate"));
+  REQUIRE(h.run_until([&] {
+    auto r = h.store->delivery_recorded("key-1");
+    return r && *r;
+  }));
+  CHECK(h.runner.count("git") > calls_before);
+
+  // Now handled: a third delivery of it is a duplicate, and git is not asked again.
+  const auto calls_after = h.runner.count("git");
+  auto third = h.service->gitlab_push("key-1", push);
+  REQUIRE(third.has_value());
+  CHECK_FALSE(third->queued);
+  CHECK_THAT(third->message, Catch::Contains("duplicate"));
+  h.run_for(50ms);
+  CHECK(h.runner.count("git") == calls_after);
+  CHECK(h.fake.submit_count() == 0);
 }
 
 TEST_CASE("service: a stored build whose plan cannot be re-made at start ends failed",

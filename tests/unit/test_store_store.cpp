@@ -407,8 +407,9 @@ TEST_CASE("store: a schema 1 database is migrated, its builds kept", "[store]") 
     auto s = open_ok(path);
     save_ok(*s, b);
   }
-  // What a database written before destinations existed looks like.
-  Sqlite3Cli cli({path.string(), "DROP TABLE destinations; PRAGMA user_version = 1;"});
+  // What a database written before destinations (and commit_builds) existed looks like.
+  Sqlite3Cli cli({path.string(),
+                  "DROP TABLE destinations; DROP TABLE commit_builds; PRAGMA user_version = 1;"});
   REQUIRE(cli.wait() == 0);
   auto s = open_ok(path);
   b.destinations.clear();
@@ -447,6 +448,47 @@ TEST_CASE("store: a webhook delivery is recorded once, also across a reopen", "[
   auto fresh = s->record_delivery("d-3");
   REQUIRE(fresh);
   CHECK(*fresh);
+}
+
+TEST_CASE("store: whether a delivery is recorded, without recording it", "[store]") {
+  TempDir dir;
+  auto s = open_ok(dir / "softpack.db");
+  auto before = s->delivery_recorded("d-1");
+  REQUIRE(before);
+  CHECK_FALSE(*before);
+  auto still = s->delivery_recorded("d-1");
+  REQUIRE(still);
+  CHECK_FALSE(*still); // looking does not record
+  REQUIRE(s->record_delivery("d-1"));
+  auto after = s->delivery_recorded("d-1");
+  REQUIRE(after);
+  CHECK(*after);
+}
+
+TEST_CASE("store: the build the webhook started for an environment at a commit", "[store]") {
+  TempDir dir;
+  const auto path = dir / "softpack.db";
+  const std::string commit = "da1560886d4f094c3e6c9ef40349f7d38b5d27d7";
+  {
+    auto s = open_ok(path);
+    auto none = s->build_from_commit(commit, "users/alice/env-1");
+    REQUIRE(none);
+    CHECK_FALSE(none->has_value());
+    REQUIRE(s->record_build_from_commit(commit, "users/alice/env-1", "b-1"));
+    REQUIRE(s->record_build_from_commit(commit, "users/alice/env-2", "b-2"));
+    // A rebuild (the first one failed) replaces it.
+    REQUIRE(s->record_build_from_commit(commit, "users/alice/env-1", "b-3"));
+  }
+  auto s = open_ok(path);
+  auto one = s->build_from_commit(commit, "users/alice/env-1");
+  REQUIRE(one);
+  CHECK(*one == std::optional<std::string>("b-3"));
+  auto two = s->build_from_commit(commit, "users/alice/env-2");
+  REQUIRE(two);
+  CHECK(*two == std::optional<std::string>("b-2"));
+  auto other_commit = s->build_from_commit(std::string(40, 'a'), "users/alice/env-1");
+  REQUIRE(other_commit);
+  CHECK_FALSE(other_commit->has_value());
 }
 
 TEST_CASE("store: a file that is not our database is refused with a clear error", "[store]") {
