@@ -21,6 +21,9 @@ namespace softpack::testing {
 class FakeScheduler final : public scheduler::Scheduler {
 public:
   std::string_view name() const override { return "fake"; }
+  bool jobs_survive_service() const override { return m_jobs_survive; }
+  // As the local executor: its jobs end with the service (resumed builds run them again).
+  void set_jobs_survive_service(bool yes) { m_jobs_survive = yes; }
   Expected<scheduler::JobId> submit(const scheduler::JobSpec& spec) override;
   Expected<std::vector<scheduler::JobInfo>> poll(std::span<const scheduler::JobId> ids) override;
   Expected<void> cancel(std::span<const scheduler::JobId> ids) override;
@@ -75,6 +78,7 @@ private:
   int m_throw_polls = 0;
   int m_throw_cancels = 0;
   bool m_cancel_ends_jobs = true;
+  bool m_jobs_survive = true;
   std::function<void()> m_listener;
 };
 

@@ -578,6 +578,57 @@ TEST_CASE("engine: a build resumed while publishing publishes only what is not d
   CHECK(ds[1].attempts == 4);
 }
 
+TEST_CASE("engine: resumed on a scheduler whose jobs ended with the service, the unfinished "
+          "stages run again",
+          "[engine]") {
+  Harness h;
+  h.sched.set_jobs_survive_service(false);
+  const auto plan = h.plan();
+  flow::BuildStatus st;
+  st.id = plan.build_id;
+  st.spec = plan.spec;
+  st.build_dir = plan.build_dir;
+  st.state = BuildState::running;
+  const JobState before[] = {JobState::completed, JobState::running, JobState::pending};
+  for (std::size_t i = 0; i < plan.stages.size(); ++i) {
+    flow::StageStatus s;
+    s.name = plan.stages[i].name;
+    s.job_name = plan.stages[i].job_name;
+    s.job_id = JobId{"old-" + std::to_string(i)};
+    s.state = before[i];
+    st.stages.push_back(s);
+  }
+  h.engine->resume(plan, st);
+  REQUIRE(run_until(h.io, [&] { return h.sched.submit_count() == 2; }));
+  const auto specs = h.sched.submitted();
+  // The completed stage is kept and, being met, not named as a dependency.
+  CHECK(specs[0].name == plan.stages[1].job_name);
+  CHECK(specs[0].after_ok.empty());
+  CHECK(specs[1].name == plan.stages[2].job_name);
+  CHECK(values(specs[1].after_ok) == std::vector<std::string>{"fake-1"});
+  CHECK(h.status(plan.build_id).stages[0].job_id->value == "old-0");
+  CHECK(h.status(plan.build_id).stages[1].job_id->value == "fake-1");
+  const auto note = read_file(plan.restarts_log(), 4096);
+  REQUIRE(note);
+  CHECK_THAT(*note,
+             Catch::Contains("these stages run again: build (job old-1), module (job old-2)"));
+  h.sched.set_state(JobId{"fake-1"}, JobState::completed, 0);
+  h.sched.set_state(JobId{"fake-2"}, JobState::completed, 0);
+  REQUIRE(h.run_until_final(plan.build_id));
+  CHECK(h.status(plan.build_id).state == BuildState::published);
+
+  SECTION("a scheduler whose jobs survive is followed, never submitted to again") {
+    Harness k;
+    const auto p2 = k.plan();
+    auto st2 = st;
+    st2.stages[1].state = JobState::running;
+    st2.stages[2].state = JobState::pending;
+    k.engine->resume(p2, st2);
+    run_for(k.io, 50ms);
+    CHECK(k.sched.submit_count() == 0);
+  }
+}
+
 TEST_CASE("engine: a submission that fails fails the build", "[engine]") {
   Harness h;
   h.sched.fail_next_submits(1);
