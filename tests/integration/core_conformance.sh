@@ -10,8 +10,10 @@
 #   2. a concretization failure                 removes it and reuses the version)
 #   3. a build failure                       5. core restarted with pending builds, the
 #   6. core down while the builder uploads      builder started after it (its resend)
-#   7. the check itself: a second writer of the repository makes core's push fail, and the
+#   7. an API token set: core, which sends no credentials, still gets its builds and status
+#   8. the check itself: a second writer of the repository makes core's push fail, and the
 #      stand-in reports it
+# Core's build-status page (its reading of GET /environments/status) is checked on the way.
 source "$(dirname "$0")/lib/common.bash"
 
 STANDIN="$SOFTPACK_SOURCE_DIR/tests/support/softpack_core/softpack_core_standin.py"
@@ -118,6 +120,24 @@ builder_build() { # env-path
   curl -fsS "$URL/builds" | jq -c --arg n "$1" '[.[] | select(.name == $n)] | last'
 }
 
+# Core's build-status page: it must read the builder's GET /environments/status (a failed read
+# shows as an empty page in core, so the stand-in's event log is checked too), and nothing is
+# queued or building once the builds are done.
+assert_build_status_idle() { # what
+  local r failed_before
+  failed_before=$(core_events 'select(.kind == "build_status" and .ok == false)' | jq length)
+  r=$(curl -sS -X POST "$CORE/build-status" -w ' %{http_code}')
+  assert_eq 200 "${r##* }" "$1: core's /build-status ($r)"
+  r=${r% *}
+  assert_eq "$failed_before" "$(core_events 'select(.kind == "build_status" and .ok == false)' | jq length)" \
+    "$1: core could not read the builder's status: $(core_events 'select(.kind == "build_status")' | jq -c last)"
+  assert_eq '[] []' "$(jq -c '.queue, .building' <<<"$r" | paste -sd' ')" "$1: core's queue and building lists"
+  jq -e '.avgBuildSeconds | type == "number" and . >= 0' <<<"$r" >/dev/null ||
+    fail "$1: core's average build time: $r"
+  jq -e '[.[].Name] | length == (unique | length)' <<<"$(curl -fsS "$URL/environments/status")" >/dev/null ||
+    fail "$1: GET /environments/status lists an environment twice (core averages and lists duplicates): $(curl -fsS "$URL/environments/status")"
+}
+
 # core's uploads of an environment: their status and file order.
 uploads_of() { core_events "select(.kind == \"upload\" and .environment == \"$1\")"; }
 
@@ -151,6 +171,7 @@ jq -e '.[0].files | index("module") < index("builder.out")' <<<"$up" >/dev/null 
 wait_for "builder_build users/alice/good-1 | jq -e '.state == \"published\"' >/dev/null" 20 ||
   fail "good-1: the builder's build did not end published: $(builder_build users/alice/good-1)"
 assert_no_rejected_push "after a successful build"
+assert_build_status_idle "after a successful build"
 
 # 2. A concretization failure: failed, failure_reason concretization, builder.out only.
 r=$(create_env conc '[{"name":"xxhash","version":"9.9"}]')
@@ -211,6 +232,7 @@ assert_core_env users/alice/good-1 ready null module builder.out
 assert_core_env users/alice/conc-1 failed concretization builder.out
 assert_core_env users/alice/broken-1 ready null module builder.out
 assert_no_rejected_push "after core's restart"
+assert_build_status_idle "after core's restart (broken-1 was built twice)"
 
 # 6. Core down while the builder uploads: the upload is retried until core is back, and lands
 # in core's new clone.
@@ -226,7 +248,36 @@ wait_for "builder_build users/alice/late-1 | jq -e '.state == \"published\"' >/d
   fail "late-1: the builder's build did not end published: $(builder_build users/alice/late-1)"
 assert_no_rejected_push "after core was down during an upload"
 
-# 7. The check can fail: a second writer of the repository (as the builder's `git` destination
+# 7. An API token set (server.api_token_file): core sends no credentials, and still gets its
+# builds (POST /environments/build) and its status page (GET /environments/status) from
+# loopback (server.core_clients' default); other mutating routes still need the token.
+stop_service
+echo "core-conformance-token-0123456789" >"$IT_DIR/api-token"
+chmod 600 "$IT_DIR/api-token"
+write_config <<YAML
+core:
+  url: $CORE
+publish:
+  destinations: [install, core]
+  retry_initial: 300ms
+  retry_max: 1s
+server:
+  address: 127.0.0.1
+  port: $PORT
+  api_token_file: $IT_DIR/api-token
+YAML
+start_service
+assert_eq 401 "$(curl -sS -o /dev/null -w '%{http_code}' -X DELETE "$URL/builds/no-such-build")" \
+  "DELETE /builds/ID without the token"
+r=$(create_env token '[{"name":"xxhash","version":"0.8.1"}]')
+assert_eq '{"message":"Successfully scheduled environment creation"}' "$r" \
+  "create token (core sends no credentials to a builder with an API token)"
+wait_core_done users/alice/token-1 120
+assert_core_env users/alice/token-1 ready null module builder.out spack.lock
+assert_build_status_idle "with an API token"
+assert_no_rejected_push "with an API token"
+
+# 8. The check can fail: a second writer of the repository (as the builder's `git` destination
 # was) makes core's next push fail, and the stand-in reports it.
 work="$IT_DIR/second-writer"
 git clone -q "$ART" "$work"

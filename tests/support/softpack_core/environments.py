@@ -1,11 +1,13 @@
 """softpack-core's environment rules: creation, the builder call, /upload, /resend-pending-builds,
-and the environment as core's from_artifact reads it. Written from softpack_core/artifacts.py,
+/build-status, and the environment as core's from_artifact reads it. Written from softpack_core/artifacts.py,
 softpack_core/schemas/environment.py and softpack_core/service.py at commit cdc96225 (see
 README.md); only the behaviour and the formats are the same, not the code.
 """
+import datetime
 import http.client
 import json
 import re
+import statistics
 import time
 import urllib.parse
 from pathlib import PurePosixPath
@@ -409,6 +411,53 @@ class Core:
                 "successes": successes, "failures": failures}
         self.events.add("resend", status=status, environments=resent, **body)
         return status, body
+
+
+    def build_status(self):
+        """POST /build-status: the builder's GET /environments/status read as core's
+        BuildStatus.get_all does (a failed request counts as an empty list), then the average
+        build time, the queue and the builds running."""
+        url = "http://%s:%d/environments/status" % (self.builder_host, self.builder_port)
+        try:
+            conn = http.client.HTTPConnection(self.builder_host, self.builder_port,
+                                              timeout=BUILDER_TIMEOUT)
+            try:
+                conn.request("GET", "/environments/status")
+                r = conn.getresponse()
+                answer = r.read()
+            finally:
+                conn.close()
+            if not 200 <= r.status <= 299:
+                raise BuilderHTTPError("%d %s for url '%s'" % (r.status, r.reason, url))
+            listed = json.loads(answer)
+        except Exception as e:
+            self.events.add("build_status", ok=False,
+                            error="Connection to builder failed: " + exception_text(e))
+            listed = []
+        try:
+            statuses = [{
+                "name": s["Name"],
+                "requested": datetime.datetime.fromisoformat(s["Requested"]),
+                "start": datetime.datetime.fromisoformat(s["BuildStart"])
+                if s["BuildStart"] else None,
+                "done": datetime.datetime.fromisoformat(s["BuildDone"])
+                if s["BuildDone"] else None,
+            } for s in listed]
+            times = [(s["done"] - s["start"]).total_seconds() for s in statuses
+                     if s["done"] is not None and s["start"] is not None]
+            queued = sorted((s for s in statuses if s["start"] is None),
+                            key=lambda s: s["requested"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise CoreCrash("core cannot read the builder's status: " + exception_text(e)) from e
+        body = {
+            "avgBuildSeconds": statistics.mean(times) if times else None,
+            "queue": [{"name": s["name"], "requested": s["requested"].isoformat()}
+                      for s in queued if s["requested"] is not None],
+            "building": [{"name": s["name"], "buildStart": s["start"].isoformat()}
+                         for s in statuses if s["start"] is not None and s["done"] is None],
+        }
+        self.events.add("build_status", ok=True, entries=len(statuses), **body)
+        return body
 
 
 class BuilderHTTPError(Exception):

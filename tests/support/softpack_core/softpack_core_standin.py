@@ -111,6 +111,13 @@ def make_app(core, events, answer_delay=0.0):
             return internal_error(events, "/resend-pending-builds", e)
         return JSONResponse(body, status_code=status)
 
+    @app.post("/build-status")
+    async def build_status():
+        try:
+            return core.build_status()
+        except Exception as e:
+            return internal_error(events, "/build-status", e)
+
     @app.get("/get-environments")
     def get_environments():
         return core.all_environments()
