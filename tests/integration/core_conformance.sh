@@ -11,7 +11,9 @@
 #   3. a build failure                       5. core restarted with pending builds, the
 #   6. core down while the builder uploads      builder started after it (its resend)
 #   7. an API token set: core, which sends no credentials, still gets its builds and status
-#   8. the check itself: a second writer of the repository makes core's push fail, and the
+#   8. the default destinations with core.url set, and artifacts.repo naming core's repository:
+#      the builder uploads to core and never writes the repository itself
+#   9. the check itself: a second writer of the repository makes core's push fail, and the
 #      stand-in reports it
 # Core's build-status page (its reading of GET /environments/status) is checked on the way.
 source "$(dirname "$0")/lib/common.bash"
@@ -277,7 +279,41 @@ assert_core_env users/alice/token-1 ready null module builder.out spack.lock
 assert_build_status_idle "with an API token"
 assert_no_rejected_push "with an API token"
 
-# 8. The check can fail: a second writer of the repository (as the builder's `git` destination
+# 8. No publish.destinations, core.url set, artifacts.repo = core's repository (a site moving
+# from the git destination): the default is to upload to core, and the builder never commits
+# to the repository, so none of core's pushes is refused.
+stop_service
+write_config <<YAML
+core:
+  url: $CORE
+artifacts:
+  repo: $ART
+publish:
+  retry_initial: 300ms
+  retry_max: 1s
+server:
+  address: 127.0.0.1
+  port: $PORT
+YAML
+start_service
+r=$(create_env defaults '[{"name":"xxhash","version":"0.8.1"}]')
+assert_eq '{"message":"Successfully scheduled environment creation"}' "$r" "create defaults"
+wait_for "builder_build users/alice/defaults-1 | jq -e '.state == \"published\" or .state == \"failed\"' >/dev/null" 120 ||
+  fail "defaults-1: the builder's build did not end: $(builder_build users/alice/defaults-1)"
+dests=$(builder_build users/alice/defaults-1 | jq -c '[.destinations[].name]')
+jq -e 'index("core") != null and index("git") == null' <<<"$dests" >/dev/null ||
+  fail "defaults-1: the default destinations with core.url set must include core and not git; got $dests"
+assert_eq "" "$(git -C "$ART" log --format='%an: %s' main | grep -v '^softpack: ' | grep -v '^tester: initial$' || true)" \
+  "commits to core's repository by anyone but core"
+wait_core_done users/alice/defaults-1 60
+assert_core_env users/alice/defaults-1 ready null module builder.out spack.lock
+# One more change by core after the build: its push must still go through.
+r=$(create_env after-defaults '[{"name":"xxhash"}]')
+assert_eq '{"message":"Successfully scheduled environment creation"}' "$r" "create after-defaults"
+wait_core_done users/alice/after-defaults-1 120
+assert_no_rejected_push "with the default destinations"
+
+# 9. The check can fail: a second writer of the repository (as the builder's `git` destination
 # was) makes core's next push fail, and the stand-in reports it.
 work="$IT_DIR/second-writer"
 git clone -q "$ART" "$work"
