@@ -13,8 +13,10 @@ SP_DEBIAN_PACKAGES=(
   python3 python3-yaml environment-modules tcl curl
 )
 # Only the tests need these: the real OCI registry the image is pushed to (docker-registry),
-# htpasswd for its auth, and skopeo to read pushed images back.
-SP_TEST_PACKAGES=(docker-registry apache2-utils skopeo jq sqlite3 wrk)
+# htpasswd for its auth, skopeo to read pushed images back, and FastAPI/uvicorn/python-multipart
+# for the softpack-core stand-in (tests/support/softpack_core/).
+SP_TEST_PACKAGES=(docker-registry apache2-utils skopeo jq sqlite3 wrk
+  python3-fastapi python3-uvicorn python3-multipart)
 # Only scripts/fuzz needs these: clang, and its runtime libraries (libFuzzer, ASan, UBSan).
 SP_FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 
