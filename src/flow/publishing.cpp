@@ -36,10 +36,13 @@ bool first_unfinished_was_cancelled(const BuildStatus& b) {
 // "failed, exit code 2, NonZeroExitCode" for a stage's line.
 std::string stage_outcome(const StageStatus& st) {
   std::string out(scheduler::to_string(st.state));
+  std::string code;
   if (meaningful_exit_code(st)) {
-    out += ", exit code " + std::to_string(*st.exit_code);
+    code = "exit code " + std::to_string(*st.exit_code);
+    out += ", " + code;
   }
-  if (!st.reason.empty()) {
+  // The local executor's (and a result file's) reason is the exit code itself: said once.
+  if (!st.reason.empty() && st.reason != code) {
     out += ", " + st.reason;
   }
   return out;

@@ -224,6 +224,7 @@ TEST_CASE("publishing: builder.out's header block", "[publishing]") {
   SECTION("a concretize-stage failure carries softpack-core's concretization phrase") {
     auto b = ended_build(false);
     b.stages[0].exit_code = 1;
+    b.stages[0].reason = "exit code 1"; // as the local executor says it: not repeated
     b.stages[1].state = JobState::cancelled;
     b.stages[1].reason = "not submitted: a stage before it failed";
     b.stages[2].state = JobState::cancelled;
