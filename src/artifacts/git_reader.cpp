@@ -109,6 +109,17 @@ Expected<void> GitReader::fetch() {
   return {};
 }
 
+Expected<std::optional<std::string>> GitReader::tip(const std::string& branch) {
+  auto r = git({"rev-parse", "--verify", "--quiet", "refs/heads/" + branch + "^{commit}"});
+  if (!r) {
+    return r.error();
+  }
+  if (!r->ok()) {
+    return std::optional<std::string>{};
+  }
+  return std::optional<std::string>(std::string(trim(r->out)));
+}
+
 Expected<bool> GitReader::has_commit(const std::string& id) {
   if (!is_hex_id(id)) {
     return make_error(ErrorKind::invalid_input, "not a commit id: '" + printable(id) + "'");

@@ -44,6 +44,8 @@ public:
   Expected<void> fetch();
   // Whether `id` names a commit in the mirror.
   Expected<bool> has_commit(const std::string& id);
+  // The commit the fetched `branch` points to; nullopt when there is no such branch.
+  Expected<std::optional<std::string>> tip(const std::string& branch);
   // The files under `dir` (e.g. "environments/") that were added or modified from `before` to
   // `after` (git diff-tree, renames as delete + add); with no `before`, every file under `dir`
   // at `after`. Deleted files are not listed.

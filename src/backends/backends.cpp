@@ -105,14 +105,27 @@ Expected<std::unique_ptr<artifacts::Publisher>> make_git(const Context& context,
       std::make_unique<artifacts::GitPublisher>(context.runner, std::move(git)));
 }
 
-Expected<std::unique_ptr<artifacts::Publisher>> make_core(const Context&,
+// With artifacts.repo set (softpack-core's repository), an upload that core refuses is checked
+// against it: core answers an upload that changes nothing with a 500.
+Expected<std::unique_ptr<artifacts::Publisher>> make_core(const Context& context,
                                                           const std::any& settings) {
   auto o = settings_with_url<artifacts::CoreOptions>(settings, "core");
   if (!o) {
     return o.error();
   }
-  return std::unique_ptr<artifacts::Publisher>(
-      std::make_unique<artifacts::CorePublisher>(std::move(*o)));
+  const config::Config& config = context.config;
+  artifacts::CoreHasFiles has_files;
+  if (!config.artifacts.repo.empty()) {
+    artifacts::GitReaderOptions repository;
+    repository.remote = config.artifacts.repo;
+    repository.mirror_dir = std::filesystem::absolute(config.data_dir / "core-check-mirror.git");
+    repository.credentials_file = config.artifacts.credentials_file;
+    repository.ssh_key_file = config.artifacts.ssh_key_file;
+    has_files =
+        artifacts::core_repository_check(context.runner, repository, config.artifacts.branch);
+  }
+  return std::unique_ptr<artifacts::Publisher>(std::make_unique<artifacts::CorePublisher>(
+      std::move(*o), http_perform, std::move(has_files)));
 }
 
 // ---- default destinations: core when its URL is set (it writes its repository itself), git

@@ -13,6 +13,8 @@
 #   7. an API token set: core, which sends no credentials, still gets its builds and status
 #   8. the default destinations with core.url set, and artifacts.repo naming core's repository:
 #      the builder uploads to core and never writes the repository itself
+#  10. core commits an upload but its answer comes too late: the retry gets core's 500 for an
+#      upload that changes nothing, and the builder confirms the files in core's repository
 #   9. the check itself: a second writer of the repository makes core's push fail, and the
 #      stand-in reports it
 # Core's build-status page (its reading of GET /environments/status) is checked on the way.
@@ -44,11 +46,11 @@ CORE_PORT=$(free_port)
 CORE="http://127.0.0.1:$CORE_PORT"
 EVENTS="$IT_DIR/core-events.jsonl"
 
-start_core() {
+start_core() { # [stand-in options...]
   rm -f "$IT_DIR/core.port"
   /usr/bin/python3 "$STANDIN" --artifacts "$ART" --clone "$IT_DIR/core-clone" \
     --builder-host 127.0.0.1 --builder-port "$PORT" --port "$CORE_PORT" \
-    --port-file "$IT_DIR/core.port" --events "$EVENTS" >>"$IT_DIR/core.log" 2>&1 &
+    --port-file "$IT_DIR/core.port" --events "$EVENTS" "$@" >>"$IT_DIR/core.log" 2>&1 &
   CORE_PID=$!
   wait_for "[[ -s '$IT_DIR/core.port' ]] && curl -fsS '$CORE/standin/git' >/dev/null 2>&1" 30 ||
     fail "the softpack-core stand-in did not start: $(tail -20 "$IT_DIR/core.log")"
@@ -312,6 +314,37 @@ r=$(create_env after-defaults '[{"name":"xxhash"}]')
 assert_eq '{"message":"Successfully scheduled environment creation"}' "$r" "create after-defaults"
 wait_core_done users/alice/after-defaults-1 120
 assert_no_rejected_push "with the default destinations"
+
+# 10. Core commits an upload, but its answer comes after the builder's timeout: the retry is an
+# upload that changes nothing, which core answers with a 500 ("No changes made" in its log). The
+# builder reads core's repository (artifacts.repo), finds the files there, and ends published
+# instead of retrying until publish.give_up_after.
+stop_service
+stop_core
+start_core --upload-answer-delay 3
+write_config <<YAML
+core:
+  url: $CORE
+  timeout: 1s
+artifacts:
+  repo: $ART
+publish:
+  retry_initial: 300ms
+  retry_max: 1s
+server:
+  address: 127.0.0.1
+  port: $PORT
+YAML
+start_service
+r=$(create_env slow-answer '[{"name":"xxhash","version":"0.8.1"}]')
+assert_eq '{"message":"Successfully scheduled environment creation"}' "$r" "create slow-answer"
+wait_for "builder_build users/alice/slow-answer-1 | jq -e '.state == \"published\" or .state == \"failed\"' >/dev/null" 120 ||
+  fail "slow-answer-1: the build did not end (core's 500 for an unchanged upload retried forever?): $(builder_build users/alice/slow-answer-1)"
+assert_eq published "$(builder_build users/alice/slow-answer-1 | jq -r .state)" "slow-answer-1's state"
+assert_contains "$(cat "$IT_DIR/service.log")" "already holds these files" \
+  "the builder's log says why it took core's 500"
+assert_core_env users/alice/slow-answer-1 ready null module builder.out spack.lock
+assert_no_rejected_push "after an answer that came too late"
 
 # 9. The check can fail: a second writer of the repository (as the builder's `git` destination
 # was) makes core's next push fail, and the stand-in reports it.

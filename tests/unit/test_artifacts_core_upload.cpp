@@ -141,3 +141,78 @@ TEST_CASE("core: errors are retried by the flow, and say why", "[artifacts][core
   CHECK(down.error().kind == ErrorKind::transient);
   CHECK_THAT(down.error().context, Catch::Contains(gone_url + "/resend-pending-builds"));
 }
+
+TEST_CASE("core: a refused upload whose files core already holds is published",
+          "[artifacts][core]") {
+  TempDir t;
+  HttpTestServer core([](const TestRequest&) {
+    return TestResponse{500, {}, "Internal Server Error"}; // core's answer to "No changes made"
+  });
+  const CoreOptions options{core.url(), std::chrono::seconds(10)};
+  int asked = 0;
+  auto has = [&](std::optional<std::string> answer) {
+    return [&asked, answer](const PublishRequest&) -> Expected<std::optional<std::string>> {
+      ++asked;
+      return answer;
+    };
+  };
+  auto r = CorePublisher(options, http_perform, has("0123abcd")).publish(request_for(t, true));
+  REQUIRE(r);
+  CHECK(asked == 1);
+  r = CorePublisher(options, http_perform, has(std::nullopt)).publish(request_for(t, true));
+  REQUIRE_FALSE(r);
+  CHECK(r.error().kind == ErrorKind::transient);
+  auto unreadable = [](const PublishRequest&) -> Expected<std::optional<std::string>> {
+    return make_error(ErrorKind::command, "fetch failed", "git fetch");
+  };
+  r = CorePublisher(options, http_perform, unreadable).publish(request_for(t, true));
+  REQUIRE_FALSE(r);
+  CHECK_THAT(r.error().describe(), Catch::Contains("HTTP 500") && Catch::Contains("fetch failed"));
+}
+
+TEST_CASE("core: the repository check compares every file of the upload", "[artifacts][core]") {
+  TempDir t;
+  const auto req = request_for(t, true);
+  SystemCommandRunner runner;
+  auto git = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), "git");
+    auto out = runner.run(args, {});
+    REQUIRE(out);
+    INFO(out->err);
+    REQUIRE(out->ok());
+  };
+  const auto repo = t / "core.git";
+  const auto work = t / "work";
+  git({"init", "--quiet", "--bare", "--initial-branch=main", repo.string()});
+  git({"clone", "--quiet", repo.string(), work.string()});
+  const std::string dir = environment_dir(req.spec);
+  for (const auto& f : artifact_files(true)) {
+    t.write("work/" + dir + "/" + f, "contents of " + f + "\n");
+  }
+  t.write("work/" + dir + "/meta.yml", "tags: []\n"); // core's own file: not compared
+  git({"-C", work.string(), "add", "-A"});
+  git({"-C", work.string(), "-c", "user.name=core", "-c", "user.email=core@x", "commit", "--quiet",
+       "-m", "upload"});
+  git({"-C", work.string(), "push", "--quiet", "origin", "HEAD:main"});
+
+  GitReaderOptions o;
+  o.remote = repo.string();
+  o.mirror_dir = t / "mirror.git";
+  auto check = core_repository_check(runner, o, "main");
+  auto same = check(req);
+  REQUIRE(same);
+  REQUIRE(same->has_value());
+  CHECK((*same)->size() == 40);
+
+  SECTION("one file differs: not there") {
+    t.write("out/module", "another module\n");
+    auto differs = check(req);
+    REQUIRE(differs);
+    CHECK_FALSE(differs->has_value());
+  }
+  SECTION("another branch, or none: not there") {
+    auto other = core_repository_check(runner, o, "develop")(req);
+    REQUIRE(other);
+    CHECK_FALSE(other->has_value());
+  }
+}
