@@ -41,10 +41,7 @@ int talk_to_service(const ClientOptions& o, bool cancel) {
     std::cerr << "softpack-builder: " << c.error().describe() << "\n";
     return k_exit_config;
   }
-  std::string url = o.server_url;
-  if (url.empty()) {
-    url = "http://" + c->server.address + ":" + std::to_string(c->server.port);
-  }
+  const std::string url = o.server_url.empty() ? service_url(*c) : o.server_url;
   auto token = client_token(o.token_file, *c);
   if (!token) {
     std::cerr << "softpack-builder: " << token.error().describe() << "\n";

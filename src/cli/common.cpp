@@ -135,6 +135,19 @@ SiteCheck check_site(const std::optional<std::string>& path) {
   return out;
 }
 
+std::string service_url(const config::Config& config) {
+  std::string host = config.server.address;
+  if (host == "0.0.0.0") {
+    host = "127.0.0.1";
+  } else if (host == "::") {
+    host = "::1";
+  }
+  if (host.find(':') != std::string::npos) {
+    host = "[" + host + "]";
+  }
+  return "http://" + host + ":" + std::to_string(config.server.port);
+}
+
 Expected<std::string> client_token(const std::optional<std::string>& token_file,
                                    const config::Config& config) {
   if (token_file) {

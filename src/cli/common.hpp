@@ -66,6 +66,10 @@ SiteCheck check_site(const std::optional<std::string>& path);
 // Exposed for tests.
 ServeSecrets check_serving(const config::Config& config, std::vector<Error>& errors);
 
+// The URL of the service the configuration describes: http://<server.address>:<server.port>, an
+// IPv6 address in brackets, and the wildcard addresses (0.0.0.0, ::) as this host's loopback.
+std::string service_url(const config::Config& config);
+
 // The bearer token a client of the service sends: the first line of --token-file FILE, else
 // $SOFTPACK_API_TOKEN, else the configuration's server.api_token_file when this user can read
 // it; "" for none. A --token-file that cannot be read or is empty is invalid_input.

@@ -206,6 +206,18 @@ TEST_CASE("cli: the token a client sends", "[cli]") {
   }
 }
 
+TEST_CASE("cli: the service's URL from the configuration", "[cli]") {
+  config::Config c;
+  CHECK(service_url(c) == "http://127.0.0.1:7080");
+  c.server.port = 8000;
+  c.server.address = "0.0.0.0";
+  CHECK(service_url(c) == "http://127.0.0.1:8000");
+  c.server.address = "::";
+  CHECK(service_url(c) == "http://[::1]:8000");
+  c.server.address = "fd00::2";
+  CHECK(service_url(c) == "http://[fd00::2]:8000");
+}
+
 TEST_CASE("cli: an option's value may not be another option", "[cli]") {
   CHECK(option_value_error("/tmp/dir").empty());
   CHECK(option_value_error("-").empty()); // stdin
