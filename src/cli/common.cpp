@@ -4,6 +4,7 @@
 #include "cli/wiring.hpp"
 #include "server/http_server.hpp"
 #include "util/fs.hpp"
+#include "util/text.hpp"
 
 #include <cstdlib>
 #include <filesystem>
@@ -96,6 +97,22 @@ ServeSecrets check_serving(const config::Config& config, std::vector<Error>& err
           key_error(config, s.key, value.error().describe() + " (or set $" + s.env_var + ")"));
     } else {
       s.out = std::move(*value);
+    }
+  }
+  // The files the artifacts repository is reached with, by the git destination and the
+  // webhook: one that cannot be read would fail every publication and delivery, later.
+  for (const auto& [key, file] :
+       {std::pair<std::string_view, const std::string&>{"artifacts.credentials_file",
+                                                        config.artifacts.credentials_file},
+        {"artifacts.ssh_key_file", config.artifacts.ssh_key_file}}) {
+    if (file.empty()) {
+      continue;
+    }
+    auto text = read_file(file, 1 << 20);
+    if (!text) {
+      errors.push_back(key_error(config, key, text.error().describe()));
+    } else if (trim(*text).empty()) {
+      errors.push_back(key_error(config, key, file + ": the file is empty"));
     }
   }
   return secrets;

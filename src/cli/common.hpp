@@ -50,8 +50,9 @@ struct ServeSecrets {
 // The site configuration (found as load_site_config finds it) checked as `serve` checks it
 // before it starts, for `serve` and `check-config` alike: every error in the file; then, when
 // the file could be read to its end, the secret files it names (server.api_token_file and
-// server.gitlab_token_file, unless their variables are set: a file that is missing, unreadable
-// or empty is an error), the listening address (an IP address, not a host name); and, when all
+// server.gitlab_token_file, unless their variables are set; artifacts.credentials_file and
+// artifacts.ssh_key_file: a file that is missing, unreadable or empty is an error), the
+// listening address (an IP address, not a host name); and, when all
 // that is right, the scheduler and destinations made as serve makes them (which reads the
 // registry's credentials). Every error is ErrorKind::config; the ones about a key name it and
 // where the file sets it.

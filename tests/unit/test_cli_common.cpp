@@ -129,6 +129,20 @@ TEST_CASE("cli: check_site reports what serve would refuse, every error with key
     CHECK_THAT(site.errors[2].message, Catch::StartsWith("server.gitlab_token_file: ") &&
                                            Catch::Contains("the secret file is empty"));
   }
+  SECTION("the files the artifacts repository is reached with") {
+    t.write("empty-key", "");
+    const auto file = t.write(
+        "site.yaml", head + "artifacts:\n  credentials_file: " + (t / "no-such-file").string() +
+                         "\n  ssh_key_file: " + (t / "empty-key").string() + "\n");
+    const auto site = check_site(file.string());
+    REQUIRE(site.errors.size() == 2);
+    CHECK(site.errors[0].context == file.string() + ":3");
+    CHECK_THAT(site.errors[0].message, Catch::StartsWith("artifacts.credentials_file: ") &&
+                                           Catch::Contains("no-such-file"));
+    CHECK(site.errors[1].context == file.string() + ":4");
+    CHECK_THAT(site.errors[1].message,
+               Catch::StartsWith("artifacts.ssh_key_file: ") && Catch::Contains("is empty"));
+  }
   SECTION("a token from the environment needs no file") {
     ScopedEnv api("SOFTPACK_API_TOKEN", "from-env");
     const auto file = t.write(
