@@ -441,10 +441,12 @@ Expected<Config> read_config(const YamlNode& doc, std::string_view source_name,
     if (const YamlNode* m = r.get("max_body")) {
       auto mb = parse_memory_mb(m->scalar);
       if (!m->is_scalar() || !mb || *mb == 0) {
-        return bad(*m, source_name, "server.max_body",
-                   "expected a size such as 1M, found '" + printable(m->scalar) + "'");
+        SOFTPACK_TRY(
+            r.report(bad(*m, source_name, "server.max_body",
+                         "expected a size such as 1M, found '" + printable(m->scalar) + "'")));
+      } else {
+        c.server.max_body_bytes = *mb * 1024 * 1024;
       }
-      c.server.max_body_bytes = *mb * 1024 * 1024;
     }
     SOFTPACK_TRY(r.duration("read_timeout", c.server.read_timeout));
     SOFTPACK_TRY(r.duration("write_timeout", c.server.write_timeout));
@@ -480,12 +482,15 @@ Expected<Config> read_config(const YamlNode& doc, std::string_view source_name,
     context.selected_at = selector.node().find(selector_key);
     auto settings = e.read(context);
     if (!settings) {
-      return settings.error();
+      // The section's unknown keys are reported too.
+      SOFTPACK_TRY(top.report(settings.error()));
     }
     if (!e.section.empty()) {
       SOFTPACK_TRY(section.finish());
     }
-    c.backend_settings[std::string(e.name)] = std::move(*settings);
+    if (settings) {
+      c.backend_settings[std::string(e.name)] = std::move(*settings);
+    }
     return {};
   };
   for (const auto& e : schema.schedulers) {

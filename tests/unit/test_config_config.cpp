@@ -336,6 +336,17 @@ TEST_CASE("config: every error is reported, with its key and line, in line order
                         Catch::Contains("\nsite.yaml:12: publish.destinations: unknown "
                                         "destination 'nowhere'"));
   }
+  SECTION("in the backends' sections and after them") {
+    const auto more = config::check_config("registry:\n  url: ftp://x\n  bogus: 1\n"
+                                           "server:\n  max_body: 0\n  port: x\nbogus: 2\n",
+                                           "site.yaml", backends::builtin().schema());
+    std::vector<std::string> where;
+    for (const auto& e : more.errors) {
+      where.push_back(e.context);
+    }
+    CHECK(where == std::vector<std::string>{"site.yaml:2", "site.yaml:3", "site.yaml:5",
+                                            "site.yaml:6", "site.yaml:7"});
+  }
   SECTION("one error stays as it is") {
     auto e = parse_error("scheduler:\n  poll_interval: soon\n");
     CHECK(e.describe() == "site.yaml:2: scheduler.poll_interval: expected a duration such as "
