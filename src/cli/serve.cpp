@@ -6,7 +6,6 @@
 #include "server/http_server.hpp"
 #include "service/service.hpp"
 #include "store/store.hpp"
-#include "util/fs.hpp"
 
 #include <thread>
 
@@ -19,17 +18,9 @@ namespace softpack::cli {
 
 namespace asio = boost::asio;
 
-int serve(const config::Config& config) {
+int serve(const config::Config& config, const ServeSecrets& secrets) {
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S%z %l %v");
 
-  auto api_token = read_secret("SOFTPACK_API_TOKEN", config.server.api_token_file);
-  auto gitlab_token = read_secret("SOFTPACK_GITLAB_TOKEN", config.server.gitlab_token_file);
-  for (const auto* t : {&api_token, &gitlab_token}) {
-    if (!*t) {
-      spdlog::error("{}", t->error().describe());
-      return k_exit_config;
-    }
-  }
   auto wired = wire(config);
   if (!wired) {
     spdlog::error("{}", wired.error().describe());
@@ -50,9 +41,9 @@ int serve(const config::Config& config) {
   options.port = static_cast<std::uint16_t>(config.server.port);
   options.read_timeout = config.server.read_timeout;
   options.write_timeout = config.server.write_timeout;
-  options.handler.api_token = *api_token;
+  options.handler.api_token = secrets.api_token;
+  options.handler.gitlab_token = secrets.gitlab_token;
   options.handler.core_clients = config.server.core_clients;
-  options.handler.gitlab_token = *gitlab_token;
   options.handler.max_body_bytes = config.server.max_body_bytes;
   if (!options.handler.api_token.empty()) {
     std::string clients;

@@ -7,7 +7,9 @@
 #include "flow/plan.hpp"
 #include "util/fs.hpp"
 #include "util/http_client.hpp"
+#include "util/text.hpp"
 
+#include <filesystem>
 #include <iostream>
 #include <thread>
 #include <unistd.h>
@@ -17,16 +19,44 @@
 
 namespace softpack::cli {
 
+Expected<EnvironmentName> infer_environment(const std::filesystem::path& spec_file) {
+  const std::filesystem::path dir = spec_file.parent_path();
+  const std::string leaf = dir.filename().string();
+  const std::string owner = dir.parent_path().filename().string();
+  const std::string kind = dir.parent_path().parent_path().filename().string();
+  const std::string give =
+      "; give --name users/<user>/<env> (or groups/<group>/<env>) and --version";
+  const auto split = spec::split_versioned_name(leaf);
+  if (!split) {
+    return make_error(ErrorKind::invalid_input,
+                      "cannot tell the environment's name and version from the directory '" +
+                          printable(leaf) +
+                          "': softpack-core names it <name>-<number> (e.g. my-env-1)" + give,
+                      spec_file.string());
+  }
+  if (kind != "users" && kind != "groups") {
+    return make_error(ErrorKind::invalid_input,
+                      "cannot tell whose environment '" + printable(leaf) +
+                          "' is: its directory is not in users/<user>/ or groups/<group>/" + give,
+                      spec_file.string());
+  }
+  return EnvironmentName{kind + "/" + owner + "/" + split->first, split->second};
+}
+
 namespace {
 
-Expected<spec::ValidSpec> read_spec(const std::string& file, const std::string& name,
-                                    const std::string& version) {
+Expected<spec::ValidSpec> read_spec(std::string file, std::string name, std::string version) {
   std::string text;
   std::string source = file;
   if (file == "-") {
     source = "<stdin>";
     text.assign(std::istreambuf_iterator<char>(std::cin), {});
   } else {
+    std::error_code ec;
+    if (std::filesystem::is_directory(file, ec)) {
+      file = (std::filesystem::path(file) / "softpack.yml").string();
+      source = file;
+    }
     auto r = read_file(file, 4 << 20);
     if (!r) {
       Error e = r.error();
@@ -48,11 +78,25 @@ Expected<spec::ValidSpec> read_spec(const std::string& file, const std::string& 
     }
     return s;
   }
-  if (name.empty() || version.empty()) {
+  if (name.empty() != version.empty()) {
     return make_error(ErrorKind::invalid_input,
-                      "--name users/<user>/<env> (or groups/<group>/<env>) and --version are "
-                      "required with a softpack.yml",
+                      "give both --name and --version, or neither to take them from the "
+                      "directory the softpack.yml is in (users/<user>/<name>-<number>)",
                       source);
+  }
+  if (name.empty()) {
+    if (file == "-") {
+      return make_error(ErrorKind::invalid_input,
+                        "--name users/<user>/<env> (or groups/<group>/<env>) and --version are "
+                        "required with a softpack.yml on stdin",
+                        source);
+    }
+    auto inferred = infer_environment(std::filesystem::absolute(file).lexically_normal());
+    if (!inferred) {
+      return inferred.error();
+    }
+    name = inferred->name;
+    version = inferred->version;
   }
   auto parts = spec::split_full_path(name, "--name");
   if (!parts) {
@@ -112,13 +156,21 @@ std::string build_request_json(const spec::EnvironmentSpec& spec) {
       {"name", spec.path + "/" + spec.name}, {"version", spec.version}, {"model", model}});
 }
 
+// A 401 or 403: the token is missing or wrong. Prints the service's reason and what to do.
+int refused(int status, std::string_view body) {
+  std::cerr << "sp-submit: the service refused the request (" << status
+            << "): " << refusal_reason(body)
+            << "\nsp-submit: give the service's API token with --token-file FILE or "
+               "$SOFTPACK_API_TOKEN\n";
+  return k_exit_bad_input;
+}
+
 // Submits to a running service; with --wait, follows GET /builds/{id} until the build ends.
-int submit_to_server(const std::string& url, const config::Config& config,
-                     const spec::ValidSpec& spec, bool wait) {
+int submit_to_server(const std::string& url, const std::string& token, const spec::ValidSpec& spec,
+                     bool wait) {
   std::map<std::string, std::string> headers;
-  auto token = read_secret("SOFTPACK_API_TOKEN", config.server.api_token_file);
-  if (token && !token->empty()) {
-    headers["Authorization"] = "Bearer " + *token;
+  if (!token.empty()) {
+    headers["Authorization"] = "Bearer " + token;
   }
   auto r =
       http_request("POST", url + "/environments/build", build_request_json(spec.get()), headers);
@@ -126,8 +178,12 @@ int submit_to_server(const std::string& url, const config::Config& config,
     std::cerr << "sp-submit: " << r.error().describe() << "\n";
     return k_exit_internal;
   }
+  if (r->status == 401 || r->status == 403) {
+    return refused(r->status, r->body);
+  }
   if (r->status != 200) {
-    std::cerr << "sp-submit: the service answered " << r->status << ": " << r->body << "\n";
+    std::cerr << "sp-submit: the service answered " << r->status << ": " << refusal_reason(r->body)
+              << "\n";
     // 400: the request is wrong; 409: another spec of this environment is building.
     return r->status == 400 || r->status == 409 ? k_exit_bad_input : k_exit_internal;
   }
@@ -149,6 +205,8 @@ int submit_to_server(const std::string& url, const config::Config& config,
     auto b = http_request("GET", url + "/builds/" + id, {}, headers);
     if (!b) {
       std::cerr << "sp-submit: " << b.error().describe() << " (retrying)\n";
+    } else if (b->status == 401 || b->status == 403) {
+      return refused(b->status, b->body);
     } else if (b->status == 200) {
       auto view = parse_build_view(b->body);
       if (!view) {
@@ -193,13 +251,14 @@ int sp_submit_main(int argc, char** argv) {
   std::optional<std::string> config_file;
   RunOptions options;
   app.add_option("spec", spec_file,
-                 "softpack.yml (description + packages), or a softpack-core JSON request; - "
-                 "for stdin")
+                 "softpack.yml (description + packages), a directory holding one, or a "
+                 "softpack-core JSON request; - for stdin")
       ->required();
   app.add_option("--name", name,
-                 "environment path and name: users/<user>/<env> or "
-                 "groups/<group>/<env>");
-  app.add_option("--version", version, "environment version, e.g. 1");
+                 "environment path and name: users/<user>/<env> or groups/<group>/<env> "
+                 "(default: from the directory, when it is users/<user>/<env>-<number>)");
+  app.add_option("--version", version,
+                 "environment version, e.g. 1 (default: the <number> of that directory)");
   app.add_option("--config", config_file, "site configuration (YAML)");
   app.add_flag("--wait", options.wait, "print each stage's transitions while waiting");
   app.add_flag("-v,--verbose", options.verbose, "log what the engine does");
@@ -207,8 +266,13 @@ int sp_submit_main(int argc, char** argv) {
   app.add_option("--server", server_url,
                  "submit to a running softpack-builder service at this URL (e.g. "
                  "http://127.0.0.1:7080) instead of running the build here");
+  std::optional<std::string> token_file;
+  app.add_option("--token-file", token_file,
+                 "with --server: a file holding the service's API token (default: "
+                 "$SOFTPACK_API_TOKEN, else the config's server.api_token_file when readable)");
   app.add_option("--dry-run", dry_run_dir,
                  "write the job scripts and spack.yaml into DIR; submit nothing");
+  refuse_options_as_values(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -230,7 +294,12 @@ int sp_submit_main(int argc, char** argv) {
     return dry_run(*config, *spec, dry_run_dir);
   }
   if (!server_url.empty()) {
-    return submit_to_server(server_url, *config, *spec, options.wait);
+    auto token = client_token(token_file, *config);
+    if (!token) {
+      std::cerr << "sp-submit: " << token.error().describe() << "\n";
+      return exit_code_for(token.error());
+    }
+    return submit_to_server(server_url, *token, *spec, options.wait);
   }
   return run_build(*config, *spec, options, std::cout, std::cerr);
 }

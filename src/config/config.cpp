@@ -5,7 +5,9 @@
 #include "util/units.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdlib>
+#include <limits>
 #include <set>
 #include <unistd.h>
 
@@ -83,8 +85,8 @@ Expected<void> check_extra_args(const std::vector<std::string>& args, const Yaml
 
 Expected<void> read_resources(const YamlNode& node, std::string_view source,
                               const std::string& prefix, const Schema& schema,
-                              scheduler::Resources& out) {
-  MapReader r(node, source, prefix);
+                              scheduler::Resources& out, std::vector<Error>* collect) {
+  MapReader r(node, source, prefix, collect);
   SOFTPACK_TRY(r.check_is_map());
   SOFTPACK_TRY(r.string("partition", out.partition));
   SOFTPACK_TRY(r.string("account", out.account));
@@ -94,7 +96,8 @@ Expected<void> read_resources(const YamlNode& node, std::string_view source,
   SOFTPACK_TRY(r.integer("cpus", out.cpus, 1, 4096));
   SOFTPACK_TRY(r.string_list("extra_args", out.extra_args));
   if (const YamlNode* n = node.find("extra_args")) {
-    SOFTPACK_TRY(check_extra_args(out.extra_args, *n, source, r.key_path("extra_args"), schema));
+    SOFTPACK_TRY(
+        r.report(check_extra_args(out.extra_args, *n, source, r.key_path("extra_args"), schema)));
   }
   return r.finish();
 }
@@ -198,6 +201,11 @@ Config default_config() {
   return c;
 }
 
+std::string Config::where(std::string_view key_path) const {
+  auto it = locations.find(key_path);
+  return it == locations.end() ? std::string() : it->second;
+}
+
 const std::any* backend_settings(const Config& config, std::string_view name) {
   auto it = config.backend_settings.find(name);
   return it == config.backend_settings.end() ? nullptr : &it->second;
@@ -208,17 +216,40 @@ Expected<Config> parse_config(std::string_view text, std::string_view source_nam
   return parse_config(text, source_name, schema, default_config(), std::filesystem::current_path());
 }
 
-Expected<Config> parse_config(std::string_view text, std::string_view source_name,
-                              const Schema& schema, const Config& defaults,
-                              const std::filesystem::path& working_dir) {
-  auto doc = parse_yaml(text, source_name);
-  if (!doc) {
-    Error e = doc.error();
-    e.kind = ErrorKind::config;
-    return e;
+namespace {
+
+// Where each key of `map` and of the maps under it is set: "server.port" -> "config.yaml:12".
+void record_locations(const YamlNode& map, std::string_view source, const std::string& prefix,
+                      std::map<std::string, std::string, std::less<>>& out) {
+  for (const auto& e : map.entries) {
+    const std::string path = prefix.empty() ? e.key : prefix + "." + e.key;
+    out[path] = std::string(source) + ":" + std::to_string(e.line);
+    if (e.value.is_map()) {
+      record_locations(e.value, source, path, out);
+    }
   }
+}
+
+// The line of an error's "file:12" context; errors without one sort last.
+int line_of(const Error& e) {
+  const auto colon = e.context.rfind(':');
+  int line = 0;
+  if (colon != std::string::npos &&
+      std::from_chars(e.context.data() + colon + 1, e.context.data() + e.context.size(), line)
+              .ptr == e.context.data() + e.context.size()) {
+    return line;
+  }
+  return std::numeric_limits<int>::max();
+}
+
+// Reads the document into a Config. Errors after which reading can go on are collected in
+// `errors` (the value keeps its default); the others are returned.
+Expected<Config> read_config(const YamlNode& doc, std::string_view source_name,
+                             const Schema& schema, const Config& defaults,
+                             const std::filesystem::path& working_dir, std::vector<Error>& errors) {
   Config c = defaults;
-  MapReader top(*doc, source_name, "");
+  record_locations(doc, source_name, "", c.locations);
+  MapReader top(doc, source_name, "", &errors);
   SOFTPACK_TRY(top.check_is_map());
   std::string data_dir, templates_dir;
   SOFTPACK_TRY(top.string("data_dir", data_dir));
@@ -245,39 +276,44 @@ Expected<Config> parse_config(std::string_view text, std::string_view source_nam
       }
     }
   } else if (!(scheduler_backend = find_entry(schema.schedulers, c.scheduler.backend))) {
-    return sched.error("backend", "unknown backend '" + printable(c.scheduler.backend) +
-                                      "' (expected " + names_of(schema.schedulers, " or ") + ")");
+    SOFTPACK_TRY(sched.report(
+        sched.error("backend", "unknown backend '" + printable(c.scheduler.backend) +
+                                   "' (expected " + names_of(schema.schedulers, " or ") + ")")));
   }
   SOFTPACK_TRY(sched.duration("poll_interval", c.scheduler.poll_interval));
   SOFTPACK_TRY(sched.duration("min_poll_interval", c.scheduler.min_poll_interval));
   SOFTPACK_TRY(sched.duration("lost_grace", c.scheduler.lost_grace));
   SOFTPACK_TRY(sched.integer("local_max_running", c.scheduler.local_max_running, 1, 1024));
   if (c.scheduler.poll_interval.count() < 1) {
-    return sched.error("poll_interval", "must be at least 1s");
+    SOFTPACK_TRY(sched.report(sched.error("poll_interval", "must be at least 1s")));
   }
   if (const YamlNode* d = sched.get("defaults")) {
-    SOFTPACK_TRY(
-        read_resources(*d, source_name, "scheduler.defaults", schema, c.scheduler.defaults));
+    SOFTPACK_TRY(read_resources(*d, source_name, "scheduler.defaults", schema, c.scheduler.defaults,
+                                sched.collector()));
   }
   if (const YamlNode* st = sched.get("stages")) {
     if (!st->is_map()) {
-      return bad(*st, source_name, "scheduler.stages", "expected a map of stage names");
+      SOFTPACK_TRY(
+          sched.report(bad(*st, source_name, "scheduler.stages", "expected a map of stage names")));
     }
     static const std::set<std::string> stage_names{"concretize", "build", "module"};
     for (const auto& e : st->entries) {
       if (!stage_names.count(e.key)) {
-        return make_error(ErrorKind::config,
-                          "unknown stage 'scheduler.stages." + e.key +
-                              "' (known: concretize, build, module)",
-                          std::string(source_name) + ":" + std::to_string(e.line));
+        SOFTPACK_TRY(sched.report(make_error(
+            ErrorKind::config,
+            "unknown stage 'scheduler.stages." + e.key + "' (known: concretize, build, module)",
+            std::string(source_name) + ":" + std::to_string(e.line))));
+        continue;
       }
       scheduler::Resources res = c.scheduler.defaults;
-      SOFTPACK_TRY(read_resources(e.value, source_name, "scheduler.stages." + e.key, schema, res));
+      SOFTPACK_TRY(read_resources(e.value, source_name, "scheduler.stages." + e.key, schema, res,
+                                  sched.collector()));
       c.scheduler.stages[e.key] = res;
     }
   }
   if (scheduler_backend) {
-    SOFTPACK_TRY(check_qos(sched.node(), source_name, c.scheduler, *scheduler_backend));
+    SOFTPACK_TRY(
+        sched.report(check_qos(sched.node(), source_name, c.scheduler, *scheduler_backend)));
   }
 
   {
@@ -295,7 +331,8 @@ Expected<Config> parse_config(std::string_view text, std::string_view source_nam
                                      {"container_spack", &c.spack.container_spack}}) {
       if (value->find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                    "0123456789_.:/-") != std::string::npos) {
-        return r.error(key, "'" + printable(*value) + "' has characters that cannot appear here");
+        SOFTPACK_TRY(r.report(
+            r.error(key, "'" + printable(*value) + "' has characters that cannot appear here")));
       }
     }
     SOFTPACK_TRY(r.finish());
@@ -319,8 +356,9 @@ Expected<Config> parse_config(std::string_view text, std::string_view source_nam
     for (const auto& [key, value] :
          {std::pair{"scripts_dir", &c.module.scripts_dir}, {"module_dir", &c.module.module_dir}}) {
       if (!value->empty() && (*value)[0] != '/') {
-        return r.error(key, "'" + printable(*value) +
-                                "' must be an absolute path (module files name it on every node)");
+        SOFTPACK_TRY(r.report(
+            r.error(key, "'" + printable(*value) +
+                             "' must be an absolute path (module files name it on every node)")));
       }
     }
     SOFTPACK_TRY(r.finish());
@@ -337,8 +375,9 @@ Expected<Config> parse_config(std::string_view text, std::string_view source_nam
           k.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                               "0123456789_") != std::string::npos ||
           (k[0] >= '0' && k[0] <= '9')) {
-        return bad(*r.node().find("environment"), source_name, "jobs.environment." + k,
-                   "not a valid environment variable name");
+        SOFTPACK_TRY(
+            r.report(bad(*r.node().find("environment"), source_name, "jobs.environment." + k,
+                         "not a valid environment variable name")));
       }
     }
     SOFTPACK_TRY(r.finish());
@@ -354,15 +393,15 @@ Expected<Config> parse_config(std::string_view text, std::string_view source_nam
     SOFTPACK_TRY(r.string("credentials_file", c.artifacts.credentials_file));
     SOFTPACK_TRY(r.string("ssh_key_file", c.artifacts.ssh_key_file));
     if (url_has_password(c.artifacts.repo)) {
-      return r.error("repo",
-                     "the URL holds a password; put credentials in artifacts.credentials_file "
-                     "(git-credential-store format) instead, so that they never reach logs");
+      SOFTPACK_TRY(r.report(
+          r.error("repo", "the URL holds a password; put credentials in artifacts.credentials_file "
+                          "(git-credential-store format) instead, so that they never reach logs")));
     }
     if (c.artifacts.branch.empty() || c.artifacts.branch.find("..") != std::string::npos ||
         c.artifacts.branch.find_first_of(" ~^:?*[\\") != std::string::npos ||
         c.artifacts.branch[0] == '-') {
-      return r.error("branch",
-                     "'" + printable(c.artifacts.branch) + "' is not a valid git branch name");
+      SOFTPACK_TRY(r.report(r.error("branch", "'" + printable(c.artifacts.branch) +
+                                                  "' is not a valid git branch name")));
     }
     SOFTPACK_TRY(r.finish());
   }
@@ -377,11 +416,13 @@ Expected<Config> parse_config(std::string_view text, std::string_view source_nam
     std::set<std::string> seen;
     for (const auto& d : c.publish.destinations) {
       if (!find_entry(schema.destinations, d)) {
-        return publish.error("destinations", "unknown destination '" + printable(d) + "' (known: " +
-                                                 names_of(schema.destinations, ", ") + ")");
+        SOFTPACK_TRY(publish.report(publish.error(
+            "destinations", "unknown destination '" + printable(d) +
+                                "' (known: " + names_of(schema.destinations, ", ") + ")")));
+        continue;
       }
       if (!seen.insert(d).second) {
-        return publish.error("destinations", "'" + d + "' is listed twice");
+        SOFTPACK_TRY(publish.report(publish.error("destinations", "'" + d + "' is listed twice")));
       }
     }
     // Published in the table's order, whatever the order written. When none are given, the
@@ -396,15 +437,15 @@ Expected<Config> parse_config(std::string_view text, std::string_view source_nam
     for (const auto& e : schema.destinations) {
       if (!e.excludes.empty() && seen.count(std::string(e.name)) > 0 &&
           seen.count(std::string(e.excludes)) > 0) {
-        return publish.error("destinations",
-                             "'" + std::string(e.name) + "' and '" + std::string(e.excludes) +
-                                 "' may not be used together: " + std::string(e.excludes_why));
+        SOFTPACK_TRY(publish.report(publish.error(
+            "destinations", "'" + std::string(e.name) + "' and '" + std::string(e.excludes) +
+                                "' may not be used together: " + std::string(e.excludes_why))));
       }
     }
   }
   if (c.publish.retry_initial.count() <= 0 || c.publish.retry_max < c.publish.retry_initial) {
-    return bad(publish.node(), source_name, "publish.retry_initial",
-               "must be more than 0 and at most publish.retry_max");
+    SOFTPACK_TRY(publish.report(bad(publish.node(), source_name, "publish.retry_initial",
+                                    "must be more than 0 and at most publish.retry_max")));
   }
 
   {
@@ -421,7 +462,8 @@ Expected<Config> parse_config(std::string_view text, std::string_view source_nam
       for (const auto& text : networks) {
         auto n = parse_ip_network(text);
         if (!n) {
-          return r.error("core_clients", n.error().message);
+          SOFTPACK_TRY(r.report(r.error("core_clients", n.error().message)));
+          continue;
         }
         c.server.core_clients.push_back(std::move(*n));
       }
@@ -429,10 +471,12 @@ Expected<Config> parse_config(std::string_view text, std::string_view source_nam
     if (const YamlNode* m = r.get("max_body")) {
       auto mb = parse_memory_mb(m->scalar);
       if (!m->is_scalar() || !mb || *mb == 0) {
-        return bad(*m, source_name, "server.max_body",
-                   "expected a size such as 1M, found '" + printable(m->scalar) + "'");
+        SOFTPACK_TRY(
+            r.report(bad(*m, source_name, "server.max_body",
+                         "expected a size such as 1M, found '" + printable(m->scalar) + "'")));
+      } else {
+        c.server.max_body_bytes = *mb * 1024 * 1024;
       }
-      c.server.max_body_bytes = *mb * 1024 * 1024;
     }
     SOFTPACK_TRY(r.duration("read_timeout", c.server.read_timeout));
     SOFTPACK_TRY(r.duration("write_timeout", c.server.write_timeout));
@@ -457,30 +501,34 @@ Expected<Config> parse_config(std::string_view text, std::string_view source_nam
     }
     MapReader section =
         e.section.empty()
-            ? MapReader(k_absent, source_name, std::string(e.name))
+            ? MapReader(k_absent, source_name, std::string(e.name), top.collector())
             : at->section(dot == std::string_view::npos ? e.section : e.section.substr(dot + 1));
     SOFTPACK_TRY(section.check_is_map());
     if (!e.read) {
       return {};
     }
-    SectionContext context{section, selected, general, *doc, {}, nullptr, source_name};
+    SectionContext context{section, selected, general, doc, {}, nullptr, source_name};
     context.selected_by = selector.key_path(selector_key);
     context.selected_at = selector.node().find(selector_key);
     auto settings = e.read(context);
     if (!settings) {
-      return settings.error();
+      // The section's unknown keys are reported too.
+      SOFTPACK_TRY(top.report(settings.error()));
     }
     if (!e.section.empty()) {
       SOFTPACK_TRY(section.finish());
     }
-    c.backend_settings[std::string(e.name)] = std::move(*settings);
+    if (settings) {
+      c.backend_settings[std::string(e.name)] = std::move(*settings);
+    }
     return {};
   };
   for (const auto& e : schema.schedulers) {
-    SOFTPACK_TRY(read_backend(e, e.name == c.scheduler.backend, sched, "backend"));
+    SOFTPACK_TRY(top.report(read_backend(e, e.name == c.scheduler.backend, sched, "backend")));
   }
   for (const auto& e : schema.destinations) {
-    SOFTPACK_TRY(read_backend(e, general.publishes_to(e.name), publish, "destinations"));
+    SOFTPACK_TRY(
+        top.report(read_backend(e, general.publishes_to(e.name), publish, "destinations")));
   }
 
   if (c.publish.destinations.empty()) {
@@ -498,6 +546,57 @@ Expected<Config> parse_config(std::string_view text, std::string_view source_nam
   SOFTPACK_TRY(publish.finish());
   SOFTPACK_TRY(top.finish());
   return c;
+}
+
+} // namespace
+
+CheckedConfig check_config(std::string_view text, std::string_view source_name,
+                           const Schema& schema, const Config& defaults,
+                           const std::filesystem::path& working_dir) {
+  CheckedConfig out{defaults, {}, false};
+  auto doc = parse_yaml(text, source_name);
+  if (!doc) {
+    Error e = doc.error();
+    e.kind = ErrorKind::config;
+    out.errors.push_back(std::move(e));
+    return out;
+  }
+  auto c = read_config(*doc, source_name, schema, defaults, working_dir, out.errors);
+  if (c) {
+    out.config = std::move(*c);
+    out.complete = true;
+  } else {
+    out.errors.push_back(c.error());
+  }
+  std::stable_sort(out.errors.begin(), out.errors.end(),
+                   [](const Error& a, const Error& b) { return line_of(a) < line_of(b); });
+  return out;
+}
+
+CheckedConfig check_config(std::string_view text, std::string_view source_name,
+                           const Schema& schema) {
+  return check_config(text, source_name, schema, default_config(), std::filesystem::current_path());
+}
+
+Error combined_error(const std::vector<Error>& errors) {
+  if (errors.empty()) {
+    return make_error(ErrorKind::internal, "no error to report");
+  }
+  Error e = errors.front();
+  for (std::size_t i = 1; i < errors.size(); ++i) {
+    e.message += "\n" + errors[i].describe();
+  }
+  return e;
+}
+
+Expected<Config> parse_config(std::string_view text, std::string_view source_name,
+                              const Schema& schema, const Config& defaults,
+                              const std::filesystem::path& working_dir) {
+  auto checked = check_config(text, source_name, schema, defaults, working_dir);
+  if (!checked.errors.empty()) {
+    return combined_error(checked.errors);
+  }
+  return std::move(checked.config);
 }
 
 Expected<Config> load_config(const std::filesystem::path& path, const Schema& schema) {

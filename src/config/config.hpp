@@ -170,6 +170,9 @@ struct Config {
   // backend missing here (a Config not made by parse_config) reads its absent section, i.e.
   // takes its defaults.
   std::map<std::string, std::any, std::less<>> backend_settings;
+  // Where the file sets each key, by key path ("server.api_token_file" -> "config.yaml:12"), for
+  // errors found after parsing (a secret file that cannot be read). Empty for the defaults.
+  std::map<std::string, std::string, std::less<>> locations;
 
   // Derived locations.
   std::filesystem::path builds_dir() const { return data_dir / "builds"; }
@@ -178,6 +181,8 @@ struct Config {
   std::string module_dir() const;
   bool publishes_to(std::string_view destination) const;
   scheduler::Resources resources_for(const std::string& stage) const;
+  // locations[key_path], or "" when the file does not set the key.
+  std::string where(std::string_view key_path) const;
 };
 
 // What parse_config() needs to know of the backends: one entry per row of the backends table.
@@ -227,9 +232,10 @@ struct Schema {
 Config default_config();
 
 // Parses YAML text. Unknown keys, wrong types and bad values are errors naming the key path and
-// `source_name:line`. Pure: starts from `defaults` and resolves a relative data_dir against
-// `working_dir` (an absolute path). Fills in the default scheduler and destinations of `schema`
-// when the text names none, and every backend's settings (backend_settings).
+// `source_name:line`; several are returned together (combined_error). Pure: starts from `defaults`
+// and resolves a relative data_dir against `working_dir` (an absolute path). Fills in the default
+// scheduler and destinations of `schema` when the text names none, and every backend's settings
+// (backend_settings).
 Expected<Config> parse_config(std::string_view text, std::string_view source_name,
                               const Schema& schema, const Config& defaults,
                               const std::filesystem::path& working_dir);
@@ -237,6 +243,25 @@ Expected<Config> parse_config(std::string_view text, std::string_view source_nam
 // The same, from the current directory and default_config() (so it reads the environment).
 Expected<Config> parse_config(std::string_view text, std::string_view source_name,
                               const Schema& schema);
+
+// What parse_config finds, with every error rather than the first, for check-config and serve.
+struct CheckedConfig {
+  // What could be read; a value that was wrong keeps its default. Valid only without errors.
+  Config config;
+  // In the order of their lines; each names its key and `source_name:line`.
+  std::vector<Error> errors;
+  // The whole document was read: `config` holds every value the file sets that is right (false
+  // after a YAML syntax error, or an error after which the rest could not be read).
+  bool complete = false;
+};
+CheckedConfig check_config(std::string_view text, std::string_view source_name,
+                           const Schema& schema, const Config& defaults,
+                           const std::filesystem::path& working_dir);
+CheckedConfig check_config(std::string_view text, std::string_view source_name,
+                           const Schema& schema);
+// One error for several: the first, whose message goes on with a line for each other one
+// (describe() lists them all). parse_config returns it.
+Error combined_error(const std::vector<Error>& errors);
 Expected<Config> load_config(const std::filesystem::path& path, const Schema& schema);
 
 // The settings `config` holds for backend `name`, or nullptr.

@@ -10,6 +10,8 @@
 
 #include "server/http_server.hpp"
 
+#include "util/text.hpp"
+
 #include <array>
 #include <atomic>
 #include <optional>
@@ -361,6 +363,18 @@ struct HttpServer::Impl : Listener {
   using Listener::Listener;
 };
 
+Expected<void> check_listen_address(std::string_view address) {
+  beast::error_code ec;
+  asio::ip::make_address(std::string(address), ec);
+  if (ec) {
+    return make_error(ErrorKind::config,
+                      "'" + printable(address) +
+                          "' is not an IP address (host names are not resolved: use 127.0.0.1 "
+                          "for this host only, 0.0.0.0 for every interface)");
+  }
+  return {};
+}
+
 HttpServer::HttpServer(asio::io_context& io, ServiceApi& service, ServerOptions options)
     : m_impl(std::make_shared<Impl>(io, service, std::move(options))) {}
 
@@ -379,6 +393,9 @@ Expected<void> HttpServer::start() {
     return make_error(ErrorKind::config, std::string(what) + ": " + ec.message(),
                       "http listener " + where);
   };
+  if (auto ok = check_listen_address(m_impl->options.address); !ok) {
+    return ok.error().with_context("http listener " + where);
+  }
   beast::error_code ec;
   const auto address = asio::ip::make_address(m_impl->options.address, ec);
   if (ec) {

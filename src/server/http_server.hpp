@@ -28,6 +28,11 @@ struct ServerOptions {
   HandlerOptions handler;
 };
 
+// Whether the server can listen on `address`: an IP address (IPv4 or IPv6), not a host name
+// such as localhost, which is never resolved. start() refuses what this refuses; the error
+// (ErrorKind::config) quotes the address. For checking a configuration before serving.
+Expected<void> check_listen_address(std::string_view address);
+
 class HttpServer {
 public:
   HttpServer(boost::asio::io_context& io, ServiceApi& service, ServerOptions options);

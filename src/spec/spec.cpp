@@ -426,6 +426,18 @@ Expected<std::pair<std::string, std::string>> split_full_path(std::string_view v
   return std::pair{std::string(path), std::string(name)};
 }
 
+std::optional<std::pair<std::string, std::string>> split_versioned_name(std::string_view dir) {
+  const auto dash = dir.rfind('-');
+  if (dash == std::string_view::npos || dash == 0 || dash + 1 == dir.size()) {
+    return std::nullopt;
+  }
+  const std::string_view version = dir.substr(dash + 1);
+  if (version.find_first_not_of("0123456789") != std::string_view::npos) {
+    return std::nullopt;
+  }
+  return std::pair{std::string(dir.substr(0, dash)), std::string(version)};
+}
+
 // JSON ------------------------------------------------------------------------------------------
 
 namespace {

@@ -126,6 +126,11 @@ Expected<ValidSpec> parse_build_request_json(std::string_view text);
 Expected<std::pair<std::string, std::string>> split_full_path(std::string_view value,
                                                               std::string_view field);
 
+// softpack-core's name for an environment's directory, "<name>-<version>" with a version of
+// digits only (core's `^(.*)-(\d+)$`): "my-env-2" is {"my-env", "2"}; "my-env" (version "env"),
+// "env-", "-1" and "env-1.0" are nullopt. The parts are not otherwise validated.
+std::optional<std::pair<std::string, std::string>> split_versioned_name(std::string_view dir);
+
 // Canonical JSON of a spec (stable key order): stored with a build, hashed for de-duplication.
 std::string to_json(const EnvironmentSpec& spec);
 Expected<ValidSpec> from_json(std::string_view text);

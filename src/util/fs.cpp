@@ -258,6 +258,10 @@ Expected<std::string> read_secret(const char* env_var, const std::string& file) 
   if (file.empty()) {
     return std::string();
   }
+  return read_secret_file(file);
+}
+
+Expected<std::string> read_secret_file(const std::string& file) {
   auto text = read_file(file, 64 * 1024);
   if (!text) {
     Error e = text.error();

@@ -35,5 +35,8 @@ Expected<void> copy_to_new_file(const fs::path& from, const fs::path& to, unsign
 // A secret: the environment variable when set, else the first line of the file (when a file
 // is named), else empty. Errors (ErrorKind::config) name the file, never the secret.
 Expected<std::string> read_secret(const char* env_var, const std::string& file);
+// The first line of `file`, trimmed; a file that cannot be read, or whose first line is empty, is
+// an error (ErrorKind::config) naming the file.
+Expected<std::string> read_secret_file(const std::string& file);
 
 } // namespace softpack

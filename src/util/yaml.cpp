@@ -108,6 +108,19 @@ int line_of(std::string_view text, std::size_t offset) {
   return line;
 }
 
+// The 1-based line of the last character of `text` that is not white space (1 for none): where
+// an error "at the end of the input" is. yaml-cpp marks the end at the line after the last
+// newline, which is no line of the file.
+int last_text_line(std::string_view text) {
+  const auto last = text.find_last_not_of(" \t\r\n");
+  return last == std::string_view::npos ? 1 : line_of(text, last);
+}
+
+// The 1-based line of a yaml-cpp mark in `text`, never past the last line with text.
+int line_of_mark(std::string_view text, const YAML::Mark& mark) {
+  return std::min(mark.line + 1, last_text_line(text));
+}
+
 // Records where documents start, to refuse a second document and to notice yaml-cpp 0.7 stuck
 // on a token it cannot place (a ',' outside a flow collection, found by fuzzing): it then yields
 // an endless series of empty documents at that token, so that YAML::LoadAll never returns and
@@ -152,7 +165,7 @@ Expected<void> check_one_document(const std::string& text, std::string_view sour
   }
   const auto& starts = documents.starts;
   const auto where = [&](const YAML::Mark& mark) {
-    return std::string(source_name) + ":" + std::to_string(mark.line + 1);
+    return std::string(source_name) + ":" + std::to_string(line_of_mark(text, mark));
   };
   if (documents.stuck) {
     const auto pos = static_cast<std::size_t>(std::max(starts.back().pos, 0));
@@ -172,6 +185,7 @@ struct Converter {
   std::string_view source;
   const YamlLimits& limits;
   std::size_t max_text_bytes = 0;
+  int last_line = 1; // last_text_line(): no node is after it
   std::size_t nodes = 0;
   std::size_t text_bytes = 0;
 
@@ -190,7 +204,7 @@ struct Converter {
   Expected<YamlNode> convert(const YAML::Node& in, int depth) {
     YamlNode out;
     const YAML::Mark mark = in.Mark();
-    out.line = mark.line >= 0 ? mark.line + 1 : 0;
+    out.line = mark.line >= 0 ? std::min(mark.line + 1, last_line) : 0;
     out.column = mark.column >= 0 ? mark.column + 1 : 0;
     if (++nodes > limits.max_nodes) {
       return make_error(ErrorKind::invalid_input,
@@ -232,7 +246,8 @@ struct Converter {
       std::unordered_map<std::string, std::size_t> seen;
       for (const auto& kv : in) {
         const YAML::Node& key = kv.first;
-        const int key_line = key.Mark().line >= 0 ? key.Mark().line + 1 : out.line;
+        const int key_line =
+            key.Mark().line >= 0 ? std::min(key.Mark().line + 1, last_line) : out.line;
         const std::string where =
             std::string(source) + (key_line > 0 ? ":" + std::to_string(key_line) : "");
         if (!key.IsScalar()) {
@@ -297,17 +312,18 @@ Expected<YamlNode> parse_yaml(std::string_view text, std::string_view source_nam
   } catch (const YAML::DeepRecursion& e) {
     // Its own message is a meaningless "bad file".
     return make_error(ErrorKind::invalid_input, "nesting too deep",
-                      std::string(source_name) + ":" + std::to_string(e.mark.line + 1));
+                      std::string(source_name) + ":" + std::to_string(line_of_mark(text, e.mark)));
   } catch (const YAML::Exception& e) {
     // Messages may quote raw input bytes ("unknown escape character: <byte>"), hence printable().
     std::string where(source_name);
     if (e.mark.line >= 0) {
-      where += ":" + std::to_string(e.mark.line + 1);
+      where += ":" + std::to_string(line_of_mark(text, e.mark));
     }
     return make_error(ErrorKind::invalid_input, "not valid YAML: " + printable(e.msg, 200), where);
   }
   try {
-    Converter conv{source_name, limits, std::max(limits.max_text_bytes, 2 * text.size())};
+    Converter conv{source_name, limits, std::max(limits.max_text_bytes, 2 * text.size()),
+                   last_text_line(text)};
     return conv.convert(root, 0);
   } catch (const YAML::Exception& e) {
     return make_error(ErrorKind::invalid_input, "not valid YAML: " + printable(e.msg, 200),
@@ -315,13 +331,22 @@ Expected<YamlNode> parse_yaml(std::string_view text, std::string_view source_nam
   }
 }
 
-MapReader::MapReader(const YamlNode& node, std::string_view source, std::string prefix)
-    : m_node(node), m_source(source), m_prefix(std::move(prefix)) {}
+MapReader::MapReader(const YamlNode& node, std::string_view source, std::string prefix,
+                     std::vector<Error>* collect)
+    : m_node(node), m_source(source), m_prefix(std::move(prefix)), m_collect(collect) {}
+
+Expected<void> MapReader::report(Expected<void> result) const {
+  if (!result && m_collect) {
+    m_collect->push_back(result.error());
+    return {};
+  }
+  return result;
+}
 
 Expected<void> MapReader::check_is_map() const {
   if (!m_node.is_map() && !m_node.is_null()) {
-    return error_at(m_node, m_prefix.empty() ? "(top level)" : m_prefix,
-                    "expected a map, found a " + std::string(m_node.kind_name()));
+    return report(error_at(m_node, m_prefix.empty() ? "(top level)" : m_prefix,
+                           "expected a map, found a " + std::string(m_node.kind_name())));
   }
   return {};
 }
@@ -339,7 +364,7 @@ const YamlNode* MapReader::get(std::string_view key) {
 MapReader MapReader::section(std::string_view key) {
   static const YamlNode k_absent;
   const YamlNode* n = get(key);
-  return MapReader(n ? *n : k_absent, m_source, key_path(key));
+  return MapReader(n ? *n : k_absent, m_source, key_path(key), m_collect);
 }
 
 Error MapReader::error_at(const YamlNode& node, std::string_view key_path,
@@ -356,7 +381,7 @@ Error MapReader::error(std::string_view key, const std::string& message) const {
 Expected<void> MapReader::string(std::string_view key, std::string& out) {
   if (const YamlNode* n = get(key)) {
     if (!n->is_scalar()) {
-      return error_at(*n, key_path(key), "expected a string");
+      return report(error_at(*n, key_path(key), "expected a string"));
     }
     out = n->scalar;
   }
@@ -371,17 +396,17 @@ Expected<void> MapReader::string_list(std::string_view key, std::vector<std::str
       return {};
     }
     if (!n->is_sequence()) {
-      return error_at(*n, key_path(key), "expected a list of strings");
+      return report(error_at(*n, key_path(key), "expected a list of strings"));
     }
     std::vector<std::string> values;
     for (const auto& item : n->items) {
       if (!item.is_scalar()) {
-        return error_at(item, key_path(key), "expected a list of strings");
+        return report(error_at(item, key_path(key), "expected a list of strings"));
       }
       values.push_back(item.scalar);
     }
     if (values.empty() && !allow_empty) {
-      return error_at(*n, key_path(key), "must not be empty");
+      return report(error_at(*n, key_path(key), "must not be empty"));
     }
     out = std::move(values);
   }
@@ -392,11 +417,11 @@ Expected<void> MapReader::string_map(std::string_view key,
                                      std::map<std::string, std::string>& out) {
   if (const YamlNode* n = get(key)) {
     if (!n->is_map()) {
-      return error_at(*n, key_path(key), "expected a map of strings");
+      return report(error_at(*n, key_path(key), "expected a map of strings"));
     }
     for (const auto& e : n->entries) {
       if (!e.value.is_scalar()) {
-        return error_at(e.value, key_path(key) + "." + e.key, "expected a string");
+        return report(error_at(e.value, key_path(key) + "." + e.key, "expected a string"));
       }
       out[e.key] = e.value.scalar;
     }
@@ -409,8 +434,8 @@ Expected<void> MapReader::boolean(std::string_view key, bool& out) {
     if (n->is_scalar() && (n->scalar == "true" || n->scalar == "false")) {
       out = n->scalar == "true";
     } else {
-      return error_at(*n, key_path(key),
-                      "expected true or false, found '" + printable(n->scalar) + "'");
+      return report(error_at(*n, key_path(key),
+                             "expected true or false, found '" + printable(n->scalar) + "'"));
     }
   }
   return {};
@@ -423,9 +448,9 @@ Expected<void> MapReader::integer(std::string_view key, int& out, int min, int m
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
     if (!n->is_scalar() || ec != std::errc() || p != s.data() + s.size() || value < min ||
         value > max) {
-      return error_at(*n, key_path(key),
-                      "expected a whole number from " + std::to_string(min) + " to " +
-                          std::to_string(max) + ", found '" + printable(s) + "'");
+      return report(error_at(*n, key_path(key),
+                             "expected a whole number from " + std::to_string(min) + " to " +
+                                 std::to_string(max) + ", found '" + printable(s) + "'"));
     }
     out = value;
   }
@@ -438,9 +463,9 @@ Expected<void> MapReader::duration(std::string_view key, std::chrono::millisecon
                  ? parse_duration(n->scalar)
                  : Expected<std::chrono::milliseconds>(make_error(ErrorKind::config, ""));
     if (!d) {
-      return error_at(*n, key_path(key),
-                      "expected a duration such as 30s, 5m, 2h or 1:00:00, found '" +
-                          printable(n->scalar) + "'");
+      return report(error_at(*n, key_path(key),
+                             "expected a duration such as 30s, 5m, 2h or 1:00:00, found '" +
+                                 printable(n->scalar) + "'"));
     }
     out = *d;
   }
@@ -461,9 +486,9 @@ Expected<void> MapReader::memory_mb(std::string_view key, std::uint64_t& out) {
     auto mb = n->is_scalar() ? parse_memory_mb(n->scalar)
                              : Expected<std::uint64_t>(make_error(ErrorKind::config, ""));
     if (!mb) {
-      return error_at(*n, key_path(key),
-                      "expected a memory size such as 512M or 4G, found '" + printable(n->scalar) +
-                          "'");
+      return report(error_at(*n, key_path(key),
+                             "expected a memory size such as 512M or 4G, found '" +
+                                 printable(n->scalar) + "'"));
     }
     out = *mb;
   }
@@ -477,9 +502,12 @@ Expected<void> MapReader::finish() const {
       for (const auto& k : m_seen) {
         known += (known.empty() ? "" : ", ") + k;
       }
-      return make_error(ErrorKind::config,
-                        "unknown key '" + key_path(e.key) + "' (known here: " + known + ")",
-                        std::string(m_source) + ":" + std::to_string(e.line));
+      auto r = report(make_error(
+          ErrorKind::config, "unknown key '" + key_path(e.key) + "' (known here: " + known + ")",
+          std::string(m_source) + ":" + std::to_string(e.line)));
+      if (!r) {
+        return r;
+      }
     }
   }
   return {};

@@ -67,10 +67,16 @@ Expected<YamlNode> parse_yaml(std::string_view text, std::string_view source_nam
 // ErrorKind::config, names the key's full path ("scheduler.slurm.retries") and the line
 // ("config.yaml:12"). Reading a key that is absent, or null, leaves the output as it was (the
 // default). The node, an absent section included, must outlive the reader.
+//
+// A reader made with an error list collects: its errors, and those of the readers made from it
+// (section()), are appended to the list and the call succeeds, leaving the output as it was, so
+// that one pass over a file finds every mistake rather than the first. The list must outlive the
+// reader.
 class MapReader {
 public:
   // `prefix`: the key path of this map ("scheduler.slurm"; "" for the top level).
-  MapReader(const YamlNode& node, std::string_view source, std::string prefix);
+  MapReader(const YamlNode& node, std::string_view source, std::string prefix,
+            std::vector<Error>* collect = nullptr);
 
   // An error when the node is neither a map nor null (an absent or empty section).
   Expected<void> check_is_map() const;
@@ -100,7 +106,14 @@ public:
   // An error about `node`, named `key_path` in full.
   Error error_at(const YamlNode& node, std::string_view key_path, const std::string& message) const;
 
-  // Unknown keys (never asked for) are an error naming the first one and the known ones.
+  // `result` as it is, except that a collecting reader collects its error and returns success:
+  // for the checks the reader's user makes, SOFTPACK_TRY(r.report(r.error(key, "..."))).
+  Expected<void> report(Expected<void> result) const;
+  // The list this reader collects into; nullptr when it does not collect.
+  std::vector<Error>* collector() const { return m_collect; }
+
+  // Unknown keys (never asked for) are an error naming the key and the known ones (the first
+  // unknown key; every one when collecting).
   Expected<void> finish() const;
 
   const YamlNode& node() const { return m_node; }
@@ -111,6 +124,7 @@ private:
   const YamlNode& m_node;
   std::string_view m_source;
   std::string m_prefix;
+  std::vector<Error>* m_collect = nullptr;
   std::set<std::string> m_seen;
 };
 

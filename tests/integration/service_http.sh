@@ -135,7 +135,7 @@ echo "$out"
 assert_contains "$out" "module  job " "sp-submit --server shows stage progress"
 assert_contains "$out" "published" "sp-submit --server final state"
 # Admin commands.
-status_out=$("$SOFTPACK_BUILDER" status --server "$URL" --config "$IT_DIR/config.yaml")
+status_out=$("$SOFTPACK_BUILDER" status --json --server "$URL" --config "$IT_DIR/config.yaml")
 assert_eq 3 "$(jq length <<<"$status_out")" "softpack-builder status lists the builds"
 rc=0
 "$SOFTPACK_BUILDER" cancel no-such-build --server "$URL" --config "$IT_DIR/config.yaml" >/dev/null || rc=$?

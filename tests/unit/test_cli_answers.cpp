@@ -49,3 +49,41 @@ TEST_CASE("cli: the service's view of a build", "[cli]") {
     CHECK_THAT(e.error().message, Catch::StartsWith("unexpected answer from the service"));
   }
 }
+
+TEST_CASE("cli: the service's list of builds", "[cli]") {
+  auto list = parse_build_list(R"([
+      {"id": "b1", "name": "users/alice/env-1", "state": "published", "error": "",
+       "requested": "2026-12-04T16:02:03Z", "started": null, "done": null,
+       "stages": [{"name": "build", "state": "completed", "job_id": "7", "exit_code": 0}],
+       "destinations": [{"name": "git", "state": "published", "attempts": 1,
+                         "reference": "abc", "next_attempt": null}]},
+      {"id": "b2", "state": "queued", "stages": []}])");
+  REQUIRE(list);
+  REQUIRE(list->size() == 2);
+  const auto& b1 = (*list)[0];
+  CHECK(b1.id == "b1");
+  CHECK(b1.name == "users/alice/env-1");
+  CHECK(b1.requested == "2026-12-04T16:02:03Z");
+  CHECK(b1.started.empty()); // null reads as empty
+  REQUIRE(b1.stages.size() == 1);
+  CHECK(b1.stages[0].exit_code == std::optional<int>(0));
+  REQUIRE(b1.destinations.size() == 1);
+  CHECK(b1.destinations[0].reference == "abc");
+  CHECK(b1.destinations[0].attempts == 1);
+  CHECK((*list)[1].state == "queued");
+  CHECK(parse_build_list("[]").value().empty());
+  for (const char* body : {"", "{}", "[1]", R"([{"stages": []}])", R"([{"state": "x"}])",
+                           R"([{"state": "x", "stages": [], "destinations": [1]}])"}) {
+    INFO(body);
+    const auto e = parse_build_list(body);
+    REQUIRE_FALSE(e);
+    CHECK_THAT(e.error().message, Catch::StartsWith("unexpected answer from the service"));
+  }
+}
+
+TEST_CASE("cli: the reason of a refusal", "[cli]") {
+  CHECK(refusal_reason(R"({"error": "invalid bearer token"})") == "invalid bearer token");
+  CHECK(refusal_reason("  Forbidden\n") == "Forbidden");
+  CHECK(refusal_reason(R"({"message": "x"})") == R"({"message": "x"})");
+  CHECK(refusal_reason("\x1b[2J") == "\\x1B[2J");
+}

@@ -5,6 +5,7 @@
 #include "scheduler/lsf/lsf_scheduler.hpp"
 #include "util/fs.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 
@@ -329,6 +330,79 @@ TEST_CASE("config: errors name the key and the line", "[config]") {
     auto e = parse_error("data_dir: a\ndata_dir: b\n");
     CHECK(e.context == "site.yaml:2");
   }
+}
+
+TEST_CASE("config: every error is reported, with its key and line, in line order", "[config]") {
+  const std::string text = "scheduler:\n"                 // 1
+                           "  backend: pbs\n"             // 2
+                           "  poll_interval: soon\n"      // 3
+                           "spack:\n"                     // 4
+                           "  target: \"x; y\"\n"         // 5
+                           "modul:\n"                     // 6
+                           "  x: 1\n"                     // 7
+                           "jobs:\n"                      // 8
+                           "  environment:\n"             // 9
+                           "    \"A B\": x\n"             // 10
+                           "publish:\n"                   // 11
+                           "  destinations: [nowhere]\n"; // 12
+  const auto checked = config::check_config(text, "site.yaml", backends::builtin().schema());
+  CHECK(checked.complete);
+  std::vector<std::string> got;
+  for (const auto& e : checked.errors) {
+    CHECK(e.kind == ErrorKind::config);
+    got.push_back(e.context + " " + e.message.substr(0, e.message.find(':')));
+  }
+  CHECK(got == std::vector<std::string>{
+                   "site.yaml:2 scheduler.backend", "site.yaml:3 scheduler.poll_interval",
+                   "site.yaml:5 spack.target", "site.yaml:6 unknown key 'modul' (known here",
+                   "site.yaml:10 jobs.environment.A B", "site.yaml:12 publish.destinations"});
+  SECTION("parse_config returns them as one error that describes them all") {
+    auto e = parse_error(text);
+    CHECK(e.context == "site.yaml:2");
+    const std::string all = e.describe();
+    CHECK(std::count(all.begin(), all.end(), '\n') == 5);
+    CHECK_THAT(all, Catch::StartsWith("site.yaml:2: scheduler.backend: unknown backend 'pbs'") &&
+                        Catch::Contains("\nsite.yaml:12: publish.destinations: unknown "
+                                        "destination 'nowhere'"));
+  }
+  SECTION("in the backends' sections and after them") {
+    const auto more = config::check_config("registry:\n  url: ftp://x\n  bogus: 1\n"
+                                           "server:\n  max_body: 0\n  port: x\nbogus: 2\n",
+                                           "site.yaml", backends::builtin().schema());
+    std::vector<std::string> where;
+    for (const auto& e : more.errors) {
+      where.push_back(e.context);
+    }
+    CHECK(where == std::vector<std::string>{"site.yaml:2", "site.yaml:3", "site.yaml:5",
+                                            "site.yaml:6", "site.yaml:7"});
+  }
+  SECTION("one error stays as it is") {
+    auto e = parse_error("scheduler:\n  poll_interval: soon\n");
+    CHECK(e.describe() == "site.yaml:2: scheduler.poll_interval: expected a duration such as "
+                          "30s, 5m, 2h or 1:00:00, found 'soon'");
+  }
+  SECTION("a YAML error ends the check there") {
+    const auto bad = config::check_config("a: [\n", "site.yaml", backends::builtin().schema());
+    CHECK_FALSE(bad.complete);
+    REQUIRE(bad.errors.size() == 1);
+  }
+}
+
+TEST_CASE("config: an error at the end of the file is on its last line", "[config]") {
+  CHECK(parse_error("data_dir: x\nscheduler: [local\n").context == "site.yaml:2");
+  CHECK(parse_error("data_dir: x\nscheduler:\n  stages: {build: {cpus: 2}\n\n").context ==
+        "site.yaml:3");
+  // A key with no value on the last line.
+  CHECK(parse_error("data_dir: x\nscheduler:\n  poll_interval:\n  bogus:\n").context ==
+        "site.yaml:4");
+}
+
+TEST_CASE("config: where each key is set", "[config]") {
+  const auto c = parse_ok("data_dir: x\nserver:\n  port: 7081\n  api_token_file: /t\n");
+  CHECK(c.where("data_dir") == "site.yaml:1");
+  CHECK(c.where("server") == "site.yaml:2");
+  CHECK(c.where("server.api_token_file") == "site.yaml:4");
+  CHECK(c.where("server.address").empty());
 }
 
 TEST_CASE("config: extra_args may not override managed options", "[config]") {

@@ -299,3 +299,51 @@ TEST_CASE("yaml: MapReader hands out typed values and names the key and line", "
     CHECK_THAT(e.error().message, Catch::Contains("top.list: expected a map, found a sequence"));
   }
 }
+
+TEST_CASE("yaml: an error at the end of the input is on the last line", "[yaml]") {
+  // yaml-cpp marks the end of the input on the line after the last newline.
+  CHECK(parse_error("a: [1, 2\n").context == "test.yml:1");
+  CHECK(parse_error("a: 1\nb: [open\n\n\n").context == "test.yml:2");
+  CHECK(parse_error("a: 1\nb: {c: 1").context == "test.yml:2"); // no newline at the end
+  // A null value at the end sits on its own line.
+  const YamlNode doc = parse_ok("- a\n-\n\n");
+  REQUIRE(doc.items.size() == 2);
+  CHECK(doc.items[1].line == 2);
+}
+
+TEST_CASE("yaml: a collecting MapReader reports every error and goes on", "[yaml]") {
+  const YamlNode doc =
+      parse_ok("n: x\nflag: maybe\nok: fine\nsection:\n  m: y\n  extra: 1\nunknown: 2\n");
+  std::vector<Error> errors;
+  MapReader r(doc, "site.yaml", "", &errors);
+  int n = 3, m = 4;
+  bool flag = true;
+  std::string ok;
+  CHECK(r.integer("n", n, 0, 10)); // collected, not returned
+  CHECK(r.boolean("flag", flag));
+  CHECK(r.string("ok", ok));
+  MapReader section = r.section("section");
+  CHECK(section.integer("m", m, 0, 10));
+  CHECK(section.finish());
+  CHECK(r.report(r.error("ok", "not fine")));
+  CHECK(r.finish());
+  CHECK(n == 3); // the defaults stay
+  CHECK(m == 4);
+  CHECK(flag);
+  CHECK(ok == "fine");
+  REQUIRE(errors.size() == 6);
+  CHECK(errors[0].describe() == "site.yaml:1: n: expected a whole number from 0 to 10, found 'x'");
+  CHECK(errors[1].context == "site.yaml:2");
+  CHECK(errors[2].describe() ==
+        "site.yaml:5: section.m: expected a whole number from 0 to 10, found 'y'");
+  CHECK(errors[3].context == "site.yaml:6");
+  CHECK_THAT(errors[3].message, Catch::Contains("unknown key 'section.extra'"));
+  CHECK(errors[4].describe() == "site.yaml:3: ok: not fine");
+  CHECK(errors[5].context == "site.yaml:7");
+  SECTION("a reader without a list returns its first error") {
+    MapReader plain(doc, "site.yaml", "");
+    CHECK_FALSE(plain.integer("n", n, 0, 10));
+    CHECK_FALSE(plain.report(plain.error("ok", "not fine")));
+    CHECK(plain.report({}));
+  }
+}
