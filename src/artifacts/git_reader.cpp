@@ -33,26 +33,9 @@ Error parse_error(std::string message, std::string_view what) {
 
 GitReader::GitReader(CommandRunner& runner, GitReaderOptions options)
     : m_runner(runner), m_options(std::move(options)) {
-  // As the git destination does (artifacts/git/git_publisher.cpp): git may run the helper and
-  // ssh in another directory, so the files are made absolute.
-  for (auto* file : {&m_options.credentials_file, &m_options.ssh_key_file}) {
-    std::error_code ec;
-    if (auto absolute = std::filesystem::absolute(*file, ec); !file->empty() && !ec) {
-      *file = absolute;
-    }
-  }
-  if (!m_options.credentials_file.empty()) {
-    // The empty value first drops the helpers of the system and user configuration.
-    m_config_args = {"-c", "credential.helper=", "-c",
-                     "credential.helper=" +
-                         read_only_credential_helper(m_options.credentials_file)};
-  }
-  m_git_env = {{"GIT_TERMINAL_PROMPT", "0"}, {"LC_ALL", "C"}, {"GIT_ASKPASS", ""}};
-  if (!m_options.ssh_key_file.empty()) {
-    m_git_env["GIT_SSH_COMMAND"] = git_ssh_command(m_options.ssh_key_file);
-  } else if (!std::getenv("GIT_SSH_COMMAND") && !std::getenv("GIT_SSH")) {
-    m_git_env["GIT_SSH_COMMAND"] = "ssh -o BatchMode=yes";
-  }
+  auto access = git_access(m_options.credentials_file, m_options.ssh_key_file);
+  m_config_args = std::move(access.config_args);
+  m_git_env = std::move(access.env);
 }
 
 Expected<CommandResult> GitReader::git(const std::vector<std::string>& args) {

@@ -13,30 +13,37 @@
 
 namespace softpack::artifacts {
 
-GitPublisher::GitPublisher(CommandRunner& runner, GitPublisherOptions options)
-    : m_runner(runner), m_options(std::move(options)) {
+GitAccess git_access(std::filesystem::path& credentials_file, std::filesystem::path& ssh_key_file) {
   // git may run the helper and ssh in another directory.
-  for (auto* file : {&m_options.credentials_file, &m_options.ssh_key_file}) {
+  for (auto* file : {&credentials_file, &ssh_key_file}) {
     std::error_code ec;
     if (auto absolute = std::filesystem::absolute(*file, ec); !file->empty() && !ec) {
       *file = absolute;
     }
   }
-  if (!m_options.credentials_file.empty()) {
+  GitAccess access;
+  if (!credentials_file.empty()) {
     // The empty value first drops the helpers of the system and user configuration.
-    m_config_args = {"-c", "credential.helper=", "-c",
-                     "credential.helper=" +
-                         read_only_credential_helper(m_options.credentials_file)};
+    access.config_args = {"-c", "credential.helper=", "-c",
+                          "credential.helper=" + read_only_credential_helper(credentials_file)};
   }
-  m_git_env["LC_ALL"] = "C";
-  m_git_env["GIT_TERMINAL_PROMPT"] = "0";
+  access.env["LC_ALL"] = "C";
+  access.env["GIT_TERMINAL_PROMPT"] = "0";
   // Set and empty: git then asks no askpass program (not core.askPass, not SSH_ASKPASS either).
-  m_git_env["GIT_ASKPASS"] = "";
-  if (!m_options.ssh_key_file.empty()) {
-    m_git_env["GIT_SSH_COMMAND"] = git_ssh_command(m_options.ssh_key_file);
+  access.env["GIT_ASKPASS"] = "";
+  if (!ssh_key_file.empty()) {
+    access.env["GIT_SSH_COMMAND"] = git_ssh_command(ssh_key_file);
   } else if (!std::getenv("GIT_SSH_COMMAND") && !std::getenv("GIT_SSH")) {
-    m_git_env["GIT_SSH_COMMAND"] = "ssh -o BatchMode=yes";
+    access.env["GIT_SSH_COMMAND"] = "ssh -o BatchMode=yes";
   }
+  return access;
+}
+
+GitPublisher::GitPublisher(CommandRunner& runner, GitPublisherOptions options)
+    : m_runner(runner), m_options(std::move(options)) {
+  auto access = git_access(m_options.credentials_file, m_options.ssh_key_file);
+  m_config_args = std::move(access.config_args);
+  m_git_env = std::move(access.env);
 }
 
 namespace {

@@ -81,6 +81,16 @@ inline constexpr std::string_view k_build_id_trailer = "Softpack-Build-Id:";
 // the builder wrote them. softpack.yml, .built_by_softpack and builder.out are not among them.
 const std::vector<std::string>& outcome_files();
 
+// How every git command of the publisher and the reader reaches the remote: the credential
+// store's `get` only (-c options before the subcommand), ssh with the key or in batch mode, and
+// never a prompt (the environment). Makes the two files absolute (git may run the helper and
+// ssh in another directory).
+struct GitAccess {
+  std::vector<std::string> config_args;
+  std::map<std::string, std::string> env;
+};
+GitAccess git_access(std::filesystem::path& credentials_file, std::filesystem::path& ssh_key_file);
+
 // The commit message for a build: names the environment and the build id, and carries a
 // "Softpack-Build-Id:" trailer by which the builder recognises its own commits.
 std::string commit_message(const PublishRequest& request);
