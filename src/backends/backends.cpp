@@ -20,7 +20,6 @@ Expected<std::unique_ptr<scheduler::Scheduler>> make_local(const Context& contex
                                                            const std::any&) {
   scheduler::LocalExecutorOptions options;
   options.max_running = context.config.scheduler.local_max_running;
-  options.state_dir = std::filesystem::absolute(context.config.data_dir / "local-jobs");
   return std::unique_ptr<scheduler::Scheduler>(
       std::make_unique<scheduler::LocalExecutor>(context.io, options));
 }

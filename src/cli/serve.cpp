@@ -28,6 +28,11 @@ int serve(const config::Config& config, const ServeSecrets& secrets) {
   }
   asio::io_context& io = (*wired)->io;
   scheduler::Scheduler& sched = *(*wired)->backends.scheduler;
+  // Before any build is resumed: the local executor ends what a dead service left running.
+  if (auto t = sched.take_over(std::filesystem::absolute(config.data_dir / "local-jobs")); !t) {
+    spdlog::error("{}", t.error().describe());
+    return exit_code_for(t.error());
+  }
   auto store = store::Store::open(config.data_dir / "softpack-builder.db");
   if (!store) {
     spdlog::error("{}", store.error().describe());
@@ -50,8 +55,12 @@ int serve(const config::Config& config, const ServeSecrets& secrets) {
     for (const auto& n : config.server.core_clients) {
       clients += (clients.empty() ? "" : ", ") + n.text;
     }
-    spdlog::info("POST /environments/build needs no token from server.core_clients: {}",
-                 clients.empty() ? "(none)" : clients);
+    if (!clients.empty()) {
+      spdlog::warn("POST /environments/build needs no token from server.core_clients ({}), for "
+                   "softpack-core; every local user's address is loopback: set core_clients to "
+                   "[] or core's address when users log into this host",
+                   clients);
+    }
   }
   server::HttpServer http(io, svc, options);
   svc.set_extra_metrics([&http] { return http.metrics_text(); });

@@ -369,14 +369,28 @@ struct FlowEngine::Impl {
   }
 
   // The scheduler's jobs ended with the service (the local executor's children): what finished
-  // is kept, every stage that had not is run again (re-submitted after the completed ones). Each
-  // such restart is noted in the build's logs/restarts.log, which builder.out shows.
+  // is kept, every stage that had not is run again (re-submitted after the completed ones). A
+  // stage whose job wrote a successful result file (it finished while the service was down)
+  // counts as completed; any other result or start file of a stage that runs again is removed
+  // first, so that the new job is not judged by the old one's. Each such restart is noted in
+  // the build's logs/restarts.log, which builder.out shows.
   void rerun_interrupted_stages(Build& b) {
     std::string rerun;
     for (auto& st : b.status.stages) {
       if (!st.job_id || scheduler::is_final(st.state)) {
         continue;
       }
+      if (auto result = finished_while_down(b, st)) {
+        st.state = JobState::completed;
+        st.exit_code = 0;
+        st.started = from_unix_seconds(result->start);
+        st.ended = from_unix_seconds(result->end);
+        st.reason = "completed while the service was down";
+        continue;
+      }
+      std::error_code ec;
+      std::filesystem::remove(b.plan.result_path(st.name), ec);
+      std::filesystem::remove(b.plan.started_path(st.name), ec);
       by_job.erase(st.job_id->value);
       rerun += (rerun.empty() ? "" : ", ") + st.name + " (job " + st.job_id->value + ")";
       st.job_id.reset();
@@ -399,6 +413,20 @@ struct FlowEngine::Impl {
     if (auto saved = try_save(b); !saved) {
       spdlog::warn("build {}: {}", b.status.id, saved.error().describe());
     }
+  }
+
+  // The stage's result file, when its job (of this submission) ended with exit 0.
+  std::optional<StageResult> finished_while_down(const Build& b, const StageStatus& st) const {
+    auto text = read_file_if_exists(b.plan.result_path(st.name), 4096);
+    if (!text || !text->has_value()) {
+      return std::nullopt;
+    }
+    auto result = parse_stage_result(**text);
+    if (!result || result->exit_code != 0 ||
+        (st.submitted && result->start < to_unix_seconds(*st.submitted))) {
+      return std::nullopt;
+    }
+    return *result;
   }
 
   std::vector<JobId> open_jobs(const Build& b) const {

@@ -96,6 +96,13 @@ public:
   // Whether its jobs go on when this program stops, so that a restarted service can follow them
   // (batch schedulers); false for the local executor, whose jobs are this program's children.
   virtual bool jobs_survive_service() const { return true; }
+  // Called once by the service, before it resumes builds, with a directory of its own for the
+  // backend: one whose jobs do not survive the service keeps its record of them there and ends
+  // what an earlier run left running. An error stops the service. Others do nothing.
+  virtual Expected<void> take_over(const std::filesystem::path& state_dir) {
+    (void)state_dir;
+    return {};
+  }
   // Prometheus text lines about the backend's own commands (counts, errors, latency).
   virtual std::string metrics() const { return {}; }
 };

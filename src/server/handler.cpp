@@ -184,6 +184,12 @@ bool from_core_client(const Request& request, const HandlerOptions& options) {
   if (header(request, "Authorization") != nullptr) {
     return false;
   }
+  // Through a proxy, the peer is the proxy, whoever the client is: such requests need the token.
+  for (const char* name : {"Forwarded", "X-Forwarded-For", "X-Real-IP"}) {
+    if (header(request, name) != nullptr) {
+      return false;
+    }
+  }
   const auto peer = parse_ip_address(request.peer);
   return peer && std::any_of(options.core_clients.begin(), options.core_clients.end(),
                              [&](const IpNetwork& n) { return n.contains(*peer); });

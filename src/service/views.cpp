@@ -76,7 +76,12 @@ std::optional<SystemTime> jobs_done(const BuildStatus& b) {
       last = st.ended;
     }
   }
-  return last ? last : b.done;
+  // No stage ended with a time (never submitted, cancelled while queued): the build's end, or,
+  // while it publishes, its start, so that softpack-core does not show it as building.
+  if (last) {
+    return last;
+  }
+  return b.done ? b.done : std::optional<SystemTime>(b.started.value_or(b.requested));
 }
 
 std::string environments_status_json(const std::vector<const BuildStatus*>& builds,
@@ -110,7 +115,10 @@ std::string environments_status_json(const std::vector<const BuildStatus*>& buil
     json::object o;
     o["Name"] = b->spec->full_name();
     o["Requested"] = format_rfc3339(b->requested);
-    o["BuildStart"] = time_json(b->started);
+    // A build that ended without starting (cancelled while queued, its submission failed) has
+    // its request time as its start: softpack-core would otherwise list it as queued for good.
+    const bool ended = b->state == BuildState::publishing || flow::is_final(b->state);
+    o["BuildStart"] = time_json(ended && !b->started ? std::optional(b->requested) : b->started);
     o["BuildDone"] = time_json(jobs_done(*b));
     a.emplace_back(std::move(o));
   }

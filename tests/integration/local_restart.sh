@@ -6,10 +6,11 @@ source "$(dirname "$0")/lib/common.bash"
 
 PORT=$(free_port)
 URL="http://127.0.0.1:$PORT"
-# The build stage of the first run records its pid and sleeps long; the second run's is quick.
+# The build stage records its pid and sleeps as long as $IT_DIR/sleep says.
+echo 300 >"$IT_DIR/sleep"
 write_config <<YAML
 container:
-  build_command: [bash, -c, 'echo \$\$ >>"$IT_DIR/build-pids"; if [[ ! -e "$IT_DIR/quick" ]]; then sleep 300; fi; exec singularity build "\$@"', build]
+  build_command: [bash, -c, 'echo \$\$ >>"$IT_DIR/build-pids"; sleep "\$(cat "$IT_DIR/sleep")"; exec singularity build "\$@"', build]
 server:
   address: 127.0.0.1
   port: $PORT
@@ -32,7 +33,7 @@ kill -0 "$old_build_pid" || fail "the build stage's process is not running"
 kill -KILL "$SERVICE_PID"
 wait "$SERVICE_PID" 2>/dev/null || true
 kill -0 "$old_build_pid" 2>/dev/null || fail "the orphaned stage ended by itself; the test needs it running"
-touch "$IT_DIR/quick"
+echo 0 >"$IT_DIR/sleep"
 start_service
 
 # The restarted service ended the orphan at once, rather than letting two runs share the build
@@ -53,4 +54,25 @@ assert_matches "$(sed '/^$/q' "$out")" \
 assert_contains "$(sed '/^$/q' "$out")" "outcome: succeeded" "builder.out's outcome"
 [[ -z "$(ls "$IT_DIR/var/local-jobs/"*/ 2>/dev/null)" ]] ||
   fail "records of ended jobs are left in var/local-jobs: $(ls -R "$IT_DIR/var/local-jobs")"
+
+# 2. A stage that finishes while the service is down: its result file says so, and it is kept,
+# not run again (nor is the new job judged by the old result).
+echo 4 >"$IT_DIR/sleep"
+: >"$IT_DIR/build-pids"
+r=$(http POST /environments/build -d '{"name":"users/alice/restart-env","version":"2","model":{"description":"restart","packages":[{"name":"xxhash","version":"0.8.1"}]}}')
+assert_eq 200 "${r%% *}" "POST /environments/build (2)"
+id=$(jq -r .id <<<"${r#* }")
+wait_for "[[ -s '$IT_DIR/build-pids' ]]" 60 || fail "the second build's build stage did not start"
+wait_for "[[ \$(stage_state build state) == running ]]" 20 || fail "the second build stage is not running"
+old_build_pid=$(head -1 "$IT_DIR/build-pids")
+kill -KILL "$SERVICE_PID"
+wait "$SERVICE_PID" 2>/dev/null || true
+wait_for "! kill -0 $old_build_pid 2>/dev/null" 60 || fail "the orphaned build stage did not finish"
+echo 0 >"$IT_DIR/sleep"
+start_service
+assert_eq published "$(wait_build "$id" 120)" "the second build after the restart"
+assert_eq 1 "$(wc -l <"$IT_DIR/build-pids")" "the build stage that finished while the service was down ran once"
+assert_eq "completed while the service was down" \
+  "$(curl -fsS "$URL/builds/$id" | jq -r '.stages[] | select(.name=="build") | .reason')" \
+  "the build stage's reason"
 echo "PASS"

@@ -236,6 +236,13 @@ TEST_CASE("server: softpack-core's addresses build without a token", "[server]")
     error_of(handle(from("10.1.2.3", "DELETE", "/builds/b-1"), svc, o), 401);
     CHECK(svc.cancelled.empty());
   }
+  SECTION("a request through a proxy (forwarding headers) needs the token") {
+    for (const char* name : {"Forwarded", "X-Forwarded-For", "X-Real-IP"}) {
+      Request r = from("10.1.2.3", "POST", "/environments/build", k_request);
+      r.headers[name] = "192.0.2.7";
+      error_of(handle(r, svc, o), 401);
+    }
+  }
   SECTION("a token that is given is checked") {
     Request r = from("10.1.2.3", "POST", "/environments/build", k_request);
     r.headers["Authorization"] = "Bearer wrong";

@@ -200,7 +200,8 @@ TEST_CASE("service views: the status array and metrics", "[service]") {
   CHECK(first.at("Name") == "users/alice/env-1");
   CHECK(first.at("BuildStart") == "2025-11-24T16:00:10Z");
   CHECK(first.at("BuildDone") == "2025-11-24T16:01:00Z");
-  CHECK(status.as_array()[1].as_object().at("BuildDone").is_null());
+  // Publishing: its jobs have ended (none has an end time here: its start stands in).
+  CHECK(status.as_array()[1].as_object().at("BuildDone") == "2025-11-24T16:00:10Z");
 
   const auto one = boost::json::parse(service::build_json(running, false)).as_object();
   CHECK(one.at("state") == "publishing");
@@ -254,6 +255,16 @@ TEST_CASE("service views: the status array has the latest build of each environm
   CHECK(service::jobs_done(new_a) == t0 + 7min);
   new_a.state = flow::BuildState::running;
   CHECK_FALSE(service::jobs_done(new_a).has_value());
+
+  SECTION("a build that ended without starting is neither queued nor building for core") {
+    auto never = build("d1", "d", flow::BuildState::cancelled, 4);
+    const auto one = boost::json::parse(service::environments_status_json({&never}));
+    const auto& o = one.as_array()[0].as_object();
+    CHECK(o.at("BuildStart").as_string() == format_rfc3339(never.requested));
+    CHECK(o.at("BuildDone").as_string() == format_rfc3339(never.requested));
+    never.state = flow::BuildState::publishing; // builder.out of a failed submission
+    CHECK(service::jobs_done(never) == never.requested);
+  }
 
   SECTION("bounded: the unfinished, and the newest finished") {
     auto running = build("c1", "c", flow::BuildState::running, 3);

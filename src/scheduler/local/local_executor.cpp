@@ -1,5 +1,7 @@
 #include "scheduler/local/local_executor.hpp"
 
+#include "util/fs.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -13,8 +15,10 @@
 #include <spawn.h>
 #include <sstream>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <thread>
 #include <unistd.h>
 #include <utility>
 
@@ -45,7 +49,8 @@ int open_pidfd(pid_t pid) {
   return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
 }
 
-// Microseconds since the epoch in hex, made unique within the process.
+// Microseconds since the epoch in hex, made unique within the process, then the pid (8 hex
+// digits), so that two programs started in the same microsecond differ too.
 std::string instance_token() {
   static std::atomic<std::uint64_t> last{0};
   auto now = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
@@ -54,8 +59,10 @@ std::string instance_token() {
   std::uint64_t prev = last.load();
   while (!last.compare_exchange_weak(prev, std::max(now, prev + 1))) {
   }
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "%llx", static_cast<unsigned long long>(std::max(now, prev + 1)));
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%llx%08x",
+                static_cast<unsigned long long>(std::max(now, prev + 1)),
+                static_cast<unsigned>(::getpid()));
   return buf;
 }
 
@@ -107,8 +114,8 @@ struct LocalExecutor::Impl : std::enable_shared_from_this<LocalExecutor::Impl> {
   int running = 0;
   bool scheduled = false;
   std::function<void()> listener;
-  // With options.state_dir: this executor's record of its running jobs, and the lock that says
-  // it is alive (std::shared_ptr<void> keeps the lock's type local to the .cpp).
+  // After take_over(): this executor's record of its running jobs, and the lock that says it is
+  // alive (std::shared_ptr<void> keeps the lock's type local to the .cpp).
   std::filesystem::path jobs_dir;
   std::shared_ptr<void> state_lock;
 
@@ -355,7 +362,7 @@ struct LocalExecutor::Impl : std::enable_shared_from_this<LocalExecutor::Impl> {
     std::ofstream out(jobs_dir / id, std::ios::trunc);
     out << pid << ' ' << process_start_time(pid) << '\n';
     if (!out.flush()) {
-      spdlog::warn("local executor: cannot record job {} in {}", id, options.state_dir.string());
+      spdlog::warn("local executor: cannot record job {} in {}", id, jobs_dir.string());
     }
   }
 
@@ -393,7 +400,8 @@ struct LocalExecutor::Impl : std::enable_shared_from_this<LocalExecutor::Impl> {
 namespace {
 
 // Ends the jobs recorded in one executor's directory (files "<pid> <start time>"), and removes it.
-void end_recorded_jobs(const std::filesystem::path& dir, std::vector<std::string>& ended) {
+void end_recorded_jobs(const std::filesystem::path& dir, std::vector<std::string>& ended,
+                       std::vector<pid_t>& groups) {
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
     const std::string id = entry.path().filename().string();
@@ -411,6 +419,7 @@ void end_recorded_jobs(const std::filesystem::path& dir, std::vector<std::string
                      "earlier run of the service; its stage runs again",
                      id, pid);
         ended.push_back(id);
+        groups.push_back(static_cast<pid_t>(pid));
       }
     }
   }
@@ -434,13 +443,25 @@ struct LockFd {
   }
 };
 
-// Locks `path` (created if missing); without `wait`, fails when another process holds it.
-LockFd lock_file(const std::filesystem::path& path, bool wait) {
+// Locks `path` (created if missing) without waiting; fails when another process holds it, or
+// when the file was replaced or removed meanwhile (its sweeper's and its owner's view agree).
+LockFd lock_file(const std::filesystem::path& path) {
   LockFd f(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-  if (f.fd >= 0 && ::flock(f.fd, LOCK_EX | (wait ? 0 : LOCK_NB)) != 0) {
+  if (f.fd < 0 || ::flock(f.fd, LOCK_EX | LOCK_NB) != 0) {
+    return {};
+  }
+  struct stat held {
+  }, now{};
+  if (::fstat(f.fd, &held) != 0 || ::stat(path.c_str(), &now) != 0 || held.st_ino != now.st_ino ||
+      held.st_dev != now.st_dev) {
     return {};
   }
   return f;
+}
+
+// Whether the process group still has members.
+bool group_alive(pid_t pgid) {
+  return ::kill(-pgid, 0) == 0 || errno == EPERM;
 }
 
 } // namespace
@@ -457,33 +478,56 @@ std::vector<std::string> end_leftover_jobs(const std::filesystem::path& state_di
       locks.push_back(entry.path());
     }
   }
+  std::vector<pid_t> groups;
   for (const auto& lock_path : locks) {
-    LockFd lock = lock_file(lock_path, false);
+    LockFd lock = lock_file(lock_path);
     if (lock.fd < 0) {
       continue; // its executor is alive
     }
     auto dir = lock_path;
     dir.replace_extension();
-    end_recorded_jobs(dir, ended);
+    end_recorded_jobs(dir, ended, groups);
     std::filesystem::remove(lock_path, ec);
+  }
+  // SIGKILL is not instant (a process in uninterruptible sleep on NFS); the stages run again
+  // only once the old processes are gone, or after a bounded wait, which is logged.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (pid_t g : groups) {
+    while (group_alive(g) && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (group_alive(g)) {
+      spdlog::error("local executor: process group {} still has members 10 s after SIGKILL", g);
+    }
   }
   return ended;
 }
 
 LocalExecutor::LocalExecutor(asio::io_context& io, LocalExecutorOptions options)
-    : m_impl(std::make_shared<Impl>(io, options)) {
+    : m_impl(std::make_shared<Impl>(io, options)) {}
+
+Expected<void> LocalExecutor::take_over(const std::filesystem::path& state_dir) {
   Impl& impl = *m_impl;
-  if (impl.options.state_dir.empty()) {
-    return;
+  if (auto d = make_directories(state_dir); !d) {
+    return d;
   }
-  std::error_code ec;
-  std::filesystem::create_directories(impl.options.state_dir, ec);
   const std::string instance = impl.id_prefix.substr(0, impl.id_prefix.size() - 1);
-  impl.state_lock =
-      std::make_shared<LockFd>(lock_file(impl.options.state_dir / (instance + ".lock"), true));
-  impl.jobs_dir = impl.options.state_dir / instance;
-  std::filesystem::create_directories(impl.jobs_dir, ec);
-  end_leftover_jobs(impl.options.state_dir, instance);
+  auto lock = std::make_shared<LockFd>(lock_file(state_dir / (instance + ".lock")));
+  if (lock->fd < 0) {
+    return make_error(ErrorKind::io,
+                      std::string("cannot create and lock the executor's record: ") +
+                          std::strerror(errno),
+                      (state_dir / (instance + ".lock")).string());
+  }
+  const auto jobs_dir = state_dir / instance;
+  if (auto d = make_directories(jobs_dir); !d) {
+    return d;
+  }
+  end_leftover_jobs(state_dir, instance);
+  std::lock_guard guard(impl.mutex);
+  impl.state_lock = std::move(lock);
+  impl.jobs_dir = jobs_dir;
+  return {};
 }
 
 LocalExecutor::~LocalExecutor() {

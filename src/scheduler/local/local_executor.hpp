@@ -12,9 +12,9 @@
 // LANG and SOFTPACK_JOB_ID, plus HOME, USER, LOGNAME and TMPDIR when this program has them; the
 // job script sets the rest itself. Job ids ("local-<instance>-<n>") are never reused, not even
 // by another executor. Running children are left running when the executor is destroyed; a
-// new executor (after a restart) does not know them; with a state_dir it ends them when it is
-// made (end_leftover_jobs). Its jobs do not survive the service (jobs_survive_service()), so the
-// engine runs the unfinished stages again after a restart.
+// new executor (after a restart) does not know them; the service's ends them (take_over). Its jobs
+// do not survive the service (jobs_survive_service()), so the engine runs the unfinished stages
+// again after a restart.
 //
 // The change listener is called with the executor's lock held, on the io_context or the
 // thread calling cancel(): it must not call back into the executor (post instead).
@@ -37,10 +37,6 @@ namespace softpack::scheduler {
 struct LocalExecutorOptions {
   int max_running = 2;
   std::chrono::seconds kill_grace{10}; // SIGTERM -> SIGKILL
-  // Where each running job's process is recorded (one file per job: "<pid> <start time>"), so
-  // that the next executor, after a restart, ends what an earlier run left running. Empty = not
-  // recorded.
-  std::filesystem::path state_dir = {};
 };
 
 // Ends the process groups of the jobs that executors now gone recorded in `state_dir` and left
@@ -60,6 +56,12 @@ public:
   static constexpr std::string_view k_name = "local";
   std::string_view name() const override { return k_name; }
   bool jobs_survive_service() const override { return false; }
+  // From now on, records each running job under `state_dir` (<instance>/<job id>: "<pid> <start
+  // time>", and <instance>.lock held while this executor lives), and ends now the jobs that
+  // executors now gone recorded there and left running (end_leftover_jobs). Only the service
+  // calls it, before it resumes builds; an error (the directory cannot be written or locked)
+  // stops it.
+  Expected<void> take_over(const std::filesystem::path& state_dir) override;
   Expected<JobId> submit(const JobSpec& spec) override;
   Expected<std::vector<JobInfo>> poll(std::span<const JobId> ids) override;
   Expected<void> cancel(std::span<const JobId> ids) override;
