@@ -322,8 +322,15 @@ Expected<Config> read_config(const YamlNode& doc, std::string_view source_name,
     SOFTPACK_TRY(r.string_list("command", c.spack.command, false));
     SOFTPACK_TRY(r.string("target", c.spack.target));
     SOFTPACK_TRY(r.string("repo", c.spack.repo));
-    SOFTPACK_TRY(r.string("install_tree", c.spack.install_tree));
-    SOFTPACK_TRY(r.string("view", c.spack.view));
+    for (const char* gone : {"install_tree", "view"}) {
+      if (r.get(gone)) {
+        SOFTPACK_TRY(r.report(r.error(
+            gone, "is no longer a setting: spack containerize puts the install tree at "
+                  "/opt/software and the view at /opt/views/view (linked from /opt/view) in "
+                  "every image, whatever spack.yaml says, and the concretize stage uses a store "
+                  "in the build directory; remove it")));
+      }
+    }
     SOFTPACK_TRY(r.string("container_os", c.spack.container_os));
     SOFTPACK_TRY(r.string("container_spack", c.spack.container_spack));
     for (const auto& [key, value] : {std::pair{"target", &c.spack.target},

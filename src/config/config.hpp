@@ -42,6 +42,10 @@ struct SchedulerConfig {
   std::map<std::string, scheduler::Resources> stages;
 };
 
+// Where `spack containerize` puts the environment's view in every image (0.21 and later:
+// /opt/views/view, with /opt/view a link to it); its bin/ lists the executables.
+inline constexpr std::string_view k_image_view = "/opt/view";
+
 struct SpackConfig {
   // The spack command line, as a list (e.g. [/opt/spack/bin/spack]).
   std::vector<std::string> command{"spack"};
@@ -49,10 +53,6 @@ struct SpackConfig {
   std::string target;
   // A custom Spack package repository (a directory), added under `repos:`; empty = none.
   std::string repo;
-  // Spack's install tree inside the image.
-  std::string install_tree = "/opt/software";
-  // The environment's view inside the image; its bin/ lists the executables.
-  std::string view = "/opt/view";
   // `spack containerize` base images: the OS image and the Spack version/image tag.
   std::string container_os = "ubuntu:22.04";
   std::string container_spack = "0.21.2";

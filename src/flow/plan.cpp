@@ -86,8 +86,6 @@ Expected<std::string> render_spack_yaml(const config::Config& config,
   }
   Map data{
       {"specs", specs},
-      {"view", config.spack.view},
-      {"install_tree", config.spack.install_tree},
       {"has_repo", !config.spack.repo.empty()},
       {"repo", config.spack.repo},
       {"container_os", config.spack.container_os},
@@ -148,12 +146,14 @@ Expected<BuildPlan> make_plan(const config::Config& config, const spec::ValidSpe
   for (const auto& [k, v] : config.jobs.environment) {
     environment.push_back(Map{{"name", k}, {"value", v}});
   }
-  const std::string view_bin = config.spack.view + "/bin";
+  const std::string view_bin = std::string(config::k_image_view) + "/bin";
   const Map body_data{
       {"spack", sh_join(config.spack.command)},
       {"build_command", sh_join(config.container.build_command)},
       {"exec_command", sh_join(config.container.exec_command)},
       {"builder_command", sh_quote(builder_command(config))},
+      {"spack_cache",
+       sh_quote(std::filesystem::absolute(config.data_dir / "spack-cache").string())},
       {"view_bin", view_bin},
   };
   std::string previous;

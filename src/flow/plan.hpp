@@ -6,7 +6,8 @@
 //
 // Build directory layout (everything a stage reads or writes is inside it):
 //   build.json            the spec and the parameters the module stage needs
-//   env/spack.yaml        the Spack environment; env/spack.lock after concretize
+//   env/spack.yaml        the Spack environment the image is built from (never changed)
+//   concretize/           the concretize stage's copy of it, its spack.lock, store and TMPDIR
 //   scripts/<stage>.sh    the job scripts
 //   logs/<stage>.out      each job's stdout+stderr
 //   logs/<stage>.started  written when the job starts (epoch seconds)

@@ -314,7 +314,9 @@ Expected<Package> parse_package_string(std::string_view text, std::string_view f
   }
   if (package.version.find_first_of(":,") != std::string::npos) {
     return invalid(prefix(field) + "invalid package spec " + quoted(spec) +
-                   ": version ranges and lists are not supported, give one exact version");
+                   ": version ranges and lists are not supported; give one version, which Spack "
+                   "reads as that version or any of its sub-versions ('@1.26' is 1.26 or any "
+                   "1.26.x)");
   }
   if (auto ok = validate_package_version(package.version, field); !ok) {
     return ok.error();

@@ -55,8 +55,6 @@ TEST_CASE("config: the shipped config/softpack-builder.yaml parses to the defaul
   CHECK(c->scheduler.defaults.cpus == d.scheduler.defaults.cpus);
   CHECK(c->scheduler.defaults.time_limit == d.scheduler.defaults.time_limit);
   CHECK(c->spack.command == d.spack.command);
-  CHECK(c->spack.view == d.spack.view);
-  CHECK(c->spack.install_tree == d.spack.install_tree);
   CHECK(c->spack.container_os == d.spack.container_os);
   CHECK(c->spack.container_spack == d.spack.container_spack);
   CHECK(c->container.build_command == d.container.build_command);
@@ -74,6 +72,16 @@ TEST_CASE("config: the shipped config/softpack-builder.yaml parses to the defaul
   CHECK(settings<artifacts::CoreOptions>(*c, "core").timeout ==
         settings<artifacts::CoreOptions>(d, "core").timeout);
   CHECK(c->module_dir() == (c->data_dir / "installs" / "modules").string());
+}
+
+TEST_CASE("config: spack.view and spack.install_tree are refused with the reason", "[config]") {
+  for (const char* key : {"view", "install_tree"}) {
+    INFO(key);
+    const auto e = parse_error(std::string("spack:\n  ") + key + ": /opt/x\n");
+    CHECK(e.context == "site.yaml:2");
+    CHECK_THAT(e.message, Catch::Contains(std::string("spack.") + key) &&
+                              Catch::Contains("/opt/views/view") && Catch::Contains("remove it"));
+  }
 }
 
 TEST_CASE("config: server.core_clients", "[config]") {
