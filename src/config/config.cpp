@@ -322,6 +322,7 @@ Expected<Config> read_config(const YamlNode& doc, std::string_view source_name,
     SOFTPACK_TRY(r.string_list("command", c.spack.command, false));
     SOFTPACK_TRY(r.string("target", c.spack.target));
     SOFTPACK_TRY(r.string("repo", c.spack.repo));
+    SOFTPACK_TRY(r.string("cache_dir", c.spack.cache_dir));
     for (const char* gone : {"install_tree", "view"}) {
       if (r.get(gone)) {
         SOFTPACK_TRY(r.report(r.error(

@@ -53,6 +53,9 @@ struct SpackConfig {
   std::string target;
   // A custom Spack package repository (a directory), added under `repos:`; empty = none.
   std::string repo;
+  // Spack's cache (SPACK_USER_CACHE_PATH) for the concretize and build stages, shared by all
+  // builds; it must be writable by the jobs' user. Empty = <data_dir>/spack-cache.
+  std::string cache_dir;
   // `spack containerize` base images: the OS image and the Spack version/image tag.
   std::string container_os = "ubuntu:22.04";
   std::string container_spack = "0.21.2";

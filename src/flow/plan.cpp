@@ -153,7 +153,10 @@ Expected<BuildPlan> make_plan(const config::Config& config, const spec::ValidSpe
       {"exec_command", sh_join(config.container.exec_command)},
       {"builder_command", sh_quote(builder_command(config))},
       {"spack_cache",
-       sh_quote(std::filesystem::absolute(config.data_dir / "spack-cache").string())},
+       sh_quote(std::filesystem::absolute(config.spack.cache_dir.empty()
+                                              ? config.data_dir / "spack-cache"
+                                              : std::filesystem::path(config.spack.cache_dir))
+                    .string())},
       {"view_bin", view_bin},
   };
   std::string previous;
