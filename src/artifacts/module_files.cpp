@@ -190,7 +190,7 @@ Expected<void> run_module_stage(const std::filesystem::path& build_dir) {
   if (!roots) {
     return roots.error();
   }
-  in.concrete = *roots;
+  in.concrete = in_requested_order(std::move(*roots), in.spec->packages);
   auto ls = read_file(out / "executables", 16 << 20);
   if (!ls) {
     return ls.error();

@@ -1,5 +1,7 @@
 #include "artifacts/spack_lock.hpp"
 
+#include <algorithm>
+
 #include <boost/json.hpp>
 
 namespace softpack::artifacts {
@@ -64,6 +66,18 @@ Expected<std::vector<spec::Package>> parse_lock_roots(std::string_view text) {
     out.push_back(std::move(pkg));
   }
   return out;
+}
+
+std::vector<spec::Package> in_requested_order(std::vector<spec::Package> roots,
+                                              const std::vector<spec::Package>& requested) {
+  auto rank = [&](const spec::Package& p) {
+    const auto it = std::find_if(requested.begin(), requested.end(),
+                                 [&](const spec::Package& r) { return r.name == p.name; });
+    return static_cast<std::size_t>(it - requested.begin());
+  };
+  std::stable_sort(roots.begin(), roots.end(),
+                   [&](const auto& a, const auto& b) { return rank(a) < rank(b); });
+  return roots;
 }
 
 } // namespace softpack::artifacts

@@ -100,6 +100,7 @@ expect_in "$OUT" "xxhash@0.8.1%gcc@12.2.0 build_system=makefile arch=linux-debia
   "concretize summary line"
 expect_in "$OUT" "^zlib@1.3" "dependency shown in summary"
 check "spack.lock written" test -f env1/spack.lock
+expect_eq "$(wc -l <env1/spack.lock | tr -d ' ')" "0" "spack.lock is one line with no final newline, as Spack writes it"
 expect_eq "$(cd env1 && printf '%s ' * .[!.]*)" "spack.lock spack.yaml .[!.]* " "only spack.lock is written"
 
 LOCKCHECK='
@@ -295,7 +296,9 @@ expect_eq "$(head -3 <<<"$DEF1" | tr '\n' '|')" "Bootstrap: docker|From: spack/u
   "singularity def header"
 expect_in "$DEF1" "  cat << EOF > spack.yaml"$'\n'"spack:"$'\n'"  specs:"$'\n'"  - xxhash@0.8.1 arch=None-None-x86_64_v3" \
   "def embeds the manifest in a heredoc"
-expect_in "$DEF1" "  view: /opt/view" "manifest view forced to /opt/view"
+expect_in "$DEF1" "  view: /opt/views/view" "manifest view forced to /opt/views/view (Spack 0.21)"
+expect_in "$DEF1" "  ln -s /opt/views/view /opt/view" "the final stage links the former /opt/view"
+expect_in "$DEF1" "  /opt/views /opt" "the final stage copies /opt/views"
 expect_in "$DEF1" "    install_tree: /opt/software" "manifest install_tree forced"
 expect_not_in "$DEF1" "container:" "container section stripped from manifest"
 expect_in "$DEF1" "  spack -e . install" "def installs"

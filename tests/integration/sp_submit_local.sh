@@ -35,7 +35,7 @@ assert_contains "$msg" "Softpack-Build-Id: " "commit message"
 
 show() { git -C "$repo" show "main:$dir/$1"; }
 lock=$(show spack.lock)
-assert_contains "$lock" '"lockfile-version": 5' "spack.lock"
+assert_eq 5 "$(jq -r '._meta["lockfile-version"]' <<<"$lock")" "spack.lock's lockfile version"
 yml=$(show softpack.yml)
 assert_contains "$yml" "The following executables are added to your PATH:" "softpack.yml"
 assert_contains "$yml" '"xxhash@0.8.1"' "softpack.yml concrete packages"

@@ -61,6 +61,20 @@ TEST_CASE("artifacts: parse the roots of a Spack v5 lockfile", "[artifacts]") {
   CHECK((*roots)[1].to_spec() == "hello@2.12.1"); // the concrete version, not the request
 }
 
+TEST_CASE("artifacts: the roots in the requested order, whatever the lock's", "[artifacts]") {
+  using P = spec::Package;
+  const std::vector<P> requested{{"xxhash", "0.8.1"}, {"zlib", ""}, {"py-numpy", ""}};
+  // Real Spack's order for the same request differs from run to run.
+  const auto ordered = artifacts::in_requested_order(
+      {{"extra", "1"}, {"zlib", "1.3"}, {"py-numpy", "1.26.4"}, {"xxhash", "0.8.1"}}, requested);
+  std::vector<std::string> names;
+  for (const auto& p : ordered) {
+    names.push_back(p.name + "@" + p.version);
+  }
+  CHECK(names ==
+        std::vector<std::string>{"xxhash@0.8.1", "zlib@1.3", "py-numpy@1.26.4", "extra@1"});
+}
+
 TEST_CASE("artifacts: malformed lockfiles name what is wrong", "[artifacts]") {
   auto check = [](const std::string& text, const std::string& expected) {
     INFO(text);
