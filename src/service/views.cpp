@@ -66,8 +66,15 @@ json::object build_object(const BuildStatus& b, bool with_logs) {
 }
 } // namespace
 
+namespace {
+// Whether the build's jobs have all ended: it is publishing, or final.
+bool jobs_ended(const BuildStatus& b) {
+  return b.state == BuildState::publishing || flow::is_final(b.state);
+}
+} // namespace
+
 std::optional<SystemTime> jobs_done(const BuildStatus& b) {
-  if (b.state != BuildState::publishing && !flow::is_final(b.state)) {
+  if (!jobs_ended(b)) {
     return std::nullopt;
   }
   std::optional<SystemTime> last;
@@ -117,8 +124,8 @@ std::string environments_status_json(const std::vector<const BuildStatus*>& buil
     o["Requested"] = format_rfc3339(b->requested);
     // A build that ended without starting (cancelled while queued, its submission failed) has
     // its request time as its start: softpack-core would otherwise list it as queued for good.
-    const bool ended = b->state == BuildState::publishing || flow::is_final(b->state);
-    o["BuildStart"] = time_json(ended && !b->started ? std::optional(b->requested) : b->started);
+    o["BuildStart"] =
+        time_json(jobs_ended(*b) && !b->started ? std::optional(b->requested) : b->started);
     o["BuildDone"] = time_json(jobs_done(*b));
     a.emplace_back(std::move(o));
   }

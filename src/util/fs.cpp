@@ -17,6 +17,22 @@ namespace {
 Error io_error(const fs::path& path, std::string_view what, int err) {
   return make_error(ErrorKind::io, std::string(what) + ": " + std::strerror(err), path.string());
 }
+
+// Writes all of `data` to `fd`, retrying after signals; false (errno set) on an error.
+bool write_all(int fd, std::string_view data) {
+  std::size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      return false;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
+}
 } // namespace
 
 Expected<std::optional<std::string>> read_file_if_exists(const fs::path& path,
@@ -87,22 +103,12 @@ Expected<void> append_file(const fs::path& path, std::string_view content) {
   }
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) {
-    return make_error(ErrorKind::io, std::string("cannot open: ") + std::strerror(errno),
-                      path.string());
+    return io_error(path, "cannot open", errno);
   }
-  std::size_t done = 0;
-  while (done < content.size()) {
-    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      const int err = errno;
-      ::close(fd);
-      return make_error(ErrorKind::io, std::string("cannot write: ") + std::strerror(err),
-                        path.string());
-    }
-    done += static_cast<std::size_t>(n);
+  if (!write_all(fd, content)) {
+    const int err = errno;
+    ::close(fd);
+    return io_error(path, "cannot write", err);
   }
   ::close(fd);
   return {};
@@ -134,16 +140,8 @@ Expected<void> write_file_atomic(const fs::path& path, std::string_view content,
     ::unlink(tmpl.c_str());
     return io_error(path, what, err);
   };
-  std::size_t done = 0;
-  while (done < content.size()) {
-    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      return fail("cannot write");
-    }
-    done += static_cast<std::size_t>(n);
+  if (!write_all(fd, content)) {
+    return fail("cannot write");
   }
   if (::fchmod(fd, mode) != 0) {
     return fail("cannot set mode");
@@ -176,16 +174,8 @@ bool copy_by_read_write(int in, int out) {
     if (n <= 0) {
       return n == 0;
     }
-    ssize_t done = 0;
-    while (done < n) {
-      const ssize_t w = ::write(out, buf.data() + done, static_cast<std::size_t>(n - done));
-      if (w < 0 && errno == EINTR) {
-        continue;
-      }
-      if (w < 0) {
-        return false;
-      }
-      done += w;
+    if (!write_all(out, std::string_view(buf.data(), static_cast<std::size_t>(n)))) {
+      return false;
     }
   }
 }
