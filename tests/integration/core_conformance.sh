@@ -208,7 +208,7 @@ assert_no_rejected_push "after re-creating a failed environment"
 # core to resend them. Only queued environments are resent, not waiting (a requested recipe),
 # failed or ready ones.
 stop_service
-r=$(create_env pending '[{"name":"xxhash","version":"0.8.2"}]')
+r=$(create_env pending '[{"name":"xxhash","version":"0.8.0"}]')
 assert_contains "$r" "Connection to builder failed" "create pending while the builder is down"
 r=$(create_env waiting '[{"name":"*newtool","version":"1.0"}]')
 assert_eq '{"message":"Successfully scheduled environment creation"}' "$r" "create waiting (requested recipe)"
