@@ -139,7 +139,12 @@ int dry_run(const config::Config& config, const spec::ValidSpec& spec, const std
     }
     std::cout << ")\n";
   }
+  if (auto w = write_file_atomic(out / "singularity.def", plan->singularity_def); !w) {
+    std::cerr << "sp-submit: " << w.error().describe() << "\n";
+    return k_exit_internal;
+  }
   std::cout << out.string() << "/spack.yaml\n";
+  std::cout << out.string() << "/singularity.def\n";
   std::cout << "dry run: nothing was submitted (scripts refer to build directory "
             << plan->build_dir.string() << ")\n";
   return k_exit_ok;
@@ -271,7 +276,7 @@ int sp_submit_main(int argc, char** argv) {
                  "with --server: a file holding the service's API token (default: "
                  "$SOFTPACK_API_TOKEN, else the config's server.api_token_file when readable)");
   app.add_option("--dry-run", dry_run_dir,
-                 "write the job scripts and spack.yaml into DIR; submit nothing");
+                 "write the job scripts, spack.yaml and singularity.def into DIR; submit nothing");
   refuse_options_as_values(app);
   try {
     app.parse(argc, argv);

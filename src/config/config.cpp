@@ -54,6 +54,57 @@ std::string names_of(const std::vector<BackendEntry>& entries, std::string_view 
   return out;
 }
 
+// spack.binary_caches: a list of URLs (read and pushed to) or maps {url, push}.
+Expected<void> read_binary_caches(MapReader& r, std::vector<BinaryCache>& out) {
+  const YamlNode* n = r.get("binary_caches");
+  if (!n) {
+    return {};
+  }
+  if (!n->is_sequence()) {
+    return r.report(r.error_at(*n, r.key_path("binary_caches"),
+                               "expected a list of URLs or of maps {url, push}"));
+  }
+  std::vector<BinaryCache> caches;
+  for (std::size_t i = 0; i < n->items.size(); ++i) {
+    const YamlNode& item = n->items[i];
+    const std::string path = r.key_path("binary_caches") + "[" + std::to_string(i) + "]";
+    BinaryCache cache;
+    if (item.is_scalar()) {
+      cache.url = item.scalar;
+    } else if (item.is_map()) {
+      MapReader m(item, r.source(), path, r.collector());
+      SOFTPACK_TRY(m.string("url", cache.url));
+      SOFTPACK_TRY(m.boolean("push", cache.push));
+      SOFTPACK_TRY(m.finish());
+    } else {
+      SOFTPACK_TRY(r.report(r.error_at(item, path, "expected a URL or a map {url, push}")));
+      continue;
+    }
+    const auto scheme = cache.url.substr(0, cache.url.find("://"));
+    std::string problem;
+    if (cache.url.find("://") == std::string::npos ||
+        (scheme != "file" && scheme != "s3" && scheme != "oci" && scheme != "http" &&
+         scheme != "https")) {
+      problem = "'" + printable(cache.url) +
+                "' is not a binary cache URL (file://, s3://, oci://, http:// or https://)";
+    } else if (cache.url.find_first_of(" \t\n'\"\\$`") != std::string::npos) {
+      problem = "'" + printable(cache.url) + "' has characters that cannot appear in a URL here";
+    } else if (url_has_password(cache.url)) {
+      problem = "holds a password: Spack takes cache credentials from its own configuration "
+                "(e.g. ~/.aws for s3://, docker login for oci://)";
+    } else if (cache.push && (scheme == "http" || scheme == "https")) {
+      problem = "an http(s):// cache cannot be pushed to: give it push: false";
+    }
+    if (!problem.empty()) {
+      SOFTPACK_TRY(r.report(r.error_at(item, path, problem)));
+      continue;
+    }
+    caches.push_back(std::move(cache));
+  }
+  out = std::move(caches);
+  return {};
+}
+
 const BackendEntry* find_entry(const std::vector<BackendEntry>& entries, std::string_view name) {
   for (const auto& e : entries) {
     if (e.name == name) {
@@ -149,6 +200,17 @@ std::filesystem::path default_templates_dir() {
 }
 
 } // namespace
+
+bool is_git_url(std::string_view repo) {
+  if (repo.find("://") != std::string_view::npos) {
+    return true;
+  }
+  // scp-like: user@host:path
+  const auto at = repo.find('@');
+  const auto colon = repo.find(':');
+  return !repo.starts_with('/') && at != std::string_view::npos &&
+         colon != std::string_view::npos && at < colon;
+}
 
 Error SectionContext::selection_error(const std::string& message) const {
   const YamlNode& at = selected_at ? *selected_at : document;
@@ -326,22 +388,62 @@ Expected<Config> read_config(const YamlNode& doc, std::string_view source_name,
     for (const char* gone : {"install_tree", "view"}) {
       if (r.get(gone)) {
         SOFTPACK_TRY(r.report(r.error(
-            gone, "is no longer a setting: spack containerize puts the install tree at "
-                  "/opt/software and the view at /opt/views/view (linked from /opt/view) in "
-                  "every image, whatever spack.yaml says, and the concretize stage uses a store "
-                  "in the build directory; remove it")));
+            gone, "is no longer a setting: the image recipe puts the install tree at "
+                  "/opt/software (padded: spack.padded_length) and the view at /opt/views/view "
+                  "(linked from /opt/view) in every image, and the concretize stage uses a "
+                  "store in the build directory; remove it")));
       }
     }
-    SOFTPACK_TRY(r.string("container_os", c.spack.container_os));
-    SOFTPACK_TRY(r.string("container_spack", c.spack.container_spack));
+    for (const char* gone : {"container_os", "container_spack"}) {
+      if (r.get(gone)) {
+        SOFTPACK_TRY(r.report(r.error(
+            gone, "is no longer a setting: softpack-builder writes the image recipe itself "
+                  "(templates/singularity.def.mustache) rather than running spack "
+                  "containerize; set spack.build_image (e.g. spack/ubuntu-jammy:0.21.2) and "
+                  "spack.final_image (e.g. ubuntu:22.04) instead")));
+      }
+    }
+    if (!c.spack.repo.empty()) {
+      // A directory is copied into the image by the recipe's %files (a line of paths); a URL
+      // is cloned by a shell command.
+      if (c.spack.repo.find_first_of(" \t\n'\"\\$`") != std::string::npos) {
+        SOFTPACK_TRY(r.report(r.error("repo", "'" + printable(c.spack.repo) +
+                                                  "' has characters that cannot appear here")));
+      } else if (!is_git_url(c.spack.repo) && !c.spack.repo.starts_with('/')) {
+        SOFTPACK_TRY(r.report(r.error("repo", "'" + printable(c.spack.repo) +
+                                                  "' is neither an absolute directory nor a git "
+                                                  "URL (https://..., ssh://..., user@host:path)")));
+      }
+    }
+    SOFTPACK_TRY(r.string("repo_ref", c.spack.repo_ref));
+    SOFTPACK_TRY(r.string("build_image", c.spack.build_image));
+    SOFTPACK_TRY(r.string("final_image", c.spack.final_image));
+    SOFTPACK_TRY(r.boolean("unsigned", c.spack.unsigned_caches));
+    SOFTPACK_TRY(r.integer("padded_length", c.spack.padded_length, 0, 512));
+    SOFTPACK_TRY(read_binary_caches(r, c.spack.binary_caches));
     for (const auto& [key, value] : {std::pair{"target", &c.spack.target},
-                                     {"container_os", &c.spack.container_os},
-                                     {"container_spack", &c.spack.container_spack}}) {
-      if (value->find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                   "0123456789_.:/-") != std::string::npos) {
+                                     {"repo_ref", &c.spack.repo_ref},
+                                     {"build_image", &c.spack.build_image},
+                                     {"final_image", &c.spack.final_image}}) {
+      // Images may be pinned by digest (name@sha256:...).
+      const bool image = std::string_view(key).ends_with("_image");
+      if (value->find_first_not_of(image ? "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                           "0123456789_.:/-@"
+                                         : "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                           "0123456789_.:/-") != std::string::npos) {
         SOFTPACK_TRY(r.report(
             r.error(key, "'" + printable(*value) + "' has characters that cannot appear here")));
       }
+    }
+    for (const auto& [key, value] :
+         {std::pair{"build_image", &c.spack.build_image}, {"final_image", &c.spack.final_image}}) {
+      if (value->empty()) {
+        SOFTPACK_TRY(r.report(r.error(key, "must not be empty")));
+      }
+    }
+    if (!c.spack.repo_ref.empty() && !is_git_url(c.spack.repo)) {
+      SOFTPACK_TRY(r.report(r.error("repo_ref", "is for a git URL in spack.repo; '" +
+                                                    printable(c.spack.repo) + "' is not one")));
     }
     SOFTPACK_TRY(r.finish());
   }

@@ -42,23 +42,40 @@ struct SchedulerConfig {
   std::map<std::string, scheduler::Resources> stages;
 };
 
-// Where `spack containerize` puts the environment's view in every image (0.21 and later:
-// /opt/views/view, with /opt/view a link to it); its bin/ lists the executables.
-inline constexpr std::string_view k_image_view = "/opt/view";
+// A Spack binary cache (mirror) the image's build installs from: a file://, s3:// or oci:// URL,
+// or an http(s):// one that is only read. What a build makes is pushed to the first with push.
+struct BinaryCache {
+  std::string url;
+  bool push = true;
+};
+
+// A spack.repo that is a git URL (scheme://... or user@host:path) rather than a directory.
+bool is_git_url(std::string_view repo);
 
 struct SpackConfig {
-  // The spack command line, as a list (e.g. [/opt/spack/bin/spack]).
+  // The spack command line on the submit host, as a list (e.g. [/opt/spack/bin/spack]).
   std::vector<std::string> command{"spack"};
   // Processor target added to every spec as arch=None-None-<target>; empty = none.
   std::string target;
-  // A custom Spack package repository (a directory), added under `repos:`; empty = none.
+  // A custom Spack package repository, added under `repos:`: a directory, copied into the image,
+  // or a git URL, cloned in the concretize stage and in the image at one commit; empty = none.
   std::string repo;
+  // The branch or tag of a git `repo` whose commit a build uses; empty = the remote's HEAD.
+  std::string repo_ref;
   // Spack's cache (SPACK_USER_CACHE_PATH) for the concretize and build stages, shared by all
   // builds; it must be writable by the jobs' user. Empty = <data_dir>/spack-cache.
   std::string cache_dir;
-  // `spack containerize` base images: the OS image and the Spack version/image tag.
-  std::string container_os = "ubuntu:22.04";
-  std::string container_spack = "0.21.2";
+  // The recipe's images: the build stage's (with Spack at /opt/spack) and the final one.
+  std::string build_image = "spack/ubuntu-jammy:0.21.2";
+  std::string final_image = "ubuntu:22.04";
+  // Binary caches, in the order Spack tries them.
+  std::vector<BinaryCache> binary_caches;
+  // Caches are unsigned: install with --no-check-signature, push with --unsigned. Otherwise the
+  // caches' keys are trusted (buildcache keys --install --trust) and pushes are signed with the
+  // build image's key.
+  bool unsigned_caches = false;
+  // The image's install tree is padded to this length, so that cached binaries relocate.
+  int padded_length = 128;
 };
 
 struct ContainerConfig {

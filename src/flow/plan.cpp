@@ -75,7 +75,8 @@ std::string builder_command(const config::Config& config) {
 
 Expected<std::string> render_spack_yaml(const config::Config& config,
                                         const spec::EnvironmentSpec& spec,
-                                        const render::TemplateSet& templates) {
+                                        const render::TemplateSet& templates,
+                                        const std::filesystem::path& build_dir, bool image) {
   List specs;
   for (const auto& pkg : spec.packages) {
     std::string s = pkg.to_spec();
@@ -84,14 +85,84 @@ Expected<std::string> render_spack_yaml(const config::Config& config,
     }
     specs.push_back(Map{{"spec", s}});
   }
+  // The custom repository: in the image, where the recipe puts it; for the concretize stage,
+  // the directory, or the stage's clone of a git URL.
+  std::string repo;
+  if (!config.spack.repo.empty()) {
+    repo = image                                   ? std::string(k_image_spack_repo)
+           : config::is_git_url(config.spack.repo) ? (build_dir / "concretize" / "repo").string()
+                                                   : config.spack.repo;
+  }
   Map data{
       {"specs", specs},
-      {"has_repo", !config.spack.repo.empty()},
-      {"repo", config.spack.repo},
-      {"container_os", config.spack.container_os},
-      {"container_spack", config.spack.container_spack},
+      {"has_repo", !repo.empty()},
+      {"repo", repo},
+      {"image", image},
+      {"padded_length", std::to_string(config.spack.padded_length)},
+      {"has_padding", config.spack.padded_length > 0},
   };
   return templates.render("spack.yaml.mustache", data);
+}
+
+Expected<std::string> render_singularity_def(const config::Config& config,
+                                             const spec::EnvironmentSpec& spec,
+                                             const render::TemplateSet& templates,
+                                             const std::filesystem::path& build_dir) {
+  auto manifest = render_spack_yaml(config, spec, templates, build_dir, true);
+  if (!manifest) {
+    return manifest.error();
+  }
+  while (!manifest->empty() && manifest->back() == '\n') {
+    manifest->pop_back();
+  }
+  List caches;
+  std::string push_cache;
+  for (std::size_t i = 0; i < config.spack.binary_caches.size(); ++i) {
+    const auto& c = config.spack.binary_caches[i];
+    const std::string name = "softpack-cache-" + std::to_string(i + 1);
+    caches.push_back(Map{{"name", name}, {"url", c.url}});
+    if (c.push && push_cache.empty()) {
+      push_cache = name;
+    }
+  }
+  // The module exposes the executables of the requested packages, and the interpreter of
+  // Python and R packages.
+  List packages;
+  bool python = false;
+  bool r = false;
+  for (const auto& pkg : spec.packages) {
+    packages.push_back(Map{{"name", pkg.name}});
+    python = python || pkg.name.starts_with("py-");
+    r = r || pkg.name.starts_with("r-");
+  }
+  List extra;
+  if (python) {
+    extra.push_back(Map{{"name", std::string("python")}});
+  }
+  if (r) {
+    extra.push_back(Map{{"name", std::string("R")}});
+    extra.push_back(Map{{"name", std::string("Rscript")}});
+  }
+  const bool git_repo = config::is_git_url(config.spack.repo);
+  Map data{
+      {"build_image", config.spack.build_image},
+      {"final_image", config.spack.final_image},
+      {"manifest", *manifest},
+      // (kainjow mustache takes an empty string as true: each optional value has its flag)
+      {"has_repo_dir", !config.spack.repo.empty() && !git_repo},
+      {"repo_dir", config.spack.repo},
+      {"has_repo_url", git_repo},
+      {"repo_url", config.spack.repo},
+      {"repo_commit", std::string(k_repo_commit_placeholder)},
+      {"caches", caches},
+      {"has_caches", !caches.empty()},
+      {"has_push_cache", !push_cache.empty()},
+      {"push_cache", push_cache},
+      {"unsigned", config.spack.unsigned_caches},
+      {"packages", packages},
+      {"extra_executables", extra},
+  };
+  return templates.render("singularity.def.mustache", data);
 }
 
 namespace {
@@ -135,18 +206,25 @@ Expected<BuildPlan> make_plan(const config::Config& config, const spec::ValidSpe
   plan.build_id = build_id;
   plan.spec = spec;
   plan.build_dir = std::filesystem::absolute(config.builds_dir() / build_id);
-  auto yaml = render_spack_yaml(config, spec, templates);
+  auto yaml = render_spack_yaml(config, spec, templates, plan.build_dir, false);
   if (!yaml) {
     return yaml.error();
   }
   plan.spack_yaml = std::move(*yaml);
+  auto def = render_singularity_def(config, spec, templates, plan.build_dir);
+  if (!def) {
+    return def.error();
+  }
+  plan.singularity_def = std::move(*def);
+  if (config::is_git_url(config.spack.repo)) {
+    plan.spack_repo_url = config.spack.repo;
+  }
   plan.build_json = make_build_json(config, spec, build_id);
 
   List environment;
   for (const auto& [k, v] : config.jobs.environment) {
     environment.push_back(Map{{"name", k}, {"value", v}});
   }
-  const std::string view_bin = std::string(config::k_image_view) + "/bin";
   const Map body_data{
       {"spack", sh_join(config.spack.command)},
       {"build_command", sh_join(config.container.build_command)},
@@ -157,7 +235,11 @@ Expected<BuildPlan> make_plan(const config::Config& config, const spec::ValidSpe
                                               ? config.data_dir / "spack-cache"
                                               : std::filesystem::path(config.spack.cache_dir))
                     .string())},
-      {"view_bin", view_bin},
+      {"git_repo", !plan.spack_repo_url.empty()},
+      {"repo_url", plan.spack_repo_url},
+      {"has_repo_ref", !config.spack.repo_ref.empty()},
+      {"repo_ref", config.spack.repo_ref},
+      {"repo_commit_placeholder", std::string(k_repo_commit_placeholder)},
   };
   std::string previous;
   for (const auto& stage : stage_names()) {
@@ -203,6 +285,10 @@ Expected<void> write_plan(const BuildPlan& plan) {
     }
   }
   if (auto r = write_file_atomic(plan.build_dir / "env" / "spack.yaml", plan.spack_yaml); !r) {
+    return r;
+  }
+  if (auto r = write_file_atomic(plan.build_dir / "env" / "singularity.def", plan.singularity_def);
+      !r) {
     return r;
   }
   for (const auto& stage : plan.stages) {

@@ -6,14 +6,17 @@
 //
 // Build directory layout (everything a stage reads or writes is inside it):
 //   build.json            the spec and the parameters the module stage needs
-//   env/spack.yaml        the Spack environment the image is built from (never changed)
-//   concretize/           the concretize stage's copy of it, its spack.lock, store and TMPDIR
+//   env/spack.yaml        the Spack environment the concretize stage checks (never changed)
+//   env/singularity.def   the image recipe (templates/singularity.def.mustache)
+//   concretize/           the concretize stage's copy of spack.yaml, its spack.lock, store,
+//                         TMPDIR, and a git spack.repo's clone (repo/, repo.commit)
 //   scripts/<stage>.sh    the job scripts
 //   logs/<stage>.out      each job's stdout+stderr
 //   logs/<stage>.started  written when the job starts (epoch seconds)
 //   logs/<stage>.result   written when the job ends: exit=, start=, end=, signal=, host=
-//   out/                  the artifacts: spack.lock, singularity.def, singularity.sif,
-//                         executables, module, README.md, softpack.yml, scripts/<exe>
+//   out/                  the artifacts: spack.lock (the image's), singularity.def,
+//                         singularity.sif, executables, module, README.md, softpack.yml,
+//                         scripts/<exe>
 
 #include "artifacts/publisher.hpp"
 #include "config/config.hpp"
@@ -49,7 +52,10 @@ struct BuildPlan {
   spec::ValidSpec spec;
   std::filesystem::path build_dir;
   std::string spack_yaml;
+  std::string singularity_def;
   std::string build_json;
+  // spack.repo when it is a git URL (its commit is resolved by the concretize stage).
+  std::string spack_repo_url;
   std::vector<StagePlan> stages;
 
   std::filesystem::path script_path(const std::string& stage) const;
@@ -59,6 +65,10 @@ struct BuildPlan {
   std::filesystem::path out_dir() const { return build_dir / "out"; }
   // One line per restart of the service that made stages run again (see FlowEngine::resume).
   std::filesystem::path restarts_log() const { return build_dir / "logs" / "restarts.log"; }
+  // The commit of a git spack.repo that the build uses, written by the concretize stage.
+  std::filesystem::path spack_repo_commit() const {
+    return build_dir / "concretize" / "repo.commit";
+  }
   // The scheduler job for a stage, with its dependencies resolved to job ids.
   scheduler::JobSpec job_spec(const StagePlan& stage, std::vector<scheduler::JobId> after) const;
 };
@@ -68,10 +78,24 @@ std::string new_build_id(SystemTime now);
 // "sp.<owner>.<env>-<version>.<stage>" (owner = user or group name).
 std::string job_name(const spec::EnvironmentSpec& spec, std::string_view stage);
 
-// Renders spack.yaml for a spec (exposed for sp-submit --dry-run and tests).
+// Where the recipe clones or copies spack.repo in the image.
+inline constexpr std::string_view k_image_spack_repo = "/opt/spack-repo";
+// In the rendered recipe, the commit of a git spack.repo, filled in by the build stage from
+// what the concretize stage resolved.
+inline constexpr std::string_view k_repo_commit_placeholder = "@SPACK_REPO_COMMIT@";
+
+// Renders spack.yaml for a spec (exposed for sp-submit --dry-run and tests): for the concretize
+// stage in build_dir, or (image) the manifest the recipe installs in the image.
 Expected<std::string> render_spack_yaml(const config::Config& config,
                                         const spec::EnvironmentSpec& spec,
-                                        const render::TemplateSet& templates);
+                                        const render::TemplateSet& templates,
+                                        const std::filesystem::path& build_dir, bool image);
+
+// Renders the image recipe (templates/singularity.def.mustache) for a spec.
+Expected<std::string> render_singularity_def(const config::Config& config,
+                                             const spec::EnvironmentSpec& spec,
+                                             const render::TemplateSet& templates,
+                                             const std::filesystem::path& build_dir);
 
 // Whether every destination takes a build of `spec` (Publisher::accepts: e.g. its names make a
 // valid repository and tag in the OCI registry). Submissions are refused (invalid_input) on

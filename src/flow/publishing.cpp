@@ -85,6 +85,12 @@ std::string compose_builder_out(const BuildStatus& status, const BuildPlan& plan
   if (!status.error.empty()) {
     out += "error: " + status.error + "\n";
   }
+  if (!plan.spack_repo_url.empty()) {
+    // The git package repository's commit, as the concretize stage resolved it.
+    const std::string commit = read_tail(plan.spack_repo_commit(), 64);
+    out += "spack repo: " + plan.spack_repo_url + " at " +
+           (commit.empty() ? std::string("(not resolved)") : std::string(trim(commit))) + "\n";
+  }
   // The service restarted while the build ran on a scheduler whose jobs end with it.
   const std::string restarts = read_tail(plan.restarts_log(), tail_bytes);
   for (auto line : split_lines(restarts)) {

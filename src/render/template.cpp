@@ -20,7 +20,9 @@ Escape escape_for(std::string_view name) {
   }
   const auto dot = name.rfind('.');
   const std::string_view ext = dot == std::string_view::npos ? "" : name.substr(dot);
-  if (ext == ".sh") {
+  if (ext == ".sh" || ext == ".def") {
+    // A definition file's sections are shell scripts; its headers take values that need no
+    // quoting (checked where they are configured).
     return Escape::shell;
   }
   if (ext == ".yaml" || ext == ".yml") {

@@ -55,8 +55,11 @@ TEST_CASE("config: the shipped config/softpack-builder.yaml parses to the defaul
   CHECK(c->scheduler.defaults.cpus == d.scheduler.defaults.cpus);
   CHECK(c->scheduler.defaults.time_limit == d.scheduler.defaults.time_limit);
   CHECK(c->spack.command == d.spack.command);
-  CHECK(c->spack.container_os == d.spack.container_os);
-  CHECK(c->spack.container_spack == d.spack.container_spack);
+  CHECK(c->spack.build_image == d.spack.build_image);
+  CHECK(c->spack.final_image == d.spack.final_image);
+  CHECK(c->spack.binary_caches.empty());
+  CHECK(c->spack.unsigned_caches == d.spack.unsigned_caches);
+  CHECK(c->spack.padded_length == d.spack.padded_length);
   CHECK(c->container.build_command == d.container.build_command);
   CHECK(c->container.exec_command == d.container.exec_command);
   CHECK(c->jobs.path == d.jobs.path);
@@ -81,6 +84,67 @@ TEST_CASE("config: spack.view and spack.install_tree are refused with the reason
     CHECK(e.context == "site.yaml:2");
     CHECK_THAT(e.message, Catch::Contains(std::string("spack.") + key) &&
                               Catch::Contains("/opt/views/view") && Catch::Contains("remove it"));
+  }
+}
+
+TEST_CASE("config: the image recipe's settings", "[config]") {
+  const auto c = parse_ok(R"(spack:
+  build_image: registry.example.org/spack@sha256:0123abcd
+  final_image: ubuntu:22.04
+  binary_caches:
+  - file:///srv/spack-cache
+  - {url: "oci://registry.example.org/spack-cache", push: false}
+  - {url: "https://cache.spack.io", push: false}
+  unsigned: true
+  padded_length: 255
+  repo: https://github.com/org/spack-repo.git
+  repo_ref: v2
+)");
+  CHECK(c.spack.build_image == "registry.example.org/spack@sha256:0123abcd");
+  REQUIRE(c.spack.binary_caches.size() == 3);
+  CHECK(c.spack.binary_caches[0].url == "file:///srv/spack-cache");
+  CHECK(c.spack.binary_caches[0].push);
+  CHECK(c.spack.binary_caches[1].url == "oci://registry.example.org/spack-cache");
+  CHECK_FALSE(c.spack.binary_caches[1].push);
+  CHECK(c.spack.unsigned_caches);
+  CHECK(c.spack.padded_length == 255);
+  CHECK(config::is_git_url(c.spack.repo));
+  CHECK(c.spack.repo_ref == "v2");
+  CHECK(config::is_git_url("git@gitlab.example.org:hgi/repo.git"));
+  CHECK_FALSE(config::is_git_url("/opt/repo"));
+  CHECK(parse_ok("").spack.padded_length == 128);
+  CHECK_FALSE(parse_ok("").spack.unsigned_caches);
+
+  SECTION("a cache that is not a cache URL, at its line") {
+    const auto e = parse_error("spack:\n  binary_caches:\n  - /srv/cache\n");
+    CHECK(e.context == "site.yaml:3");
+    CHECK_THAT(e.message, Catch::Contains("spack.binary_caches[0]") &&
+                              Catch::Contains("file://, s3://, oci://"));
+  }
+  SECTION("an https cache to push to") {
+    const auto e = parse_error("spack:\n  binary_caches: [https://cache.example.org]\n");
+    CHECK_THAT(e.message, Catch::Contains("push: false"));
+  }
+  SECTION("a password in a cache URL") {
+    const auto e = parse_error("spack:\n  binary_caches: [\"oci://u:pw@reg.example.org/c\"]\n");
+    CHECK_THAT(e.message, Catch::Contains("password"));
+  }
+  SECTION("an unknown key in a cache") {
+    const auto e = parse_error("spack:\n  binary_caches:\n  - {url: file:///c, pushh: true}\n");
+    CHECK_THAT(e.message, Catch::Contains("pushh"));
+  }
+  SECTION("a relative repo directory") {
+    const auto e = parse_error("spack:\n  repo: my-repo\n");
+    CHECK_THAT(e.message, Catch::Contains("spack.repo") && Catch::Contains("absolute"));
+  }
+  SECTION("repo_ref without a git repo") {
+    const auto e = parse_error("spack:\n  repo: /opt/repo\n  repo_ref: main\n");
+    CHECK_THAT(e.message, Catch::Contains("spack.repo_ref") && Catch::Contains("git URL"));
+  }
+  SECTION("container_os, from before the recipe, says what replaces it") {
+    const auto e = parse_error("spack:\n  container_os: ubuntu:22.04\n");
+    CHECK_THAT(e.message,
+               Catch::Contains("spack.container_os") && Catch::Contains("spack.build_image"));
   }
 }
 

@@ -157,7 +157,8 @@ TEST_CASE("plan: the concretize script runs with a fake spack and records its re
   CHECK(std::filesystem::exists(plan.build_dir / "concretize" / "spack.lock"));
   CHECK_FALSE(std::filesystem::exists(plan.build_dir / "env" / "spack.lock"));
   CHECK(read_file(plan.build_dir / "env" / "spack.yaml").value() == plan.spack_yaml);
-  CHECK(std::filesystem::exists(plan.out_dir() / "spack.lock"));
+  // The published lock is the image's (the module stage reads it from the image), not this one.
+  CHECK_FALSE(std::filesystem::exists(plan.out_dir() / "spack.lock"));
   const std::string script = read_file(plan.script_path("concretize")).value();
   CHECK_THAT(script, Catch::Contains("-D concretize concretize") &&
                          Catch::Contains("config:install_tree:root:$PWD/concretize/store") &&
@@ -170,36 +171,151 @@ TEST_CASE("plan: spack.yaml lists the specs and the site's settings", "[plan]") 
   TempDir dir;
   config::Config c = test_config(dir / "data");
   std::vector<std::string> expected_specs{"xxhash@0.8.1", "hello"};
-  bool expect_repo = false;
+  std::string expected_repo;
+  std::string expected_image_repo;
+  const std::filesystem::path build_dir = dir / "data" / "builds" / "b1";
   SECTION("defaults") {}
   SECTION("a target is added to every spec") {
     c.spack.target = "x86_64_v3";
     expected_specs = {"xxhash@0.8.1 arch=None-None-x86_64_v3", "hello arch=None-None-x86_64_v3"};
   }
-  SECTION("a repo adds repos:") {
-    c.spack.repo = "/opt/site repo";
-    expect_repo = true;
+  SECTION("a repo directory adds repos:, copied into the image") {
+    c.spack.repo = "/opt/site-repo";
+    expected_repo = "/opt/site-repo";
+    expected_image_repo = "/opt/spack-repo";
   }
-  auto text = flow::render_spack_yaml(c, test_spec(), render::TemplateSet(c.templates_dir));
-  REQUIRE(text.has_value());
-  INFO(*text);
-  auto doc = parse_yaml(*text, "spack.yaml");
-  REQUIRE(doc.has_value());
-  REQUIRE(doc->entries.size() == 1);
-  const YamlNode& spack = child(*doc, "spack");
-  CHECK(scalars(child(spack, "specs")) == expected_specs);
-  // No view or install tree: containerize sets its own in the image, and spack.yaml's would
-  // apply on the submit host too (where /opt is not the job user's).
-  CHECK(spack.find("view") == nullptr);
-  CHECK(spack.find("config") == nullptr);
-  CHECK(child(child(spack, "concretizer"), "unify").scalar == "true");
-  const YamlNode& container = child(spack, "container");
-  CHECK(child(container, "format").scalar == "singularity");
-  CHECK(child(child(container, "images"), "os").scalar == c.spack.container_os);
-  CHECK(child(child(container, "images"), "spack").scalar == c.spack.container_spack);
-  if (expect_repo) {
-    CHECK(scalars(child(spack, "repos")) == std::vector<std::string>{"/opt/site repo"});
-  } else {
-    CHECK(spack.find("repos") == nullptr);
+  SECTION("a git repo is the concretize stage's clone, and the image's") {
+    c.spack.repo = "https://git.example.org/spack-repo.git";
+    expected_repo = (build_dir / "concretize" / "repo").string();
+    expected_image_repo = "/opt/spack-repo";
+  }
+  const render::TemplateSet templates(c.templates_dir);
+  for (const bool image : {false, true}) {
+    INFO("image " << image);
+    auto text = flow::render_spack_yaml(c, test_spec(), templates, build_dir, image);
+    REQUIRE(text.has_value());
+    INFO(*text);
+    auto doc = parse_yaml(*text, "spack.yaml");
+    REQUIRE(doc.has_value());
+    REQUIRE(doc->entries.size() == 1);
+    const YamlNode& spack = child(*doc, "spack");
+    CHECK(scalars(child(spack, "specs")) == expected_specs);
+    CHECK(child(child(spack, "concretizer"), "unify").scalar == "true");
+    CHECK(spack.find("container") == nullptr);
+    if (image) {
+      // The image's: a padded install tree, so that cached binaries relocate, and the view.
+      const YamlNode& tree = child(child(spack, "config"), "install_tree");
+      CHECK(child(tree, "root").scalar == "/opt/software");
+      CHECK(child(tree, "padded_length").scalar == "128");
+      CHECK_FALSE(child(tree, "padded_length").quoted); // an integer for Spack's schema
+      CHECK(child(spack, "view").scalar == "/opt/views/view");
+    } else {
+      // No view or install tree: spack.yaml's would beat the stage's store in the build
+      // directory, and apply on the submit host (where /opt is not the job user's).
+      CHECK(spack.find("view") == nullptr);
+      CHECK(spack.find("config") == nullptr);
+    }
+    const std::string& repo = image ? expected_image_repo : expected_repo;
+    if (!repo.empty()) {
+      CHECK(scalars(child(spack, "repos")) == std::vector<std::string>{repo});
+    } else {
+      CHECK(spack.find("repos") == nullptr);
+    }
+  }
+}
+
+namespace {
+
+// The %post section of the recipe's build stage (up to the next "Bootstrap:").
+std::string build_post(const std::string& def) {
+  const auto post = def.find("\n%post\n");
+  REQUIRE(post != std::string::npos);
+  const auto end = def.find("\nBootstrap:", post);
+  REQUIRE(end != std::string::npos);
+  return def.substr(post + 7, end - post - 7);
+}
+
+} // namespace
+
+TEST_CASE("plan: the image recipe", "[plan]") {
+  TempDir dir;
+  config::Config c = test_config(dir / "data");
+  const std::filesystem::path build_dir = dir / "data" / "builds" / "b1";
+  const render::TemplateSet templates(c.templates_dir);
+  spec::EnvironmentSpec s = test_spec().get();
+  s.packages = {{"xxhash", "0.8.1"}, {"py-numpy", ""}, {"r-ggplot2", ""}};
+  const auto spec = testing::valid_spec(std::move(s));
+
+  SECTION("defaults: two stages, no caches") {
+    auto def = flow::render_singularity_def(c, spec, templates, build_dir);
+    REQUIRE(def.has_value());
+    INFO(*def);
+    CHECK_THAT(*def, Catch::StartsWith("Bootstrap: docker\nFrom: spack/ubuntu-jammy:0.21.2\n"
+                                       "Stage: build\n"));
+    CHECK_THAT(*def, Catch::Contains("Bootstrap: docker\nFrom: ubuntu:22.04\nStage: final\n"));
+    CHECK_THAT(*def, Catch::Contains("%files from build\n  /opt/spack-environment /opt\n"
+                                     "  /opt/software /opt\n  /opt/views /opt\n"));
+    const std::string post = build_post(*def);
+    CHECK(bash_syntax_check(dir, post) == 0);
+    CHECK_THAT(post, Catch::Contains("spack -e . concretize --fresh") &&
+                         Catch::Contains("spack -e . install --fail-fast") &&
+                         Catch::Contains("spack gc -y") &&
+                         Catch::Contains("spack env activate --sh -d . >") &&
+                         Catch::Contains("/opt/spack-environment/executables"));
+    CHECK_THAT(post, !Catch::Contains("mirror add") && !Catch::Contains("buildcache"));
+    // The manifest is the image's spack.yaml, in a quoted heredoc.
+    CHECK_THAT(post, Catch::Contains("cat << 'EOF' > spack.yaml\n# Spack environment") &&
+                         Catch::Contains("padded_length: 128"));
+    // The executables of the requested packages, and python and R for py- and r- packages.
+    CHECK_THAT(post, Catch::Contains("for name in xxhash py-numpy r-ggplot2; do") &&
+                         Catch::Contains("echo python\n") && Catch::Contains("echo R\n") &&
+                         Catch::Contains("echo Rscript\n"));
+  }
+  SECTION("binary caches: added after concretizing; keys trusted; pushed to the first writable, "
+          "also after a failed install") {
+    c.spack.binary_caches = {{"https://cache.example.org/ro", false},
+                             {"file:///srv/spack cache?x", true},
+                             {"oci://reg.example.org/cache", true}};
+    auto def = flow::render_singularity_def(c, spec, templates, build_dir);
+    REQUIRE(def.has_value());
+    INFO(*def);
+    const std::string post = build_post(*def);
+    CHECK(bash_syntax_check(dir, post) == 0);
+    const auto concretize = post.find("spack -e . concretize");
+    const auto mirror = post.find("spack -e . mirror add softpack-cache-1 "
+                                  "https://cache.example.org/ro\n");
+    CHECK(concretize < mirror);
+    CHECK(mirror != std::string::npos);
+    CHECK_THAT(post, Catch::Contains("mirror add softpack-cache-2 'file:///srv/spack cache?x'"));
+    CHECK_THAT(post, Catch::Contains("spack buildcache keys --install --trust"));
+    CHECK_THAT(post, Catch::Contains("--update-index softpack-cache-2 $installed") &&
+                         Catch::Contains("--update-index softpack-cache-2 ||"));
+    CHECK_THAT(post, !Catch::Contains("--unsigned") && !Catch::Contains("--no-check-signature"));
+    c.spack.unsigned_caches = true;
+    def = flow::render_singularity_def(c, spec, templates, build_dir);
+    REQUIRE(def.has_value());
+    CHECK_THAT(*def, Catch::Contains("install --fail-fast --no-check-signature") &&
+                         Catch::Contains("buildcache push --unsigned --update-index") &&
+                         !Catch::Contains("buildcache keys"));
+  }
+  SECTION("only read-only caches: nothing is pushed") {
+    c.spack.binary_caches = {{"https://cache.example.org/ro", false}};
+    auto def = flow::render_singularity_def(c, spec, templates, build_dir);
+    REQUIRE(def.has_value());
+    CHECK_THAT(*def, !Catch::Contains("buildcache push"));
+  }
+  SECTION("a repo directory is copied in; a git repo is cloned at the placeholder commit") {
+    c.spack.repo = "/opt/site-repo";
+    auto def = flow::render_singularity_def(c, spec, templates, build_dir);
+    REQUIRE(def.has_value());
+    CHECK_THAT(*def, Catch::Contains("Stage: build\n\n%files\n  /opt/site-repo /opt/spack-repo\n"));
+    CHECK_THAT(*def, !Catch::Contains("git clone"));
+    c.spack.repo = "https://git.example.org/spack-repo.git";
+    def = flow::render_singularity_def(c, spec, templates, build_dir);
+    REQUIRE(def.has_value());
+    CHECK_THAT(*def, !Catch::Contains("%files\n  "));
+    CHECK_THAT(*def, Catch::Contains("git clone --quiet https://git.example.org/spack-repo.git "
+                                     "/opt/spack-repo\n") &&
+                         Catch::Contains("checkout --quiet @SPACK_REPO_COMMIT@\n"));
   }
 }

@@ -80,7 +80,8 @@ TEST_CASE("render: the escape is chosen by the template's name", "[render]") {
   CHECK(render::escape_for("softpack.yml.mustache") == Escape::yaml);
   CHECK(render::escape_for("module.tcl.mustache") == Escape::tcl);
   CHECK(render::escape_for("README.md.mustache") == Escape::none);
-  CHECK(render::escape_for("singularity.def.mustache") == Escape::none);
+  // A definition file's %post and other sections are shell scripts.
+  CHECK(render::escape_for("singularity.def.mustache") == Escape::shell);
 }
 
 TEST_CASE("render: shell escaping round-trips through bash", "[render]") {
