@@ -140,6 +140,19 @@ done
   fail "install --cache-only built something"
 check_executables "$IT_DIR/from-cache" "$IT_DIR/store-from-cache" "from the cache"
 
+# 4. The knobs from the file test-knobs in the repository (for builds that do not pass the
+# environment through): a package asked to fail fails, and says why.
+mkdir -p "$IT_DIR/fail"
+printf 'spack:\n  specs: [sp-hello]\n  repos: [%s]\n' "$IT_DIR/repo" >"$IT_DIR/fail/spack.yaml"
+printf 'SOFTPACK_TEST_FAIL=sp-liba,sp-hello\n' >"$IT_DIR/repo/test-knobs"
+chown -R "$REAL_SPACK_USER" "$IT_DIR/fail" "$IT_DIR/repo/test-knobs"
+if run_spack "$IT_DIR/store-fail" -- -D "$IT_DIR/fail" install; then
+  fail "sp-hello installed although test-knobs says it fails"
+fi
+assert_contains "$(<"$spack_log")" "sp-hello fails on purpose (SOFTPACK_TEST_FAIL)" \
+  "the failure asked for by test-knobs"
+rm -f "$IT_DIR/repo/test-knobs"
+
 # Nothing written into the Spack tree; the stage was under TMPDIR.
 written=$(find "$REAL_SPACK_ROOT/tree" -newer "$IT_DIR/marker" 2>/dev/null | head -5)
 assert_eq "" "$written" "files written into the Spack tree"

@@ -46,7 +46,7 @@ make_spack_repo() {
     sha=$(sha256sum "$dest/tarballs/$name.tar.gz" | cut -d' ' -f1) || return 1
     fill+=(-e "s|@SHA256:$name@|$sha|g")
   done
-  cp "$fixture/repo.yaml" "$dest/" || return 1
+  cp "$fixture/repo.yaml" "$fixture/softpack_test_knobs.py" "$dest/" || return 1
   for ppy in "$fixture"/packages/*/package.py; do
     name=$(basename "$(dirname "$ppy")")
     mkdir -p "$dest/packages/$name" || return 1
