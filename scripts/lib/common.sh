@@ -14,9 +14,11 @@ SP_DEBIAN_PACKAGES=(
 )
 # Only the tests need these: the real OCI registry the image is pushed to (docker-registry),
 # htpasswd for its auth, skopeo to read pushed images back, and FastAPI/uvicorn/python-multipart
-# for the softpack-core stand-in (tests/support/softpack_core/).
+# for the softpack-core stand-in (tests/support/softpack_core/), and bubblewrap, squashfs-tools
+# and siftool for the Singularity stand-in, which runs a recipe's %post in a sandbox and makes a
+# real SIF.
 SP_TEST_PACKAGES=(docker-registry apache2-utils skopeo jq sqlite3 wrk
-  python3-fastapi python3-uvicorn python3-multipart)
+  python3-fastapi python3-uvicorn python3-multipart bubblewrap squashfs-tools siftool)
 # Only scripts/fuzz needs these: clang, and its runtime libraries (libFuzzer, ASan, UBSan).
 SP_FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 
