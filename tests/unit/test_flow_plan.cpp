@@ -287,7 +287,7 @@ TEST_CASE("plan: the image recipe", "[plan]") {
     CHECK(concretize < mirror);
     CHECK(mirror != std::string::npos);
     CHECK_THAT(post, Catch::Contains("mirror add softpack-cache-2 'file:///srv/spack cache?x'"));
-    CHECK_THAT(post, Catch::Contains("spack buildcache keys --install --trust"));
+    CHECK_THAT(post, Catch::Contains("spack -e . buildcache keys --install --trust"));
     CHECK_THAT(post, Catch::Contains("--update-index softpack-cache-2 $installed") &&
                          Catch::Contains("--update-index softpack-cache-2 ||"));
     CHECK_THAT(post, !Catch::Contains("--unsigned") && !Catch::Contains("--no-check-signature"));
