@@ -1,10 +1,11 @@
 #!/bin/bash
 # The real Spack (0.21) on the local executor, run by an unprivileged user: a build of real
-# builtin packages concretizes with real Spack and publishes Spack's own lock; the concretize
-# stage writes nothing outside the build directory but the shared Spack cache, and never changes
-# the environment file the image is built from; an unknown package fails in the concretize stage,
-# and builder.out carries softpack-core's concretization phrase. The image stages use the
-# singularity stand-in (tests/fakes).
+# builtin packages concretizes with real Spack (the concretize stage's lock is Spack's); the
+# concretize stage writes nothing outside the build directory but the shared Spack cache, and
+# never changes the environment file it is given; an unknown package fails in the concretize
+# stage, and builder.out carries softpack-core's concretization phrase. The image stages use the
+# singularity stand-in with the fake Spack tree (builtin packages cannot be fetched offline;
+# real_spack_recipe.sh builds images with the real Spack).
 source "$(dirname "$0")/lib/common.bash"
 source "$(dirname "$0")/lib/real_spack.bash"
 require_real_spack
@@ -25,8 +26,9 @@ echo "$out" | tail -5
 build_dir=$(ls -d "$IT_DIR"/var/builds/*/ | head -1)
 [[ "$rc" == 0 ]] || fail "the build failed ($rc): $(tail -30 "$build_dir/logs/concretize.out")"
 
-lock="$build_dir/out/spack.lock"
-# One line of JSON with no newline at all (the stand-in writes indented JSON and a newline).
+# The concretize stage's lock (the published one is the image's).
+lock="$build_dir/concretize/spack.lock"
+# One line of JSON with no newline at all, as Spack writes it.
 assert_eq 0 "$(wc -l <"$lock" | tr -d ' ')" "newlines in Spack's lock"
 assert_eq 5 "$(jq -r '._meta["lockfile-version"]' "$lock")" "lockfile version"
 assert_eq 0.21.0.dev0 "$(jq -r '.spack.version' "$lock")" "the lock is the real Spack's, not the stand-in's"

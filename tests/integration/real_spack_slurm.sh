@@ -1,7 +1,9 @@
 #!/bin/bash
 # The real Spack (0.21) on Slurm, submitted by an unprivileged user: the concretize job runs as
 # that user on the node, concretizes real builtin packages with real Spack (the shared, warm
-# cache), and the published lock is Spack's. The image stages use the singularity stand-in.
+# cache): its lock is Spack's. The image stages use the singularity stand-in with the fake Spack
+# tree (builtin packages cannot be fetched offline; tests/integration/real_spack_recipe.sh builds
+# images with the real Spack), so the published lock, the image's, is the stand-in's.
 source "$(dirname "$0")/lib/common.bash"
 source "$(dirname "$0")/lib/real_spack.bash"
 require_slurm
@@ -17,7 +19,8 @@ out=$(as_test_user "$SP_SUBMIT" "$IT_DIR/good.yml" --name users/softpack-it/real
 echo "$out" | tail -5
 build_dir=$(ls -d "$IT_DIR"/var/builds/*/ | head -1)
 [[ "$rc" == 0 ]] || fail "the build failed ($rc): $(tail -30 "$build_dir/logs/concretize.out")"
-lock="$build_dir/out/spack.lock"
+# The concretize stage's lock (the published one is the image's).
+lock="$build_dir/concretize/spack.lock"
 assert_eq 0.21.0.dev0 "$(jq -r '.spack.version' "$lock")" "the lock is the real Spack's"
 assert_eq "xxhash@0.8.1 zlib" "$(jq -r '[.roots[].spec] | sort | join(" ")' "$lock")" "the lock's roots"
 assert_eq "$REAL_SPACK_USER" "$(stat -c %U "$lock")" "the concretize job ran as the submitting user"
