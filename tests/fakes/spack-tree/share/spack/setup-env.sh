@@ -30,10 +30,11 @@ _fsp_root=
 if [ -n "$_fsp_file" ] && [ -f "$_fsp_file" ]; then
     _fsp_root=$(cd "$(dirname "$_fsp_file")/../.." >/dev/null 2>&1 && pwd)
 fi
-if [ -z "$_fsp_root" ] || [ ! -x "$_fsp_root/bin/spack" ]; then
+# -f as well as -x: a bin/spack link that resolves to a directory does not count.
+if [ -z "$_fsp_root" ] || [ ! -f "$_fsp_root/bin/spack" ] || [ ! -x "$_fsp_root/bin/spack" ]; then
     _fsp_root=${SPACK_ROOT:-}
 fi
-if [ -z "$_fsp_root" ] || [ ! -x "$_fsp_root/bin/spack" ]; then
+if [ -z "$_fsp_root" ] || [ ! -f "$_fsp_root/bin/spack" ] || [ ! -x "$_fsp_root/bin/spack" ]; then
     if [ -n "${BASH_VERSION:-}" ]; then _fsp_shell="bash"
     elif [ -n "${ZSH_VERSION:-}" ]; then _fsp_shell="zsh"
     else _fsp_shell="sh"; fi
