@@ -97,7 +97,10 @@ expect_eq "$(wc -l <env1/spack.lock | tr -d ' ')" "0" "spack.lock is one line wi
 expect_eq "$(cd env1 && printf '%s ' * .[!.]*)" "spack.lock spack.yaml .spack-env " "spack.lock and .spack-env are written"
 expect_eq "$(cd env1/.spack-env && printf '%s ' * ._*)" "repos transaction_lock view ._view " ".spack-env: lock, package files, view"
 check "the view links into ._view" test -L env1/.spack-env/view -a -d env1/.spack-env/view
-check "the configured store is opened" test -d store/.spack-db/failures -a -f store/.spack-db/lock
+# With padded_length the store's root (and its database) is the padded path, as in Spack.
+padded_db=$(find store -type d -name .spack-db -path '*/__spack_path_placeholder__/*' | head -1)
+check "the configured store is opened, at its padded root" test -n "$padded_db" -a -d "$padded_db/failures" -a -f "$padded_db/lock"
+expect_eq "$(printf %s "$(dirname "$WORK/$padded_db")" | wc -c | tr -d ' ')" "128" "the padded store root is 128 characters long"
 
 LOCKCHECK='
 import json, re, sys

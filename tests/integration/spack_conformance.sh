@@ -7,6 +7,7 @@
 # without the real Spack (see lib/real_spack.bash).
 source "$(dirname "$0")/lib/common.bash"
 source "$(dirname "$0")/lib/real_spack.bash"
+source "$(dirname "$0")/lib/spack_repo.bash"
 require_real_spack
 
 SCOPE="$REAL_SPACK_ROOT/scope"
@@ -49,12 +50,14 @@ run_both() { # case args...
     as_test_user env SPACK_USER_CONFIG_PATH="$IT_DIR/ucfg" \
       SPACK_USER_CACHE_PATH="$REAL_SPACK_ROOT/cache" TMPDIR="$dir/tmp" \
       ${PYTHONHASHSEED:+PYTHONHASHSEED=$PYTHONHASHSEED} \
+      ${FAKE_SPACK_TARGET:+FAKE_SPACK_TARGET=$FAKE_SPACK_TARGET} \
       bash -c 'cd "$1" && shift && exec "$@"' _ "$dir" "$(side_spack $side)" "${args[@]}" \
       >"$dir.out" 2>"$dir.err" || rc=$?
     echo "$rc" >"$dir.rc"
     (cd "$dir" && find . -mindepth 1 | sort) | comm -13 "$dir.before" - | normalize "$dir" |
       { grep -vE '__pycache__|\.patch$' || true; } | sort -u >"$dir.files"
     normalize "$dir" <"$dir.err" >"$dir.err.n"
+    normalize "$dir" <"$dir.out" >"$dir.out.n"
   done
 }
 
@@ -70,7 +73,7 @@ normalize() { # dir
 same() { # case file what
   local f="$IT_DIR/fake/$1" r="$IT_DIR/real/$1"
   case "$2" in
-    rc | err.n | files | out | by) f="$f.$2" r="$r.$2" ;;
+    rc | err.n | files | out | out.n | by) f="$f.$2" r="$r.$2" ;;
     *) f="$f/$2" r="$r/$2" ;;
   esac
   if diff -u --label "real Spack" --label "stand-in" "$r" "$f" >"$IT_DIR/diff" 2>&1; then
@@ -334,6 +337,115 @@ for name, info in universe.items():
 print("ok: universe: %d packages checked against the builtin repository" % sum(1 for i in universe.values() if not i.get("fake_only")))
 sys.exit(1 if bad else 0)
 EOF
+
+# 12. What the image recipe runs after concretize (issue 14), on the test package repository
+#     (tests/fixtures/spack-repo) plus sp-broken, which fails to build (its install() runs
+#     `false`): install from source, find, env activate, buildcache push, mirror add, install
+#     from the cache only, and failing builds with and without --fail-fast. Hashes differ
+#     between the two (the stand-in's are its own), so they are compared as HASH; the stand-in
+#     is given the real one's host target. The stores are padded (see SPACK-0.21.md, section 7).
+make_spack_repo "$IT_DIR/repo" || fail "make_spack_repo $IT_DIR/repo"
+hello_sha=$(sed -n 's/.*version("1.0", sha256="\([0-9a-f]\{64\}\)").*/\1/p' "$IT_DIR/repo/packages/sp-hello/package.py")
+mkdir -p "$IT_DIR/repo/packages/sp-broken"
+cat >"$IT_DIR/repo/packages/sp-broken/package.py" <<EOF
+from spack.package import *
+
+
+class SpBroken(Package):
+    """Fails to build: its install() runs \`false\`. For spack_conformance.sh."""
+
+    homepage = "https://example.invalid/softpack-test"
+    url = "file://$IT_DIR/repo/tarballs/sp-hello-1.0.tar.gz"
+
+    version("1.0", sha256="$hello_sha")
+
+    depends_on("sp-liba")
+
+    # fake-build-fails: true
+
+    def install(self, spec, prefix):
+        Executable("false")()
+EOF
+chown -R "$REAL_SPACK_USER" "$IT_DIR/repo"
+FAKE_SPACK_TARGET=$(jq -r '[.concrete_specs[].arch.target | strings][0]' "$IT_DIR/real/ok/env/spack.lock")
+STORE=(-C "$SCOPE" -c "config:install_tree:root:@W@/store" -c config:install_tree:padded_length:128
+  -c "config:source_cache:@W@/sources")
+# The hashes (32 characters, and 7 after a version) become HASH.
+unhash() { sed -E -e 's/[a-z2-7]{32}/HASH/g' -e 's|(@[0-9.]+/)[a-z2-7]{7}|\1HASH|g' "$@"; }
+UNHASH=$(declare -f unhash)
+printf 'env/spack.yaml\tspack:\\n  specs:\\n  - sp-tool\\n  - sp-hello\\n  concretizer:\\n    unify: true\\n  repos:\\n  - %s/repo\\n  view: ../views/view\\n\n' "$IT_DIR" |
+  setup inst
+run_both inst "${STORE[@]}" -D env install --fail-fast
+same inst rc "install: exit code"
+same inst err.n "install: stderr (the original concretizer's warning)"
+same_by inst "install: the packages installed from source, and their [+] lines" bash -c \
+  "$UNHASH; grep -E '^==> No binary for .* found: installing from source\$|^\[\+\] |^==> Updating view at ' ../inst.out.n | unhash | sort"
+same_by inst "install: the executables in the view" bash -c 'ls views/view/bin'
+same_by inst "install: where the view's executables point" bash -c \
+  "$UNHASH; for f in views/view/bin/*; do readlink \"\$f\"; done | sed 's|^$IT_DIR/[a-z]*/inst|W|' | unhash"
+
+# 13. find, in the environment: its sections, and the formats the recipe uses.
+run_both inst "${STORE[@]}" -D env find
+same inst rc "find: exit code"
+same inst out.n "find: the environment's roots and installed packages"
+run_both inst "${STORE[@]}" -D env find --format '/{hash}'
+same_by inst "find --format /{hash}" bash -c "$UNHASH; unhash ../inst.out.n"
+run_both inst "${STORE[@]}" -D env find --format '{name} {prefix}'
+same_by inst "find --format '{name} {prefix}'" bash -c "$UNHASH; unhash ../inst.out.n"
+
+# 14. env activate --sh: the whole output (the variables, PATH starting with the view's bin).
+#     It reads the store (without one configured, Spack's default store in its own tree: exit
+#     3 here, where the tree is root's).
+run_both inst "${STORE[@]}" env activate --sh -d env
+same inst rc "env activate --sh: exit code"
+same inst out.n "env activate --sh: the shell code"
+for side in fake real; do
+  grep -q "^export PATH=$IT_DIR/$side/inst/views/view/bin:" "$IT_DIR/$side/inst.out" ||
+    { echo "DIFFERS: inst: $side: env activate's PATH does not start with the view's bin" >&2; FAILED=$((FAILED + 1)); }
+done
+
+# 15. buildcache push into a mirror directory, with the index; a second environment adds it
+#     with mirror add and installs from it only, into a longer store path: first without
+#     --no-check-signature (the binaries are unsigned), then with it.
+run_both inst "${STORE[@]}" -D env buildcache push --unsigned --update-index @W@/mirror
+same inst rc "buildcache push: exit code"
+same_by inst "buildcache push: what it prints (the order aside)" bash -c \
+  "$UNHASH; head -1 ../inst.out.n; tail -n +2 ../inst.out.n | sed -E 's/^==> \[[0-9]+\/[0-9]+\] /==> [i\/n] /' | unhash | sort"
+same_by inst "buildcache push: the mirror's files" bash -c "$UNHASH; cd mirror && find . | unhash | sort"
+same_by inst "buildcache push: index.json lists the specs, index.json.hash is its sha256" bash -c \
+  'jq -r ".database.installs[] | [.spec.name, .ref_count, .in_buildcache] | @tsv" mirror/build_cache/index.json | sort; [ "$(cat mirror/build_cache/index.json.hash)" = "$(sha256sum <mirror/build_cache/index.json | cut -d" " -f1)" ] && echo hash-ok'
+for side in fake real; do
+  mkdir -p "$IT_DIR/$side/inst/env2"
+  sed 's|view: ../views/view|view: ../views2/view|' "$IT_DIR/$side/inst/env/spack.yaml" >"$IT_DIR/$side/inst/env2/spack.yaml"
+  chown -R "$REAL_SPACK_USER" "$IT_DIR/$side/inst/env2"
+done
+STORE2=(-C "$SCOPE" -c "config:install_tree:root:@W@/store-from-the-cache" -c config:install_tree:padded_length:128)
+run_both inst "${STORE2[@]}" -D env2 mirror add testmirror file://@W@/mirror
+same inst rc "mirror add: exit code"
+same inst err.n "mirror add: stderr"
+same_by inst "mirror add: spack.yaml afterwards" bash -c "sed 's|$IT_DIR/[a-z]*/inst|W|' env2/spack.yaml"
+run_both inst "${STORE2[@]}" -D env2 install --cache-only
+same inst rc "install --cache-only of unsigned binaries: exit code"
+same_by inst "install --cache-only of unsigned binaries: the errors" bash -c \
+  "$UNHASH; grep '^==> Error' ../inst.err.n | unhash | sort"
+run_both inst "${STORE2[@]}" -D env2 install --cache-only --no-check-signature
+same inst rc "install --cache-only --no-check-signature: exit code"
+same inst err.n "install --cache-only --no-check-signature: stderr"
+same_by inst "install --cache-only: what was extracted, and the [+] lines" bash -c \
+  "$UNHASH; grep -E '^==> Extracting |^\[\+\] |installing from source' ../inst.out.n | unhash | sort"
+same_by inst "install --cache-only: the executables in the new view" bash -c 'ls views2/view/bin'
+
+# 16. A failing build: Spack's error lines with --fail-fast, and without it (the summary).
+for case in broken brokenff; do
+  printf 'env/spack.yaml\tspack:\\n  specs:\\n  - sp-broken\\n  - sp-hello\\n  repos:\\n  - %s/repo\\n\n' "$IT_DIR" |
+    setup $case
+done
+run_both broken "${STORE[@]}" -D env install
+same broken rc "a failing build: exit code"
+same_by broken "a failing build: stderr" bash -c "$UNHASH; unhash ../broken.err.n"
+run_both brokenff "${STORE[@]}" -D env install --fail-fast
+same brokenff rc "a failing build with --fail-fast: exit code"
+same_by brokenff "a failing build with --fail-fast: stderr" bash -c "$UNHASH; unhash ../brokenff.err.n"
 
 ((FAILED == 0)) || fail "$FAILED differences between the stand-in and the real Spack (above)"
 echo "PASS"

@@ -259,7 +259,7 @@ TEST_CASE("plan: the image recipe", "[plan]") {
     CHECK(bash_syntax_check(dir, post) == 0);
     CHECK_THAT(post, Catch::Contains("spack -e . concretize --fresh") &&
                          Catch::Contains("spack -e . install --fail-fast") &&
-                         Catch::Contains("spack gc -y") &&
+                         Catch::Contains("spack -e . gc -y") &&
                          Catch::Contains("spack env activate --sh -d . >") &&
                          Catch::Contains("/opt/spack-environment/executables"));
     CHECK_THAT(post, !Catch::Contains("mirror add") && !Catch::Contains("buildcache"));
