@@ -90,8 +90,9 @@ Expected<void> read_binary_caches(MapReader& r, std::vector<BinaryCache>& out) {
     } else if (cache.url.find_first_of(" \t\n'\"\\$`") != std::string::npos) {
       problem = "'" + printable(cache.url) + "' has characters that cannot appear in a URL here";
     } else if (url_has_password(cache.url)) {
-      problem = "holds a password: Spack takes cache credentials from its own configuration "
-                "(e.g. ~/.aws for s3://, docker login for oci://)";
+      problem = "holds a password: cache credentials never go in this configuration (~/.aws "
+                "in the build image for s3://; for oci://, see docs/operations.md, \"The "
+                "image recipe\")";
     } else if (cache.push && (scheme == "http" || scheme == "https")) {
       problem = "an http(s):// cache cannot be pushed to: give it push: false";
     }
