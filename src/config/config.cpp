@@ -386,22 +386,22 @@ Expected<Config> read_config(const YamlNode& doc, std::string_view source_name,
     SOFTPACK_TRY(r.string("target", c.spack.target));
     SOFTPACK_TRY(r.string("repo", c.spack.repo));
     SOFTPACK_TRY(r.string("cache_dir", c.spack.cache_dir));
-    for (const char* gone : {"install_tree", "view"}) {
+    // Settings of earlier versions, refused with what replaces them.
+    static constexpr std::string_view k_layout =
+        "is no longer a setting: the image recipe puts the install tree at /opt/software "
+        "(padded: spack.padded_length) and the view at /opt/views/view (linked from /opt/view) "
+        "in every image, and the concretize stage uses a store in the build directory; remove it";
+    static constexpr std::string_view k_images =
+        "is no longer a setting: softpack-builder writes the image recipe itself "
+        "(templates/singularity.def.mustache) rather than running spack containerize; set "
+        "spack.build_image (e.g. spack/ubuntu-jammy:0.21.2) and spack.final_image (e.g. "
+        "ubuntu:22.04) instead";
+    for (const auto& [gone, why] : {std::pair{"install_tree", k_layout},
+                                    {"view", k_layout},
+                                    {"container_os", k_images},
+                                    {"container_spack", k_images}}) {
       if (r.get(gone)) {
-        SOFTPACK_TRY(r.report(r.error(
-            gone, "is no longer a setting: the image recipe puts the install tree at "
-                  "/opt/software (padded: spack.padded_length) and the view at /opt/views/view "
-                  "(linked from /opt/view) in every image, and the concretize stage uses a "
-                  "store in the build directory; remove it")));
-      }
-    }
-    for (const char* gone : {"container_os", "container_spack"}) {
-      if (r.get(gone)) {
-        SOFTPACK_TRY(r.report(r.error(
-            gone, "is no longer a setting: softpack-builder writes the image recipe itself "
-                  "(templates/singularity.def.mustache) rather than running spack "
-                  "containerize; set spack.build_image (e.g. spack/ubuntu-jammy:0.21.2) and "
-                  "spack.final_image (e.g. ubuntu:22.04) instead")));
+        SOFTPACK_TRY(r.report(r.error(gone, std::string(why))));
       }
     }
     if (!c.spack.repo.empty()) {

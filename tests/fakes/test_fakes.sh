@@ -13,33 +13,8 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/softpack-fakes-test.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"
 
-FAILS=0
-PASSES=0
-pass() { PASSES=$((PASSES + 1)); }
-fail() { FAILS=$((FAILS + 1)); printf 'FAIL: %s\n' "$*" >&2; }
-
-# run CMD...: captures stdout in $OUT, stderr in $ERR, exit code in $RC (never aborts)
-run() {
-  RC=0
-  "$@" >"$WORK/.out" 2>"$WORK/.err" || RC=$?
-  OUT="$(cat "$WORK/.out")"
-  ERR="$(cat "$WORK/.err")"
-}
-expect_rc() { # expected-rc description
-  if [[ "$RC" == "$1" ]]; then pass; else
-    fail "$2: exit code $RC, expected $1"$'\n'"  stdout: ${OUT:0:600}"$'\n'"  stderr: ${ERR:0:600}"
-  fi
-}
-expect_in() { # haystack needle description
-  if [[ "$1" == *"$2"* ]]; then pass; else fail "$3: missing [$2] in:"$'\n'"${1:0:1500}"; fi
-}
-expect_not_in() {
-  if [[ "$1" != *"$2"* ]]; then pass; else fail "$3: unexpected [$2] in:"$'\n'"${1:0:1500}"; fi
-}
-check() { # description, then a test command
-  local desc="$1"; shift
-  if "$@"; then pass; else fail "$desc"; fi
-}
+# shellcheck source=self_test.bash
+source "$FAKES/self_test.bash"
 expect_eq() {
   if [[ "$1" == "$2" ]]; then pass; else fail "$3: got [$1], expected [$2]"; fi
 }
@@ -423,8 +398,4 @@ expect_rc 0 "FAKE_SPACK_PACKAGES overrides the universe"
 run env FAKE_SPACK_PACKAGES="$WORK/alt.yaml" "$SPACK" -e env1 concretize -f
 expect_rc 1 "overridden universe lacks the default packages"
 
-if (( FAILS > 0 )); then
-  echo "test_fakes.sh: $FAILS check(s) FAILED, $PASSES passed" >&2
-  exit 1
-fi
-echo "test_fakes.sh: all $PASSES checks passed"
+self_test_summary test_fakes.sh

@@ -29,36 +29,8 @@ cd "$WORK"
 export FAKE_SINGULARITY_CACHEDIR="$WORK/cache"
 mkdir -p bt
 
-FAILS=0
-PASSES=0
-pass() { PASSES=$((PASSES + 1)); }
-fail() { FAILS=$((FAILS + 1)); printf 'FAIL: %s\n' "$*" >&2; }
-
-# run CMD...: captures stdout in $OUT, stderr in $ERR, exit code in $RC (never aborts)
-run() {
-  RC=0
-  "$@" >"$WORK/.out" 2>"$WORK/.err" || RC=$?
-  OUT="$(cat "$WORK/.out")"
-  ERR="$(cat "$WORK/.err")"
-}
-expect_rc() { # expected-rc description
-  if [[ "$RC" == "$1" ]]; then pass; else
-    fail "$2: exit code $RC, expected $1"$'\n'"  stdout: ${OUT:0:800}"$'\n'"  stderr: ${ERR:0:1500}"
-  fi
-}
-expect_in() { # haystack needle description
-  if [[ "$1" == *"$2"* ]]; then pass; else fail "$3: missing [$2] in:"$'\n'"${1:0:1500}"; fi
-}
-expect_not_in() {
-  if [[ "$1" != *"$2"* ]]; then pass; else fail "$3: unexpected [$2] in:"$'\n'"${1:0:1500}"; fi
-}
-expect_eq() {
-  if [[ "$1" == "$2" ]]; then pass; else fail "$3: got [$1], expected [$2]"; fi
-}
-check() { # description, then a test command
-  local desc="$1"; shift
-  if "$@"; then pass; else fail "$desc"; fi
-}
+# shellcheck source=self_test.bash
+source "$FAKES/self_test.bash"
 no_build_dirs() { [[ -z "$(ls -A "$WORK/bt")" ]]; }
 
 case "$(uname -m)" in
@@ -419,7 +391,8 @@ if [[ $(id -u) == 0 ]] && command -v runuser >/dev/null; then
   expect_eq "$(stat -c %U user/u.sif 2>/dev/null)" "$user" "the image belongs to $user"
 fi
 
-# ---------------------------------------------------------------- speed
+# ---------------------------------------------------------------- timing (information only:
+# speed belongs in benchmarks, not in pass/fail checks)
 printf 'Bootstrap: docker\nFrom: x\n\n%%post\n  echo hi\n' >tiny.def
 start=$(date +%s%N)
 for _ in 1 2 3; do "$SING" -q build -F tiny.sif tiny.def >/dev/null 2>&1; done
@@ -429,12 +402,5 @@ start=$(date +%s%N)
 for _ in 1 2 3 4 5; do "$SING" exec tiny.sif true; done
 exec_ms=$(( ($(date +%s%N) - start) / 5000000 ))
 echo "timing: singularity build of a tiny def ${build_ms}ms, exec ${exec_ms}ms per call"
-# Generous bounds for a loaded 2-core machine; expected about 100 ms and 50 ms.
-if (( build_ms > 3000 )); then fail "singularity build is too slow: ${build_ms}ms"; else pass; fi
-if (( exec_ms > 1000 )); then fail "singularity exec is too slow: ${exec_ms}ms"; else pass; fi
 
-if (( FAILS > 0 )); then
-  echo "test_singularity.sh: $FAILS check(s) FAILED, $PASSES passed" >&2
-  exit 1
-fi
-echo "test_singularity.sh: all $PASSES checks passed"
+self_test_summary test_singularity.sh

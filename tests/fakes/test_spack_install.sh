@@ -21,40 +21,8 @@ mkdir -p ucfg tmp
 # The stand-in reads the user scope; keep the caller's ~/.spack out, and its stage in $WORK.
 export SPACK_USER_CONFIG_PATH="$WORK/ucfg" TMPDIR="$WORK/tmp"
 
-FAILS=0
-PASSES=0
-pass() { PASSES=$((PASSES + 1)); }
-fail() {
-  FAILS=$((FAILS + 1))
-  printf 'FAIL: %s\n' "$*" >&2
-}
-
-# run CMD...: stdout in $OUT, stderr in $ERR, exit code in $RC (never aborts)
-run() {
-  RC=0
-  "$@" >"$WORK/.out" 2>"$WORK/.err" || RC=$?
-  OUT="$(cat "$WORK/.out")"
-  ERR="$(cat "$WORK/.err")"
-}
-expect_rc() { # expected-rc description
-  if [[ "$RC" == "$1" ]]; then pass; else
-    fail "$2: exit code $RC, expected $1"$'\n'"  stdout: ${OUT:0:1500}"$'\n'"  stderr: ${ERR:0:1500}"
-  fi
-}
-expect_in() { # haystack needle description
-  if [[ "$1" == *"$2"* ]]; then pass; else fail "$3: missing [$2] in:"$'\n'"${1:0:2500}"; fi
-}
-expect_not_in() {
-  if [[ "$1" != *"$2"* ]]; then pass; else fail "$3: unexpected [$2] in:"$'\n'"${1:0:2500}"; fi
-}
-expect_eq() {
-  if [[ "$1" == "$2" ]]; then pass; else fail "$3: got [$1], expected [$2]"; fi
-}
-check() { # description, then a test command
-  local desc="$1"
-  shift
-  if "$@" >/dev/null; then pass; else fail "$desc"; fi
-}
+# shellcheck source=self_test.bash
+source "$FAKES/self_test.bash"
 count() { # text pattern: the number of lines of text matching the extended regex
   grep -cE -- "$2" <<<"$1" || true
 }
@@ -336,8 +304,4 @@ expect_eq "$ERR" "==> Error: Calling spack env activate with --env, --env-dir an
 run spack env activate --sh -d "$WORK/nosuchenv"
 expect_eq "$ERR" "==> Error: No such environment: '$WORK/nosuchenv'" "env activate of a missing environment"
 
-if ((FAILS)); then
-  echo "test_spack_install.sh: $FAILS check(s) FAILED, $PASSES passed" >&2
-  exit 1
-fi
-echo "test_spack_install.sh: all $PASSES checks passed"
+self_test_summary test_spack_install.sh
