@@ -53,59 +53,17 @@ wait_for "curl -fs --cacert '$IT_DIR/registry/cert.pem' -o /dev/null https://$RE
 cat /etc/ssl/certs/ca-certificates.crt "$IT_DIR/registry/cert.pem" >"$IT_DIR/ca-certificates.crt"
 
 make_spack_repo "$IT_DIR/repo" "$REAL_SPACK_USER" || fail "make_spack_repo"
-# The sandbox's Spack: its own system scope, as in real_spack_recipe.sh (the tree is read-only).
-mkdir -p "$IT_DIR/sandbox-etc" "$IT_DIR/modules"
-printf 'config:\n  concretizer: original\n  source_cache: /tmp/spack-source-cache\n  build_stage: [/tmp/spack-stage]\n' \
-  >"$IT_DIR/sandbox-etc/config.yaml"
-python3 - "$REAL_SPACK_ROOT/scope/compilers.yaml" >"$IT_DIR/sandbox-etc/compilers.yaml" <<'EOF' ||
-import sys, yaml
-compilers = yaml.safe_load(open(sys.argv[1]))["compilers"]
-gcc = [c for c in compilers if c["compiler"]["spec"].startswith("gcc@")]
-assert gcc, "no gcc in the tests' compilers.yaml"
-gcc[0]["compiler"]["spec"] = "gcc@=11.4.0"
-yaml.safe_dump({"compilers": gcc[:1]}, sys.stdout, default_flow_style=False)
-EOF
-  fail "cannot write the sandbox's compilers.yaml"
-
-cat >"$IT_DIR/config.yaml" <<EOF
-data_dir: $IT_DIR/var
-scheduler:
-  backend: local
-  poll_interval: 2s
-  min_poll_interval: 200ms
-$(real_spack_config)
-  repo: $IT_DIR/repo
-  binary_caches: [oci://$REGISTRY/spack-cache]
-  unsigned: true
-module:
-  module_dir: $IT_DIR/modules
-jobs:
-  path: $FAKES:/usr/local/bin:/usr/bin:/bin
-  environment:
-    FAKE_SINGULARITY_SPACK: $REAL_SPACK_ROOT/tree
-    FAKE_SINGULARITY_SPACK_CONFIG: $IT_DIR/sandbox-etc
-    FAKE_SINGULARITY_SPACK_CACHE: $REAL_SPACK_ROOT/cache
-    SINGULARITY_BIND: $IT_DIR/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro
-publish:
-  destinations: [install]
-EOF
+write_sandbox_spack_scope
+mkdir -p "$IT_DIR/modules"
+recipe_config "oci://$REGISTRY/spack-cache" \
+  "$IT_DIR/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro" install >"$IT_DIR/config.yaml"
 chown -R "$REAL_SPACK_USER" "$IT_DIR"
 
-submit() { # name packages...
-  local name=$1
-  shift
-  printf 'description: oci cache test %s\npackages:\n' "$name" >"$IT_DIR/$name.yml"
-  printf '  - %s\n' "$@" >>"$IT_DIR/$name.yml"
-  chown "$REAL_SPACK_USER" "$IT_DIR/$name.yml"
-  as_test_user "$SP_SUBMIT" "$IT_DIR/$name.yml" --name "users/$REAL_SPACK_USER/$name" --version 1 \
-    --wait --config "$IT_DIR/config.yaml" >"$IT_DIR/$name.submit" 2>&1
-}
-build_dir_of() { grep -l "\"name\":\"$1\"" "$IT_DIR"/var/builds/*/build.json | head -1 | xargs dirname; }
 tags() { "${CURL[@]}" "https://$REGISTRY/v2/spack-cache/tags/list" | jq -r '.tags[]' | sort; }
 start=$SECONDS
 
 # A.
-submit a sp-liba sp-libb ||
+submit_packages a "$IT_DIR/config.yaml" sp-liba sp-libb ||
   fail "build A failed: $(tail -40 "$IT_DIR/a.submit"; tail -40 "$(build_dir_of a)/logs/build.out")"
 log=$(<"$(build_dir_of a)/logs/build.out")
 for p in sp-liba sp-libb; do
@@ -128,7 +86,7 @@ echo "A built in $((SECONDS - start)) s; tags: $(tr '\n' ' ' <<<"$tags_a")"
 
 # B.
 t=$SECONDS
-submit b sp-libb sp-hello ||
+submit_packages b "$IT_DIR/config.yaml" sp-libb sp-hello ||
   fail "build B failed: $(tail -40 "$IT_DIR/b.submit"; tail -40 "$(build_dir_of b)/logs/build.out")"
 log=$(<"$(build_dir_of b)/logs/build.out")
 assert_matches "$log" "Fetching https://$REGISTRY/v2/spack-cache/blobs/sha256:" "B fetches from the registry"

@@ -21,64 +21,17 @@ done
 [[ -r /usr/share/modules/init/bash ]] || skip "environment-modules is not installed"
 
 make_spack_repo "$IT_DIR/repo" "$REAL_SPACK_USER" || fail "make_spack_repo"
-# The sandbox's Spack: its own system scope (the original concretizer, the host's gcc said to be
-# 11.4.0, a source cache and build stage in the sandbox's /tmp: the tree is read-only).
-mkdir -p "$IT_DIR/sandbox-etc" "$IT_DIR/cache" "$IT_DIR/cache-c" "$IT_DIR/modules"
-printf 'config:\n  concretizer: original\n  source_cache: /tmp/spack-source-cache\n  build_stage: [/tmp/spack-stage]\n' \
-  >"$IT_DIR/sandbox-etc/config.yaml"
-python3 - "$REAL_SPACK_ROOT/scope/compilers.yaml" >"$IT_DIR/sandbox-etc/compilers.yaml" <<'EOF' ||
-import sys, yaml
-compilers = yaml.safe_load(open(sys.argv[1]))["compilers"]
-gcc = [c for c in compilers if c["compiler"]["spec"].startswith("gcc@")]
-assert gcc, "no gcc in the tests' compilers.yaml"
-gcc[0]["compiler"]["spec"] = "gcc@=11.4.0"
-yaml.safe_dump({"compilers": gcc[:1]}, sys.stdout, default_flow_style=False)
-EOF
-  fail "cannot write the sandbox's compilers.yaml"
+write_sandbox_spack_scope
+mkdir -p "$IT_DIR/cache" "$IT_DIR/cache-c" "$IT_DIR/modules"
 chown -R "$REAL_SPACK_USER" "$IT_DIR"
 
-config_for() { # cache-dir
-  cat <<EOF
-data_dir: $IT_DIR/var
-scheduler:
-  backend: local
-  poll_interval: 2s
-  min_poll_interval: 200ms
-$(real_spack_config)
-  repo: $IT_DIR/repo
-  binary_caches: [file://$1]
-  unsigned: true
-module:
-  module_dir: $IT_DIR/modules
-jobs:
-  path: $FAKES:/usr/local/bin:/usr/bin:/bin
-  environment:
-    FAKE_SINGULARITY_SPACK: $REAL_SPACK_ROOT/tree
-    FAKE_SINGULARITY_SPACK_CONFIG: $IT_DIR/sandbox-etc
-    FAKE_SINGULARITY_SPACK_CACHE: $REAL_SPACK_ROOT/cache
-    SINGULARITY_BIND: $1
-publish:
-  destinations: [install, git]
-EOF
-}
-config_for "$IT_DIR/cache" >"$IT_DIR/config-ab.yaml"
-config_for "$IT_DIR/cache-c" >"$IT_DIR/config-c.yaml"
+recipe_config "file://$IT_DIR/cache" "$IT_DIR/cache" "install, git" >"$IT_DIR/config-ab.yaml"
+recipe_config "file://$IT_DIR/cache-c" "$IT_DIR/cache-c" "install, git" >"$IT_DIR/config-c.yaml"
 chown "$REAL_SPACK_USER" "$IT_DIR"/config-*.yaml
-
-submit() { # name config packages...
-  local name=$1 config=$2
-  shift 2
-  printf 'description: recipe test %s\npackages:\n' "$name" >"$IT_DIR/$name.yml"
-  printf '  - %s\n' "$@" >>"$IT_DIR/$name.yml"
-  chown "$REAL_SPACK_USER" "$IT_DIR/$name.yml"
-  as_test_user "$SP_SUBMIT" "$IT_DIR/$name.yml" --name "users/$REAL_SPACK_USER/$name" --version 1 \
-    --wait --config "$config" >"$IT_DIR/$name.submit" 2>&1
-}
-build_dir_of() { grep -l "\"name\":\"$1\"" "$IT_DIR"/var/builds/*/build.json | head -1 | xargs dirname; }
 start=$SECONDS
 
 # A.
-submit a "$IT_DIR/config-ab.yaml" sp-liba sp-libb sp-tool ||
+submit_packages a "$IT_DIR/config-ab.yaml" sp-liba sp-libb sp-tool ||
   fail "build A failed: $(tail -40 "$IT_DIR/a.submit"; tail -40 "$(build_dir_of a)/logs/build.out")"
 a=$(build_dir_of a)
 log=$(<"$a/logs/build.out")
@@ -117,7 +70,7 @@ assert_matches "$mod_out" "Packages: .*sp-liba@1\.0" "the module's whatis"
 
 # B.
 t=$SECONDS
-submit b "$IT_DIR/config-ab.yaml" sp-libb sp-tool sp-hello ||
+submit_packages b "$IT_DIR/config-ab.yaml" sp-libb sp-tool sp-hello ||
   fail "build B failed: $(tail -40 "$(build_dir_of b)/logs/build.out")"
 b=$(build_dir_of b)
 log=$(<"$b/logs/build.out")
@@ -132,7 +85,7 @@ echo "B built in $((SECONDS - t)) s"
 printf 'SOFTPACK_TEST_FAIL=sp-tool\n' >"$IT_DIR/repo/test-knobs"
 chown "$REAL_SPACK_USER" "$IT_DIR/repo/test-knobs"
 t=$SECONDS
-if submit c "$IT_DIR/config-c.yaml" sp-tool; then
+if submit_packages c "$IT_DIR/config-c.yaml" sp-tool; then
   fail "build C succeeded although sp-tool was asked to fail"
 fi
 rm -f "$IT_DIR/repo/test-knobs"

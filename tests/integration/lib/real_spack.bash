@@ -74,3 +74,68 @@ real_spack_config() {
   printf 'spack:\n  command: [%s, -C, %s]\n  cache_dir: %s\n' "$REAL_SPACK_ROOT/tree/bin/spack" \
     "$REAL_SPACK_ROOT/scope" "$REAL_SPACK_ROOT/cache"
 }
+
+# For the tests that build images with the real Spack in the Singularity stand-in's sandbox
+# (real_spack_recipe.sh, real_spack_oci_cache.sh).
+#
+# The sandbox's Spack system scope (/etc/spack there) in $IT_DIR/sandbox-etc: the original
+# concretizer, a source cache and build stage in the sandbox's /tmp (the tree is read-only
+# there), and the host's gcc said to be 11.4.0, as a build image's Spack differs from the
+# submit host's.
+write_sandbox_spack_scope() {
+  mkdir -p "$IT_DIR/sandbox-etc"
+  printf 'config:\n  concretizer: original\n  source_cache: /tmp/spack-source-cache\n  build_stage: [/tmp/spack-stage]\n' \
+    >"$IT_DIR/sandbox-etc/config.yaml"
+  python3 - "$REAL_SPACK_ROOT/scope/compilers.yaml" >"$IT_DIR/sandbox-etc/compilers.yaml" <<'EOF' ||
+import sys, yaml
+compilers = yaml.safe_load(open(sys.argv[1]))["compilers"]
+gcc = [c for c in compilers if c["compiler"]["spec"].startswith("gcc@")]
+assert gcc, "no gcc in the tests' compilers.yaml"
+gcc[0]["compiler"]["spec"] = "gcc@=11.4.0"
+yaml.safe_dump({"compilers": gcc[:1]}, sys.stdout, default_flow_style=False)
+EOF
+    fail "cannot write the sandbox's compilers.yaml"
+}
+
+# A configuration for builds of the test package repository $IT_DIR/repo with the real Spack in
+# the sandbox, with one binary cache, published to `install` ($IT_DIR/modules) and the
+# destinations given.
+recipe_config() { # cache-url singularity-bind destinations
+  cat <<EOF
+data_dir: $IT_DIR/var
+scheduler:
+  backend: local
+  poll_interval: 2s
+  min_poll_interval: 200ms
+$(real_spack_config)
+  repo: $IT_DIR/repo
+  binary_caches: [$1]
+  unsigned: true
+module:
+  module_dir: $IT_DIR/modules
+jobs:
+  path: $FAKES:/usr/local/bin:/usr/bin:/bin
+  environment:
+    FAKE_SINGULARITY_SPACK: $REAL_SPACK_ROOT/tree
+    FAKE_SINGULARITY_SPACK_CONFIG: $IT_DIR/sandbox-etc
+    FAKE_SINGULARITY_SPACK_CACHE: $REAL_SPACK_ROOT/cache
+    SINGULARITY_BIND: $2
+publish:
+  destinations: [$3]
+EOF
+}
+
+# sp-submit --wait of users/<test user>/NAME version 1 with the packages, as the test user;
+# its output in $IT_DIR/NAME.submit.
+submit_packages() { # name config packages...
+  local name=$1 config=$2
+  shift 2
+  printf 'description: test environment %s\npackages:\n' "$name" >"$IT_DIR/$name.yml"
+  printf '  - %s\n' "$@" >>"$IT_DIR/$name.yml"
+  chown "$REAL_SPACK_USER" "$IT_DIR/$name.yml"
+  as_test_user "$SP_SUBMIT" "$IT_DIR/$name.yml" --name "users/$REAL_SPACK_USER/$name" --version 1 \
+    --wait --config "$config" >"$IT_DIR/$name.submit" 2>&1
+}
+
+# The build directory of the environment NAME.
+build_dir_of() { grep -l "\"name\":\"$1\"" "$IT_DIR"/var/builds/*/build.json | head -1 | xargs dirname; }
