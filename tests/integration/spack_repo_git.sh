@@ -26,6 +26,10 @@ spack:
 publish:
   destinations: [git]
 YAML
+# The image's build clones the repository from the host: bind it into the sandbox (the test's
+# directory may be under /tmp, which the sandbox has its own of).
+sed -i "s|^jobs:\$|jobs:\n  environment:\n    SINGULARITY_BIND: $IT_DIR/repo:$IT_DIR/repo:ro|" "$IT_DIR/config.yaml"
+grep -q "SINGULARITY_BIND" "$IT_DIR/config.yaml" || fail "could not add SINGULARITY_BIND to the config"
 printf 'description: a package from a git repository\npackages:\n  - sp-hello\n' >"$IT_DIR/env.yml"
 out=$("$SP_SUBMIT" "$IT_DIR/env.yml" --name users/alice/git-repo --version 1 --wait \
   --config "$IT_DIR/config.yaml" 2>&1) || fail "the build failed: $out

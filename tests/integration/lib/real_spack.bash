@@ -99,7 +99,8 @@ EOF
 
 # A configuration for builds of the test package repository $IT_DIR/repo with the real Spack in
 # the sandbox, with one binary cache, published to `install` ($IT_DIR/modules) and the
-# destinations given.
+# destinations given. The repository (its file:// sources) is bound into the build: the test's
+# directory may be under /tmp, which the sandbox has its own of.
 recipe_config() { # cache-url singularity-bind destinations
   cat <<EOF
 data_dir: $IT_DIR/var
@@ -119,7 +120,7 @@ jobs:
     FAKE_SINGULARITY_SPACK: $REAL_SPACK_ROOT/tree
     FAKE_SINGULARITY_SPACK_CONFIG: $IT_DIR/sandbox-etc
     FAKE_SINGULARITY_SPACK_CACHE: $REAL_SPACK_ROOT/cache
-    SINGULARITY_BIND: $2
+    SINGULARITY_BIND: $2,$IT_DIR/repo:$IT_DIR/repo:ro
 publish:
   destinations: [$3]
 EOF
