@@ -41,11 +41,13 @@ grep -q "Packages: .*xxhash@0.8.1" "$build_dir/out/module" || fail "the module n
 
 # Nothing written outside the build directory but the shared cache: not the Spack tree, not the
 # user's home, not /tmp or /opt.
-# (The Singularity stand-in's image cache, ~/.cache/softpack-fake-singularity, is the image
-# stages' own, as real Singularity's ~/.singularity is.)
+# (The Singularity stand-in's image cache, ~/.cache/softpack-fake-singularity, and its build
+# directories, /tmp/build-temp-*, are the image stages' own, as real Singularity's are; other
+# tests running as the same user at the same time make them too.)
 written=$(find "$REAL_SPACK_ROOT" "$home" /tmp /var/tmp /opt -xdev -newer "$IT_DIR/marker" \
   -user "$REAL_SPACK_USER" 2>/dev/null | grep -v "^$IT_DIR" | grep -v "^$REAL_SPACK_ROOT/cache" |
-  grep -v "^$home/\.cache\(/softpack-fake-singularity\(/.*\)\?\)\?$" || true)
+  grep -v "^$home/\.cache\(/softpack-fake-singularity\(/.*\)\?\)\?$" |
+  grep -v "^/tmp/build-temp-[^/]*\(/.*\)\?$" || true)
 assert_eq "" "$written" "files the test user wrote outside the build directory and data_dir"
 [[ -n "$(ls -A "$REAL_SPACK_ROOT/cache")" ]] || fail "nothing in the shared Spack cache"
 

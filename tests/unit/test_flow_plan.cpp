@@ -121,6 +121,37 @@ TEST_CASE("plan: job scripts are valid bash and never contain the description", 
              Catch::Contains(sh_quote("/opt/softpack/bin/softpack-builder") + " stage-module"));
 }
 
+TEST_CASE("plan: a job ended by INT and TERM together still records its result", "[plan]") {
+  // LSF's bkill sends SIGINT and SIGTERM at once (and Slurm may signal more than once): a second
+  // signal arriving while the EXIT trap writes the result file must not end the script first.
+  TempDir dir;
+  config::Config c = test_config(dir / "data");
+  // The templates, with a build stage that waits to be signalled.
+  std::filesystem::copy(c.templates_dir, dir / "templates");
+  dir.write("templates/build.sh.mustache", "sleep 30\n");
+  c.templates_dir = dir / "templates";
+  const auto plan = plan_for(c);
+  REQUIRE(flow::write_plan(plan).has_value());
+  const auto script = plan.script_path("build");
+  // The job in a process group of its own, signalled as a group once it has started (its
+  // started file is written after its traps are set): INT, then TERM over and over while it
+  // records its result.
+  const std::string harness = "setsid bash '" + script.string() +
+                              "' >/dev/null 2>&1 & pid=$!\n"
+                              "for i in $(seq 100); do [ -e '" +
+                              plan.started_path("build").string() +
+                              "' ] && break; sleep 0.05; done\n"
+                              "kill -INT -- -$pid\n"
+                              "while kill -TERM -- -$pid 2>/dev/null; do :; done\n"
+                              "wait $pid\n";
+  const auto harness_path = dir.write("signal-harness.sh", harness);
+  const int status = std::system(("bash '" + harness_path.string() + "'").c_str());
+  CHECK(WIFEXITED(status));
+  auto result = read_file(plan.result_path("build"));
+  REQUIRE(result.has_value());
+  CHECK_THAT(*result, Catch::StartsWith("exit=143\n") && Catch::Contains("signal=TERM\n"));
+}
+
 TEST_CASE("plan: write_plan lays out the build directory once", "[plan]") {
   TempDir dir;
   const auto plan = plan_for(test_config(dir / "data"));

@@ -86,6 +86,7 @@ write_sandbox_spack_scope() {
   mkdir -p "$IT_DIR/sandbox-etc"
   printf 'config:\n  concretizer: original\n  source_cache: /tmp/spack-source-cache\n  build_stage: [/tmp/spack-stage]\n' \
     >"$IT_DIR/sandbox-etc/config.yaml"
+  mkdir -p "$IT_DIR/singularity-tmp" # the builds' scratch space (recipe_config)
   python3 - "$REAL_SPACK_ROOT/scope/compilers.yaml" >"$IT_DIR/sandbox-etc/compilers.yaml" <<'EOF' ||
 import sys, yaml
 compilers = yaml.safe_load(open(sys.argv[1]))["compilers"]
@@ -121,6 +122,7 @@ jobs:
     FAKE_SINGULARITY_SPACK_CONFIG: $IT_DIR/sandbox-etc
     FAKE_SINGULARITY_SPACK_CACHE: $REAL_SPACK_ROOT/cache
     SINGULARITY_BIND: $2,$IT_DIR/repo:$IT_DIR/repo:ro
+    SINGULARITY_TMPDIR: $IT_DIR/singularity-tmp
 publish:
   destinations: [$3]
 EOF
