@@ -54,6 +54,14 @@ std::string names_of(const std::vector<BackendEntry>& entries, std::string_view 
   return out;
 }
 
+// What may not appear in a value that ends up in a shell command or a definition file's line
+// (spack.binary_caches URLs, spack.repo).
+constexpr std::string_view k_unsafe_in_commands = " \t\n'\"\\$`";
+// What names (spack.target, spack.repo_ref) are made of; images may also be pinned by digest
+// (name@sha256:...).
+constexpr std::string_view k_name_chars =
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:/-";
+
 // spack.binary_caches: a list of URLs (read and pushed to) or maps {url, push}.
 Expected<void> read_binary_caches(MapReader& r, std::vector<BinaryCache>& out) {
   const YamlNode* n = r.get("binary_caches");
@@ -87,7 +95,7 @@ Expected<void> read_binary_caches(MapReader& r, std::vector<BinaryCache>& out) {
          scheme != "https")) {
       problem = "'" + printable(cache.url) +
                 "' is not a binary cache URL (file://, s3://, oci://, http:// or https://)";
-    } else if (cache.url.find_first_of(" \t\n'\"\\$`") != std::string::npos) {
+    } else if (cache.url.find_first_of(k_unsafe_in_commands) != std::string::npos) {
       problem = "'" + printable(cache.url) + "' has characters that cannot appear in a URL here";
     } else if (url_has_password(cache.url)) {
       problem = "holds a password: cache credentials never go in this configuration (~/.aws "
@@ -407,7 +415,7 @@ Expected<Config> read_config(const YamlNode& doc, std::string_view source_name,
     if (!c.spack.repo.empty()) {
       // A directory is copied into the image by the recipe's %files (a line of paths); a URL
       // is cloned by a shell command.
-      if (c.spack.repo.find_first_of(" \t\n'\"\\$`") != std::string::npos) {
+      if (c.spack.repo.find_first_of(k_unsafe_in_commands) != std::string::npos) {
         SOFTPACK_TRY(r.report(r.error("repo", "'" + printable(c.spack.repo) +
                                                   "' has characters that cannot appear here")));
       } else if (!is_git_url(c.spack.repo) && !c.spack.repo.starts_with('/')) {
@@ -426,12 +434,9 @@ Expected<Config> read_config(const YamlNode& doc, std::string_view source_name,
                                      {"repo_ref", &c.spack.repo_ref},
                                      {"build_image", &c.spack.build_image},
                                      {"final_image", &c.spack.final_image}}) {
-      // Images may be pinned by digest (name@sha256:...).
       const bool image = std::string_view(key).ends_with("_image");
-      if (value->find_first_not_of(image ? "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                           "0123456789_.:/-@"
-                                         : "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                           "0123456789_.:/-") != std::string::npos) {
+      if (value->find_first_not_of(std::string(k_name_chars) + (image ? "@" : "")) !=
+          std::string::npos) {
         SOFTPACK_TRY(r.report(
             r.error(key, "'" + printable(*value) + "' has characters that cannot appear here")));
       }
