@@ -27,8 +27,13 @@ assert_eq "$REAL_SPACK_USER" "$(stat -c %U "$lock")" "the concretize job ran as 
 job=$(job_id_of "$out" concretize)
 [[ -n "$job" ]] || fail "no concretize job id in: $out"
 # sacct keeps every job a cluster ran; job ids start again when the controller's state is
-# cleared (the fault tests do): this job is the one with this id and the stage's name.
-assert_eq "$REAL_SPACK_USER" "$(sacct -n -X -P -j "$job" -S now-1hours -o User,JobName |
-  awk -F'|' '$2 == "sp.softpack-it.real-slurm-1.concretize" { user = $1 } END { print user }')" \
-  "sacct's user of the job"
+# cleared (the fault tests do): this job is the one with this id and the stage's name. The
+# controller sends job records to slurmdbd in the background, so the record may come later.
+sacct_user() {
+  sacct -n -X -P -j "$job" -S now-1hours -o User,JobName |
+    awk -F'|' '$2 == "sp.softpack-it.real-slurm-1.concretize" { user = $1 } END { print user }'
+}
+wait_for '[[ -n "$(sacct_user)" ]]' 60 ||
+  fail "no sacct record of job $job after 60 s: $(sacct -n -X -P -j "$job" -o JobID,User,JobName,Submit,State 2>&1)"
+assert_eq "$REAL_SPACK_USER" "$(sacct_user)" "sacct's user of the job"
 echo "PASS"
