@@ -9,15 +9,15 @@ SP_DEBIAN_PACKAGES=(
   cmake g++ make git ca-certificates
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libyaml-cpp-dev libcurl4-openssl-dev libssl-dev libspdlog-dev catch2 libsqlite3-dev
-  libkainjow-mustache-dev libcli11-dev
+  libkainjow-mustache-dev libcli11-dev libmunge-dev pkg-config
   python3 python3-yaml environment-modules tcl curl
 )
 # Only the tests need these: the real OCI registry the image is pushed to (docker-registry),
 # htpasswd for its auth, skopeo to read pushed images back, and FastAPI/uvicorn/python-multipart
 # for the softpack-core stand-in (tests/support/softpack_core/), and bubblewrap, squashfs-tools
 # and siftool for the Singularity stand-in, which runs a recipe's %post in a sandbox and makes a
-# real SIF.
-SP_TEST_PACKAGES=(docker-registry apache2-utils skopeo jq sqlite3 wrk
+# real SIF; munge for the identity tests' own MUNGE daemons (munged, munge, unmunge, mungekey).
+SP_TEST_PACKAGES=(munge docker-registry apache2-utils skopeo jq sqlite3 wrk
   python3-fastapi python3-uvicorn python3-multipart bubblewrap squashfs-tools siftool)
 # Only scripts/fuzz needs these: clang, and its runtime libraries (libFuzzer, ASan, UBSan).
 SP_FUZZ_PACKAGES=(clang libclang-rt-14-dev)

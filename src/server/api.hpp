@@ -17,6 +17,7 @@
 // wrong method -> 405 (with Allow), over the body limit -> 413, missing/wrong bearer token on a
 // mutating endpoint -> 401 (POST /environments/build from a core client needs none).
 
+#include "auth/identity.hpp"
 #include "server/gitlab.hpp"
 #include "spec/spec.hpp"
 #include "util/error.hpp"
@@ -55,6 +56,14 @@ struct Response {
 struct SubmitOutcome {
   std::string build_id;
   bool existing = false; // the same environment and version was already building
+  // Why the build waits, when it does ("waiting: alice has 2 builds in flight ..."); else "".
+  std::string queue_reason;
+};
+
+// Whose a build is: what the policy checks a cancel against.
+struct BuildOwner {
+  std::string env_path; // "users/alice" or "groups/hgi"
+  auth::Requester requested_by;
 };
 
 struct WebhookOutcome {
@@ -66,7 +75,12 @@ struct WebhookOutcome {
 class ServiceApi {
 public:
   virtual ~ServiceApi() = default;
-  virtual Expected<SubmitOutcome> submit(const spec::ValidSpec& spec) = 0;
+  // A build of `spec`, attributed to `requester` (recorded, shown, and counted against
+  // server.max_builds_per_user when a user).
+  virtual Expected<SubmitOutcome> submit(const spec::ValidSpec& spec,
+                                         const auth::Requester& requester) = 0;
+  // nullopt when there is no such build.
+  virtual std::optional<BuildOwner> build_owner(const std::string& id) = 0;
   // The JSON array for GET /environments/status; cached by the service, so cheap.
   virtual std::shared_ptr<const std::string> environments_status_json() = 0;
   virtual std::shared_ptr<const std::string> builds_json() = 0;

@@ -205,7 +205,7 @@ Response post_build(const Request& request, ServiceApi& service, const HandlerOp
   if (!spec) {
     return error_response(400, spec.error().describe());
   }
-  auto outcome = service.submit(*spec);
+  auto outcome = service.submit(*spec, auth::Requester{});
   if (!outcome) {
     return error_response(status_for(outcome.error().kind), outcome.error().describe());
   }

@@ -177,7 +177,9 @@ Expected<void> Service::launch(const BuildStatus& queued) {
   return {};
 }
 
-Expected<server::SubmitOutcome> Service::submit(const spec::ValidSpec& spec) {
+Expected<server::SubmitOutcome> Service::submit(const spec::ValidSpec& spec,
+                                                const auth::Requester& requester) {
+  (void)requester; // recorded by the accountability change
   if (auto v = flow::destinations_accept(m_impl->publishers, spec); !v) {
     return v.error();
   }
@@ -185,7 +187,7 @@ Expected<server::SubmitOutcome> Service::submit(const spec::ValidSpec& spec) {
   for (const auto* b : m_impl->in_order()) {
     if (!flow::is_final(b->state) && b->spec->full_name() == full) {
       if (b->spec.hash() == spec.hash()) {
-        return server::SubmitOutcome{b->id, true}; // the same request again
+        return server::SubmitOutcome{b->id, true, {}}; // the same request again
       }
       // As go-softpack-builder answers (with a 500), but as the conflict it is.
       return make_error(ErrorKind::conflict,
@@ -215,7 +217,15 @@ Expected<server::SubmitOutcome> Service::submit(const spec::ValidSpec& spec) {
   spdlog::info("build {} of {} accepted", b.id, full);
   start_queued();
   changed();
-  return server::SubmitOutcome{b.id, false};
+  return server::SubmitOutcome{b.id, false, {}};
+}
+
+std::optional<server::BuildOwner> Service::build_owner(const std::string& id) {
+  auto it = m_impl->builds.find(id);
+  if (it == m_impl->builds.end()) {
+    return std::nullopt;
+  }
+  return server::BuildOwner{it->second.spec->path, {}};
 }
 
 void Service::changed() {
@@ -441,7 +451,7 @@ void Service::finish_push(const std::string& delivery_id, const Expected<PushRea
         continue;
       }
     }
-    auto r = submit(s);
+    auto r = submit(s, auth::Requester{auth::Requester::Kind::webhook, {}, {}});
     if (!r) {
       all_done = false;
       spdlog::error("webhook {}: {}: {}", delivery_id, env, r.error().describe());

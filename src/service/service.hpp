@@ -42,7 +42,9 @@ public:
   std::size_t active() const;
 
   // server::ServiceApi
-  Expected<server::SubmitOutcome> submit(const spec::ValidSpec& spec) override;
+  Expected<server::SubmitOutcome> submit(const spec::ValidSpec& spec,
+                                         const auth::Requester& requester) override;
+  std::optional<server::BuildOwner> build_owner(const std::string& id) override;
   std::shared_ptr<const std::string> environments_status_json() override;
   std::shared_ptr<const std::string> builds_json() override;
   std::optional<std::string> build_json(const std::string& id) override;

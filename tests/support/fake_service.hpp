@@ -18,7 +18,7 @@ namespace softpack::testing {
 class FakeService final : public server::ServiceApi {
 public:
   // Answers.
-  Expected<server::SubmitOutcome> submit_result = server::SubmitOutcome{"b-1", false};
+  Expected<server::SubmitOutcome> submit_result = server::SubmitOutcome{"b-1", false, {}};
   std::shared_ptr<const std::string> status_body = std::make_shared<const std::string>("[]");
   std::shared_ptr<const std::string> builds_body = std::make_shared<const std::string>("[]");
   std::map<std::string, std::string> build_bodies; // id -> JSON; others are unknown
@@ -32,13 +32,24 @@ public:
 
   // Calls.
   std::vector<spec::ValidSpec> submitted;
+  std::vector<auth::Requester> requesters;          // one per submit, in order
+  std::map<std::string, server::BuildOwner> owners; // build_owner() answers
   std::vector<std::string> cancelled;
   std::vector<std::pair<std::string, server::GitlabPush>> pushes;
   int status_calls = 0;
 
-  Expected<server::SubmitOutcome> submit(const spec::ValidSpec& spec) override {
+  Expected<server::SubmitOutcome> submit(const spec::ValidSpec& spec,
+                                         const auth::Requester& requester) override {
     submitted.push_back(spec);
+    requesters.push_back(requester);
     return submit_result;
+  }
+  std::optional<server::BuildOwner> build_owner(const std::string& id) override {
+    auto it = owners.find(id);
+    if (it == owners.end()) {
+      return std::nullopt;
+    }
+    return it->second;
   }
   std::shared_ptr<const std::string> environments_status_json() override {
     ++status_calls;

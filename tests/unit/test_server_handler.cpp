@@ -104,7 +104,7 @@ TEST_CASE("server: POST /environments/build submits and answers the build", "[se
   CHECK(svc.submitted[0]->packages.at(0).to_spec() == "xxhash@0.8.1");
 
   SECTION("an existing build says so") {
-    svc.submit_result = SubmitOutcome{"b-0", true};
+    svc.submit_result = SubmitOutcome{"b-0", true, {}};
     const Response again =
         handle(authorized(request("POST", "/environments/build", k_request)), svc, options());
     CHECK(body_of(again).at("existing") == true);

@@ -157,7 +157,7 @@ struct Harness {
   }
 
   std::string submit(const std::string& env) {
-    auto r = service->submit(env_spec(env));
+    auto r = service->submit(env_spec(env), {});
     INFO((r ? std::string() : r.error().describe()));
     REQUIRE(r.has_value());
     CHECK_FALSE(r->existing);
@@ -217,7 +217,7 @@ TEST_CASE("service: a build is stored before submit returns, runs its stages and
   h.boot();
   CHECK(*h.service->environments_status_json() == "[]");
 
-  auto out = h.service->submit(env_spec("env"));
+  auto out = h.service->submit(env_spec("env"), {});
   REQUIRE(out.has_value());
   CHECK_FALSE(out->existing);
   const std::string id = out->build_id;
@@ -367,7 +367,7 @@ TEST_CASE("service: the same environment and version is not built twice at once"
   const std::string first = h.submit("env");
 
   // The same request again is that build.
-  auto again = h.service->submit(env_spec("env"));
+  auto again = h.service->submit(env_spec("env"), {});
   REQUIRE(again.has_value());
   CHECK(again->existing);
   CHECK(again->build_id == first);
@@ -380,7 +380,7 @@ TEST_CASE("service: the same environment and version is not built twice at once"
                     }}) {
     auto other = env_spec("env").get();
     edit(other);
-    auto refused = h.service->submit(testing::valid_spec(other));
+    auto refused = h.service->submit(testing::valid_spec(other), {});
     REQUIRE_FALSE(refused.has_value());
     CHECK(refused.error().kind == ErrorKind::conflict);
     CHECK_THAT(refused.error().message,
@@ -389,20 +389,20 @@ TEST_CASE("service: the same environment and version is not built twice at once"
   }
 
   REQUIRE(h.run_until([&] { return h.running_with_jobs(first); }));
-  auto running = h.service->submit(env_spec("env"));
+  auto running = h.service->submit(env_spec("env"), {});
   REQUIRE(running.has_value());
   CHECK(running->existing);
   CHECK(running->build_id == first);
 
   // Another version is another environment.
-  auto v2 = h.service->submit(env_spec("env", "2"));
+  auto v2 = h.service->submit(env_spec("env", "2"), {});
   REQUIRE(v2.has_value());
   CHECK_FALSE(v2->existing);
   CHECK(v2->build_id != first);
 
   h.complete(first);
   REQUIRE(h.run_until([&] { return h.state(first) == "published"; }));
-  auto after = h.service->submit(env_spec("env"));
+  auto after = h.service->submit(env_spec("env"), {});
   REQUIRE(after.has_value());
   CHECK_FALSE(after->existing);
   CHECK(after->build_id != first);
@@ -430,7 +430,7 @@ TEST_CASE("service: builds beyond max_builds_in_flight wait as queued and start 
   CHECK(h.service->active() == 3);
 
   // A queued build is deduplicated like a running one.
-  auto dup = h.service->submit(env_spec("env-b"));
+  auto dup = h.service->submit(env_spec("env-b"), {});
   REQUIRE(dup.has_value());
   CHECK(dup->existing);
   CHECK(dup->build_id == b);
@@ -666,7 +666,7 @@ TEST_CASE("service: a store that cannot be written refuses the submission", "[se
   auto big_spec = env_spec("env").get();
   big_spec.description = std::string(60 * 1024, 'd'); // needs overflow pages
   const auto big = testing::valid_spec(big_spec);
-  auto r = h.service->submit(big);
+  auto r = h.service->submit(big, {});
   REQUIRE_FALSE(r.has_value());
   CHECK(r.error().kind == ErrorKind::io);
   CHECK_THAT(r.error().message, Catch::Contains("disk full"));
@@ -688,7 +688,7 @@ TEST_CASE("service: a store that cannot be written refuses the submission", "[se
   CHECK(all->empty());
 
   // Nothing is remembered: the same environment is a new submission, not a duplicate.
-  auto retry = h.service->submit(big);
+  auto retry = h.service->submit(big, {});
   REQUIRE_FALSE(retry.has_value());
   CHECK(h.service->active() == 0);
 }
@@ -808,7 +808,7 @@ TEST_CASE("service: a stored build whose plan cannot be re-made at start ends fa
   CHECK(rec.done.has_value());
   CHECK(h.service->active() == 0);
   // Not left in limbo: the environment can be submitted again.
-  auto again = h.service->submit(env_spec("env-a"));
+  auto again = h.service->submit(env_spec("env-a"), {});
   REQUIRE(again.has_value());
   CHECK_FALSE(again->existing);
   CHECK(again->build_id != a);
