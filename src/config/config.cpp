@@ -62,6 +62,91 @@ constexpr std::string_view k_unsafe_in_commands = " \t\n'\"\\$`";
 constexpr std::string_view k_name_chars =
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:/-";
 
+// server.tokens: a list of maps {name, file, routes}.
+Expected<void> read_service_tokens(MapReader& r, std::vector<ServiceToken>& out) {
+  const YamlNode* n = r.get("tokens");
+  if (!n) {
+    return {};
+  }
+  if (!n->is_sequence()) {
+    return r.report(
+        r.error_at(*n, r.key_path("tokens"), "expected a list of maps {name, file, routes}"));
+  }
+  std::vector<ServiceToken> tokens;
+  std::set<std::string> names{"api"};
+  for (std::size_t i = 0; i < n->items.size(); ++i) {
+    const YamlNode& item = n->items[i];
+    const std::string path = r.key_path("tokens") + "[" + std::to_string(i) + "]";
+    if (!item.is_map()) {
+      SOFTPACK_TRY(r.report(r.error_at(item, path, "expected a map {name, file, routes}")));
+      continue;
+    }
+    MapReader m(item, r.source(), path, r.collector());
+    ServiceToken t;
+    SOFTPACK_TRY(m.string("name", t.name));
+    SOFTPACK_TRY(m.string("file", t.file));
+    SOFTPACK_TRY(m.string_list("routes", t.routes, false));
+    SOFTPACK_TRY(m.finish());
+    std::string problem;
+    if (t.name.empty() ||
+        t.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                 "0123456789._-") != std::string::npos) {
+      problem =
+          "name: expected letters, digits, '.', '_' or '-', found '" + printable(t.name) + "'";
+    } else if (!names.insert(t.name).second) {
+      problem = "name: '" + t.name + "' is used twice (\"api\" is server.api_token_file's)";
+    } else if (t.file.empty()) {
+      problem = "file: the file holding the token is required";
+    } else if (t.routes.empty()) {
+      problem = "routes: expected some of build, cancel, read, all";
+    }
+    for (const auto& route : t.routes) {
+      if (problem.empty() && route != "build" && route != "cancel" && route != "read" &&
+          route != "all") {
+        problem = "routes: unknown route '" + printable(route) + "' (build, cancel, read, all)";
+      }
+    }
+    if (!problem.empty()) {
+      SOFTPACK_TRY(r.report(r.error_at(item, path, problem)));
+      continue;
+    }
+    tokens.push_back(std::move(t));
+  }
+  out = std::move(tokens);
+  return {};
+}
+
+// server.user_rate_limit: "N/DURATION" ("30/1m"), or "" / 0 for none.
+Expected<void> read_rate_limit(MapReader& r, RateLimitConfig& out) {
+  const YamlNode* n = r.get("user_rate_limit");
+  if (!n) {
+    return {};
+  }
+  const std::string text = n->is_scalar() ? n->scalar : std::string();
+  if (n->is_scalar() && (text.empty() || text == "0")) {
+    out = RateLimitConfig{0, std::chrono::seconds(60)};
+    return {};
+  }
+  const auto slash = text.find('/');
+  int requests = 0;
+  std::optional<std::chrono::seconds> per;
+  if (n->is_scalar() && slash != std::string::npos && slash > 0 && slash <= 6 &&
+      text.find_first_not_of("0123456789") == slash) {
+    requests = std::stoi(text.substr(0, slash));
+    if (auto d = parse_duration(text.substr(slash + 1))) {
+      per = std::chrono::duration_cast<std::chrono::seconds>(*d);
+    }
+  }
+  if (requests <= 0 || !per || per->count() <= 0) {
+    return r.report(r.error_at(*n, r.key_path("user_rate_limit"),
+                               "expected requests per time such as 30/1m, or \"\" for none; "
+                               "found '" +
+                                   printable(text) + "'"));
+  }
+  out = RateLimitConfig{requests, *per};
+  return {};
+}
+
 // spack.binary_caches: a list of URLs (read and pushed to) or maps {url, push}.
 Expected<void> read_binary_caches(MapReader& r, std::vector<BinaryCache>& out) {
   const YamlNode* n = r.get("binary_caches");
@@ -597,6 +682,39 @@ Expected<Config> read_config(const YamlNode& doc, std::string_view source_name,
     SOFTPACK_TRY(r.duration("read_timeout", c.server.read_timeout));
     SOFTPACK_TRY(r.duration("write_timeout", c.server.write_timeout));
     SOFTPACK_TRY(r.integer("max_builds_in_flight", c.server.max_builds_in_flight, 1, 100000));
+    SOFTPACK_TRY(r.string("socket", c.server.socket));
+    if (!c.server.socket.empty() && c.server.socket.front() != '/') {
+      SOFTPACK_TRY(r.report(r.error("socket", "expected an absolute path, found '" +
+                                                  printable(c.server.socket) + "'")));
+    }
+    if (const YamlNode* m = r.get("socket_mode")) {
+      const std::string& t = m->scalar;
+      if (!m->is_scalar() || t.empty() || t.size() > 4 ||
+          t.find_first_not_of("01234567") != std::string::npos) {
+        SOFTPACK_TRY(r.report(
+            bad(*m, source_name, "server.socket_mode",
+                "expected an octal mode such as \"0666\" (quoted), found '" + printable(t) + "'")));
+      } else {
+        c.server.socket_mode = std::stoi(t, nullptr, 8);
+      }
+    }
+    SOFTPACK_TRY(r.boolean("munge", c.server.munge));
+    SOFTPACK_TRY(r.string("munge_socket", c.server.munge_socket));
+    SOFTPACK_TRY(r.duration("munge_ttl", c.server.munge_ttl));
+    if (c.server.munge_ttl.count() < 1 || c.server.munge_ttl.count() > 3600) {
+      SOFTPACK_TRY(r.report(r.error("munge_ttl", "must be 1s to 1h (munged's maximum TTL)")));
+    }
+    SOFTPACK_TRY(r.boolean("core_clients_trust_local", c.server.core_clients_trust_local));
+    SOFTPACK_TRY(read_service_tokens(r, c.server.tokens));
+    {
+      MapReader a = r.section("admins");
+      SOFTPACK_TRY(a.check_is_map());
+      SOFTPACK_TRY(a.string_list("users", c.server.admin_users, true));
+      SOFTPACK_TRY(a.string_list("groups", c.server.admin_groups, true));
+      SOFTPACK_TRY(a.finish());
+    }
+    SOFTPACK_TRY(r.integer("max_builds_per_user", c.server.max_builds_per_user, 0, 100000));
+    SOFTPACK_TRY(read_rate_limit(r, c.server.user_rate_limit));
     SOFTPACK_TRY(r.finish());
   }
 

@@ -147,6 +147,20 @@ struct PublishConfig {
 // 127.0.0.0/8 and ::1: softpack-core on the same host.
 std::vector<IpNetwork> default_core_clients();
 
+// A bearer token for a service or script (server.tokens): its name (recorded as who asked), the
+// file holding the secret, and what it may do ("build", "cancel", "read", "all").
+struct ServiceToken {
+  std::string name;
+  std::string file;
+  std::vector<std::string> routes;
+};
+
+// At most `requests` mutating requests per user in any `per` (server.user_rate_limit "30/1m").
+struct RateLimitConfig {
+  int requests = 0; // 0 = no limit
+  std::chrono::seconds per{60};
+};
+
 struct ServerConfig {
   // Address (an IP address, not a host name) and port of the HTTP API (softpack-builder serve).
   std::string address = "127.0.0.1";
@@ -167,6 +181,31 @@ struct ServerConfig {
   std::chrono::seconds write_timeout{30};
   // Builds running at once; more wait, durably, in state `queued`, and start in order.
   int max_builds_in_flight = 10;
+
+  // Identity (docs/operations.md, "Security"). A Unix-domain socket whose callers are
+  // identified by SO_PEERCRED ("" = none), and the mode its file gets.
+  std::string socket;
+  int socket_mode = 0666;
+  // Accept Authorization: MUNGE <credential> on TCP, decoded by munged at munge_socket ("" =
+  // libmunge's default); sp-submit asks for credentials that live munge_ttl.
+  bool munge = false;
+  std::string munge_socket;
+  std::chrono::seconds munge_ttl{60};
+  // With identity on, core_clients may not cover this host's own addresses (every local user's)
+  // unless this says that nobody logs into this host.
+  bool core_clients_trust_local = false;
+  // Named bearer tokens for services and scripts (api_token_file is the token "api", all routes).
+  std::vector<ServiceToken> tokens;
+  // Users and groups that may build, rebuild and cancel anywhere.
+  std::vector<std::string> admin_users;
+  std::vector<std::string> admin_groups;
+  // Builds in flight per user (0 = no limit); more wait, durably, with the reason shown. Builds
+  // from softpack-core, the webhook or tokens do not count.
+  int max_builds_per_user = 0;
+  RateLimitConfig user_rate_limit{30, std::chrono::seconds(60)};
+
+  // Identity is on: callers are users, not only services.
+  bool identity_on() const { return !socket.empty() || munge; }
 };
 
 struct Config {
