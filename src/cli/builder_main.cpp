@@ -4,6 +4,7 @@
 #include "cli/answers.hpp"
 #include "cli/common.hpp"
 #include "cli/serve.hpp"
+#include "cli/service_client.hpp"
 #include "cli/status_text.hpp"
 #include "util/http_client.hpp"
 
@@ -41,18 +42,20 @@ int talk_to_service(const ClientOptions& o, bool cancel) {
     std::cerr << "softpack-builder: " << c.error().describe() << "\n";
     return k_exit_config;
   }
-  const std::string url = o.server_url.empty() ? service_url(*c) : o.server_url;
   auto token = client_token(o.token_file, *c);
   if (!token) {
     std::cerr << "softpack-builder: " << token.error().describe() << "\n";
     return exit_code_for(token.error());
   }
-  std::map<std::string, std::string> headers;
-  if (!token->empty()) {
-    headers["Authorization"] = "Bearer " + *token;
-  }
+  // On the service's host, its socket (when it has one) says who we are without a credential;
+  // a token (an admin's, a service's) goes over TCP.
+  const std::string url = !o.server_url.empty()                         ? o.server_url
+                          : token->empty() && !c->server.socket.empty() ? c->server.socket
+                                                                        : service_url(*c);
+  ServiceClient client(url, *token, *c);
+  client.set_program("softpack-builder");
   const std::string path = o.build_id.empty() ? "/builds" : "/builds/" + o.build_id;
-  auto r = http_request(cancel ? "DELETE" : "GET", url + path, {}, headers);
+  auto r = client.request(cancel ? "DELETE" : "GET", path);
   if (!r) {
     std::cerr << "softpack-builder: " << r.error().describe() << "\n";
     return k_exit_internal;
@@ -61,8 +64,7 @@ int talk_to_service(const ClientOptions& o, bool cancel) {
     std::cerr << "softpack-builder: the service answered " << r->status << ": "
               << refusal_reason(r->body) << "\n";
     if (r->status == 401 || r->status == 403) {
-      std::cerr << "softpack-builder: give the service's API token with --token-file FILE or "
-                   "$SOFTPACK_API_TOKEN\n";
+      std::cerr << "softpack-builder: " << client.refusal_hint() << "\n";
       return k_exit_bad_input;
     }
     return r->status == 404 || r->status == 409 ? k_exit_bad_input : k_exit_internal;
@@ -122,7 +124,8 @@ int softpack_builder_main(int argc, char** argv) {
   auto* cancel = app.add_subcommand("cancel", "cancel a build of a running service");
   for (auto* cmd : {status, cancel}) {
     cmd->add_option("--server", client.server_url,
-                    "the service's URL (default: server.address and server.port of the config)");
+                    "the service's URL or Unix socket (default: without a token, the config's "
+                    "server.socket when set; else server.address and server.port)");
     cmd->add_option("--config", client.config_file, "site configuration (YAML)");
     cmd->add_option("--token-file", client.token_file,
                     "a file holding the API token (default: $SOFTPACK_API_TOKEN, else the "

@@ -99,6 +99,42 @@ ServeSecrets check_serving(const config::Config& config, std::vector<Error>& err
       s.out = std::move(*value);
     }
   }
+  for (std::size_t i = 0; i < config.server.tokens.size(); ++i) {
+    const auto& t = config.server.tokens[i];
+    auto value = read_secret_file(t.file);
+    if (!value) {
+      errors.push_back(
+          key_error(config, "server.tokens", "token " + t.name + ": " + value.error().describe()));
+    } else {
+      secrets.tokens.push_back(server::NamedToken{t.name, std::move(*value), t.routes});
+    }
+  }
+  // With identity on, users are told apart; an address every local user has would let any of
+  // them build anywhere as softpack-core.
+  if (config.server.identity_on() && !config.server.core_clients_trust_local) {
+    auto local = local_addresses();
+    for (const char* loopback : {"127.0.0.1", "::1"}) {
+      local.push_back(*parse_ip_address(loopback));
+    }
+    if (auto covered = first_covering(config.server.core_clients, local)) {
+      errors.push_back(key_error(
+          config, "server.core_clients",
+          covered->network + " covers " + covered->address +
+              ", an address of this host and so of every local user: with identity on "
+              "(server.socket or server.munge), set core_clients to softpack-core's own address "
+              "or [], or set server.core_clients_trust_local: true if no users log into this "
+              "host"));
+    }
+  }
+  if (!config.server.socket.empty()) {
+    const auto dir = std::filesystem::path(config.server.socket).parent_path();
+    if (!std::filesystem::is_directory(dir)) {
+      errors.push_back(key_error(config, "server.socket",
+                                 "its directory " + dir.string() +
+                                     " does not exist (systemd makes it with "
+                                     "RuntimeDirectory=softpack-builder)"));
+    }
+  }
   // The files the artifacts repository is reached with, by the git destination and the
   // webhook: one that cannot be read would fail every publication and delivery, later.
   for (const auto& [key, file] :

@@ -4,6 +4,7 @@
 // configuration, and the token a client of the service sends.
 
 #include "config/config.hpp"
+#include "server/api.hpp"
 #include "util/error.hpp"
 
 #include <optional>
@@ -43,8 +44,9 @@ Expected<config::Config> load_site_config(const std::optional<std::string>& path
 
 // The secrets `serve` reads besides its configuration file.
 struct ServeSecrets {
-  std::string api_token;    // "" = mutating requests need no token
-  std::string gitlab_token; // "" = the webhook is off
+  std::string api_token;                  // "" = mutating requests need no token
+  std::string gitlab_token;               // "" = the webhook is off
+  std::vector<server::NamedToken> tokens; // server.tokens, with their secrets read
 };
 
 // The site configuration (found as load_site_config finds it) checked as `serve` checks it

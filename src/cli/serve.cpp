@@ -50,7 +50,22 @@ int serve(const config::Config& config, const ServeSecrets& secrets) {
   options.handler.gitlab_token = secrets.gitlab_token;
   options.handler.core_clients = config.server.core_clients;
   options.handler.max_body_bytes = config.server.max_body_bytes;
-  if (!options.handler.api_token.empty()) {
+  options.handler.tokens = secrets.tokens;
+  options.handler.identity = config.server.identity_on();
+  options.handler.munge = config.server.munge;
+  options.handler.socket_path = config.server.socket;
+  options.handler.policy = auth::Policy{config.server.admin_users, config.server.admin_groups};
+  options.socket_path = config.server.socket;
+  options.socket_mode = config.server.socket_mode;
+  if (config.server.identity_on()) {
+    options.accounts = auth::make_nss_accounts();
+    options.rate_limit_requests = config.server.user_rate_limit.requests;
+    options.rate_limit_per = config.server.user_rate_limit.per;
+  }
+  if (config.server.munge) {
+    options.munge = auth::make_libmunge_codec(config.server.munge_socket);
+  }
+  if (!config.server.identity_on() && !options.handler.api_token.empty()) {
     std::string clients;
     for (const auto& n : config.server.core_clients) {
       clients += (clients.empty() ? "" : ", ") + n.text;
@@ -58,7 +73,8 @@ int serve(const config::Config& config, const ServeSecrets& secrets) {
     if (!clients.empty()) {
       spdlog::warn("POST /environments/build needs no token from server.core_clients ({}), for "
                    "softpack-core; every local user's address is loopback: set core_clients to "
-                   "[] or core's address when users log into this host",
+                   "[] or core's address when users log into this host, or turn identity on "
+                   "(server.socket, server.munge)",
                    clients);
     }
   }
@@ -79,6 +95,12 @@ int serve(const config::Config& config, const ServeSecrets& secrets) {
   std::thread([config] { backends::service_started(config); }).detach();
   spdlog::info("softpack-builder {} serving on {}:{} (scheduler {}, data {})", SOFTPACK_VERSION,
                options.address, http.port(), sched.name(), config.data_dir.string());
+  if (config.server.identity_on()) {
+    spdlog::info(
+        "identity: {}{}{}", config.server.munge ? "MUNGE credentials on TCP" : "",
+        config.server.munge && !config.server.socket.empty() ? ", " : "",
+        config.server.socket.empty() ? "" : "socket " + config.server.socket + " (SO_PEERCRED)");
+  }
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
   asio::steady_timer grace(io);

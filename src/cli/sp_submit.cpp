@@ -3,6 +3,7 @@
 #include "cli/answers.hpp"
 #include "cli/common.hpp"
 #include "cli/run_build.hpp"
+#include "cli/service_client.hpp"
 #include "cli/wiring.hpp"
 #include "flow/plan.hpp"
 #include "util/fs.hpp"
@@ -161,30 +162,37 @@ std::string build_request_json(const spec::EnvironmentSpec& spec) {
       {"name", spec.path + "/" + spec.name}, {"version", spec.version}, {"model", model}});
 }
 
-// A 401 or 403: the token is missing or wrong. Prints the service's reason and what to do.
-int refused(int status, std::string_view body) {
+// A 401 or 403: who we are is unknown or may not do this. Prints the service's reason and what
+// to do.
+int refused(int status, std::string_view body, const ServiceClient& client) {
   std::cerr << "sp-submit: the service refused the request (" << status
-            << "): " << refusal_reason(body)
-            << "\nsp-submit: give the service's API token with --token-file FILE or "
-               "$SOFTPACK_API_TOKEN\n";
+            << "): " << refusal_reason(body) << "\nsp-submit: " << client.refusal_hint() << "\n";
   return k_exit_bad_input;
 }
 
-// Submits to a running service; with --wait, follows GET /builds/{id} until the build ends.
-int submit_to_server(const std::string& url, const std::string& token, const spec::ValidSpec& spec,
-                     bool wait) {
-  std::map<std::string, std::string> headers;
-  if (!token.empty()) {
-    headers["Authorization"] = "Bearer " + token;
+// 429: too many requests from this user; the service says when to retry.
+int too_many(const HttpResponse& r) {
+  std::cerr << "sp-submit: the service refused the request (429): " << refusal_reason(r.body);
+  if (const auto after = r.header("retry-after"); !after.empty()) {
+    std::cerr << " (Retry-After: " << after << " s)";
   }
-  auto r =
-      http_request("POST", url + "/environments/build", build_request_json(spec.get()), headers);
+  std::cerr << "\n";
+  return k_exit_internal;
+}
+
+// Submits to a running service; with --wait, follows GET /builds/{id} until the build ends.
+int submit_to_server(ServiceClient& client, const spec::ValidSpec& spec, bool wait) {
+  const std::string& url = client.where();
+  auto r = client.request("POST", "/environments/build", build_request_json(spec.get()));
   if (!r) {
     std::cerr << "sp-submit: " << r.error().describe() << "\n";
     return k_exit_internal;
   }
   if (r->status == 401 || r->status == 403) {
-    return refused(r->status, r->body);
+    return refused(static_cast<int>(r->status), r->body, client);
+  }
+  if (r->status == 429) {
+    return too_many(*r);
   }
   if (r->status != 200) {
     std::cerr << "sp-submit: the service answered " << r->status << ": " << refusal_reason(r->body)
@@ -199,7 +207,14 @@ int submit_to_server(const std::string& url, const std::string& token, const spe
   }
   const std::string id = answer->id;
   std::cout << "build " << id << " of " << spec->full_name()
-            << (answer->existing ? " (already building)" : "") << " at " << url << std::endl;
+            << (answer->existing ? " (already building)" : "") << " at " << url;
+  if (!answer->requested_by.empty()) {
+    std::cout << " as " << answer->requested_by;
+  }
+  std::cout << std::endl;
+  if (!answer->queue_reason.empty()) {
+    std::cout << "queued: " << answer->queue_reason << std::endl;
+  }
   if (!wait) {
     return k_exit_ok;
   }
@@ -207,11 +222,11 @@ int submit_to_server(const std::string& url, const std::string& token, const spe
   std::map<std::string, std::string> last;
   std::string last_line;
   while (true) {
-    auto b = http_request("GET", url + "/builds/" + id, {}, headers);
+    auto b = client.request("GET", "/builds/" + id);
     if (!b) {
       std::cerr << "sp-submit: " << b.error().describe() << " (retrying)\n";
     } else if (b->status == 401 || b->status == 403) {
-      return refused(b->status, b->body);
+      return refused(static_cast<int>(b->status), b->body, client);
     } else if (b->status == 200) {
       auto view = parse_build_view(b->body);
       if (!view) {
@@ -270,11 +285,14 @@ int sp_submit_main(int argc, char** argv) {
   std::string server_url;
   app.add_option("--server", server_url,
                  "submit to a running softpack-builder service at this URL (e.g. "
-                 "http://127.0.0.1:7080) instead of running the build here");
+                 "http://127.0.0.1:7080; a MUNGE credential says who you are) or Unix socket "
+                 "(a path, e.g. /run/softpack-builder/api.sock) instead of running the build "
+                 "here");
   std::optional<std::string> token_file;
   app.add_option("--token-file", token_file,
-                 "with --server: a file holding the service's API token (default: "
-                 "$SOFTPACK_API_TOKEN, else the config's server.api_token_file when readable)");
+                 "with --server URL: a file holding an API token, for service accounts "
+                 "(default: $SOFTPACK_API_TOKEN, else the config's server.api_token_file when "
+                 "readable; without one, a MUNGE credential is sent)");
   app.add_option("--dry-run", dry_run_dir,
                  "write the job scripts, spack.yaml and singularity.def into DIR; submit nothing");
   refuse_options_as_values(app);
@@ -304,7 +322,8 @@ int sp_submit_main(int argc, char** argv) {
       std::cerr << "sp-submit: " << token.error().describe() << "\n";
       return exit_code_for(token.error());
     }
-    return submit_to_server(server_url, *token, *spec, options.wait);
+    ServiceClient client(server_url, *token, *config);
+    return submit_to_server(client, *spec, options.wait);
   }
   return run_build(*config, *spec, options, std::cout, std::cerr);
 }

@@ -16,13 +16,24 @@
 // a different spec for an environment that is building -> 409 (the same spec: 200, existing),
 // wrong method -> 405 (with Allow), over the body limit -> 413, missing/wrong bearer token on a
 // mutating endpoint -> 401 (POST /environments/build from a core client needs none).
+//
+// Identity (server.socket, server.munge; docs/operations.md "Security"): the listener resolves
+// a Unix-socket peer (SO_PEERCRED) or a MUNGE credential to a principal before handle(); named
+// tokens and the core_clients address rule are checked here. With identity on every route but
+// /healthz and /metrics needs a caller: none -> 401, a credential that fails -> 401 (503 when
+// munged cannot be asked), not allowed -> 403 with the reason, a user over
+// server.user_rate_limit -> 429 with Retry-After. Each mutating request gets one audit line.
 
 #include "auth/identity.hpp"
+#include "auth/policy.hpp"
+#include "auth/rate_limit.hpp"
+#include "auth/resolver.hpp"
 #include "server/gitlab.hpp"
 #include "spec/spec.hpp"
 #include "util/error.hpp"
 #include "util/net.hpp"
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
@@ -40,7 +51,12 @@ struct Request {
   std::string target; // "/builds/123?x=y"
   std::map<std::string, std::string, CaseInsensitiveLess> headers;
   std::string body;
-  std::string peer; // the client's IP address ("127.0.0.1", "::1"); empty when unknown
+  std::string peer;         // the client's IP address ("127.0.0.1", "::1"); empty when unknown
+  bool unix_socket = false; // came over server.socket (the peer is identified, not addressed)
+  // Filled by the listener before handle(): who the socket peer or MUNGE credential is, or why
+  // the credential was refused.
+  std::optional<auth::Principal> principal;
+  std::optional<auth::AuthFailure> auth_failure;
 };
 
 struct Response {
@@ -50,6 +66,9 @@ struct Response {
   std::vector<std::pair<std::string, std::string>> headers; // extra headers (Allow, ...)
   // When set, the body is this shared buffer (e.g. a cached status document) instead of `body`.
   std::shared_ptr<const std::string> shared_body;
+  // For a mutating request: the audit line (who, what, the decision; never a credential), which
+  // the listener logs.
+  std::string audit;
   const std::string& payload() const { return shared_body ? *shared_body : body; }
 };
 
@@ -96,8 +115,25 @@ public:
                                                const GitlabPush& push) = 0;
 };
 
+// A bearer token and what it may do (auth/policy.hpp routes).
+struct NamedToken {
+  std::string name;
+  std::string secret;
+  std::vector<std::string> routes;
+};
+
 struct HandlerOptions {
   std::string api_token; // bearer token for mutating endpoints; empty = none required
+  // Tokens of services and scripts (server.tokens); api_token is the token "api" (all routes).
+  std::vector<NamedToken> tokens;
+  // Identity on: a caller is needed for reads too, users are identified (socket, MUNGE).
+  bool identity = false;
+  bool munge = false;      // Authorization: MUNGE taken (resolved by the listener)
+  std::string socket_path; // for messages
+  auth::Policy policy;     // admins
+  // Per-user limit of mutating requests (nullptr = none), and the clock it is read with.
+  auth::RateLimiter* rate_limiter = nullptr;
+  std::chrono::steady_clock::time_point (*now)() = &std::chrono::steady_clock::now;
   // Clients that may POST /environments/build without a token (softpack-core sends none). A
   // request from them that does carry an Authorization header has it checked.
   std::vector<IpNetwork> core_clients;

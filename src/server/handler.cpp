@@ -1,11 +1,14 @@
 // The routes of api.hpp. Everything here is a pure function of the request, the options and
 // what the service answers, so the tests drive it without sockets.
 
+#include "auth/authorization_header.hpp"
 #include "server/api.hpp"
+#include "util/text.hpp"
 
 #include <algorithm>
 #include <cctype>
 #include <string_view>
+#include <variant>
 
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
@@ -143,45 +146,26 @@ bool is_get(const Request& r) {
 
 constexpr std::string_view k_get = "GET, HEAD";
 
-// nullopt when the request may go on; otherwise the 401 to send.
-std::optional<Response> check_bearer(const Request& request, const HandlerOptions& options) {
-  if (options.api_token.empty()) {
-    return std::nullopt;
+// The 401 for `message`, with the schemes this service takes.
+Response unauthorized(std::string_view message, const HandlerOptions& options) {
+  Response r = error_response(401, message);
+  if (options.munge) {
+    r.headers.emplace_back("WWW-Authenticate", "MUNGE");
   }
-  auto refuse = [](std::string_view why) {
-    Response r = error_response(401, why);
+  if (!options.identity || !options.api_token.empty() || !options.tokens.empty()) {
     r.headers.emplace_back("WWW-Authenticate", "Bearer");
-    return r;
-  };
-  const std::string* value = header(request, "Authorization");
-  if (value == nullptr) {
-    return refuse("missing bearer token (Authorization: Bearer <token>)");
   }
-  // RFC 7235: the scheme is case-insensitive, followed by one or more spaces.
-  std::string_view v = *value;
-  constexpr std::string_view k_scheme = "bearer";
-  const bool scheme_ok =
-      v.size() > k_scheme.size() && v[k_scheme.size()] == ' ' &&
-      std::equal(k_scheme.begin(), k_scheme.end(), v.begin(),
-                 [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); });
-  if (!scheme_ok) {
-    return refuse("missing bearer token (Authorization: Bearer <token>)");
-  }
-  v.remove_prefix(k_scheme.size());
-  v.remove_prefix(std::min(v.find_first_not_of(' '), v.size()));
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) {
-    v.remove_suffix(1);
-  }
-  if (!constant_time_equal(v, options.api_token)) {
-    return refuse("invalid bearer token");
-  }
-  return std::nullopt;
+  return r;
+}
+
+bool any_token(const HandlerOptions& options) {
+  return !options.api_token.empty() || !options.tokens.empty();
 }
 
 // softpack-core calls POST /environments/build with no credentials at all: from its addresses,
 // a request without an Authorization header needs none.
 bool from_core_client(const Request& request, const HandlerOptions& options) {
-  if (header(request, "Authorization") != nullptr) {
+  if (request.unix_socket || header(request, "Authorization") != nullptr) {
     return false;
   }
   // Through a proxy, the peer is the proxy, whoever the client is: such requests need the token.
@@ -195,27 +179,228 @@ bool from_core_client(const Request& request, const HandlerOptions& options) {
                              [&](const IpNetwork& n) { return n.contains(*peer); });
 }
 
-Response post_build(const Request& request, ServiceApi& service, const HandlerOptions& options) {
-  if (!from_core_client(request, options)) {
-    if (auto refused = check_bearer(request, options)) {
-      return std::move(*refused);
+// Who sent a request. `open`: no credential is configured and identity is off, so anyone may
+// (as before identities; the principal is then nobody).
+struct Caller {
+  auth::Principal principal;
+  bool open = false;
+};
+
+// The bearer token `credential` names, checked against every token in the same time.
+std::optional<auth::Principal> token_principal(std::string_view credential,
+                                               const HandlerOptions& options) {
+  std::optional<auth::Principal> found;
+  auto check = [&](const std::string& name, const std::string& secret,
+                   const std::vector<std::string>& routes) {
+    if (!secret.empty() && constant_time_equal(credential, secret) && !found) {
+      auth::Principal p;
+      p.who = auth::Requester{auth::Requester::Kind::token, name, std::nullopt};
+      p.routes = routes;
+      p.via = "token";
+      found = std::move(p);
     }
+  };
+  check("api", options.api_token, {"all"});
+  for (const auto& t : options.tokens) {
+    check(t.name, t.secret, t.routes);
+  }
+  return found;
+}
+
+// The caller, or the 401/503 refusing the request. `core_route`: the core_clients address rule
+// applies (softpack-core's calls).
+std::variant<Caller, Response> authenticate(const Request& request, const HandlerOptions& options,
+                                            bool core_route) {
+  if (request.auth_failure) {
+    const auto& f = *request.auth_failure;
+    return f.status == 401 ? unauthorized(f.message, options) : error_response(f.status, f.message);
+  }
+  if (request.principal) {
+    return Caller{*request.principal, false};
+  }
+  if (const std::string* value = header(request, "Authorization")) {
+    auto parsed = auth::parse_authorization(*value);
+    if (!parsed) {
+      return unauthorized(parsed.error().message, options);
+    }
+    if (parsed->scheme == auth::AuthHeader::Scheme::munge) {
+      if (!options.munge) {
+        return unauthorized(options.identity
+                                ? "this service does not take MUNGE credentials (server.munge is "
+                                  "off): use the socket or Authorization: Bearer <token>"
+                                : "missing bearer token (Authorization: Bearer <token>); this "
+                                  "service does not take MUNGE credentials",
+                            options);
+      }
+      // The listener decodes every MUNGE credential before handle(); one that reaches here was
+      // not checked.
+      return error_response(503, "cannot check MUNGE credentials here");
+    }
+    if (auto p = token_principal(parsed->credential, options)) {
+      return Caller{std::move(*p), false};
+    }
+    if (!options.identity && !any_token(options)) {
+      return Caller{{}, true}; // no token is asked for: one sent is not checked (as before)
+    }
+    return unauthorized("invalid bearer token", options);
+  }
+  if (core_route && from_core_client(request, options)) {
+    auth::Principal p;
+    p.who = auth::Requester{auth::Requester::Kind::core, request.peer, std::nullopt};
+    p.via = "core";
+    return Caller{std::move(p), false};
+  }
+  if (!options.identity && !any_token(options)) {
+    return Caller{{}, true};
+  }
+  if (!options.identity) {
+    return unauthorized("missing bearer token (Authorization: Bearer <token>)", options);
+  }
+  std::string how = "no credential: use sp-submit (it sends a MUNGE credential)";
+  if (!options.socket_path.empty()) {
+    how += ", the socket " + options.socket_path;
+  }
+  how += ", or Authorization: Bearer <token>";
+  if (!options.munge) {
+    how = "no credential: use the socket " + options.socket_path + " (sp-submit --server " +
+          options.socket_path + "), or Authorization: Bearer <token>";
+  }
+  return unauthorized(how, options);
+}
+
+// The caller's part of an audit line: "alice uid=1001 via=munge", "token ci via=token".
+std::string audit_who(const Caller* caller) {
+  if (caller == nullptr) {
+    return "by - via=none";
+  }
+  if (caller->open) {
+    return "by - via=open";
+  }
+  const auto& who = caller->principal.who;
+  std::string out = "by " + printable(who.display());
+  if (who.uid) {
+    out += " uid=" + std::to_string(*who.uid);
+  }
+  return out + " via=" + caller->principal.via;
+}
+
+// The audit line of a mutating request: what, who, from where, and the decision.
+void audit(Response& r, const Request& request, std::string_view what, const Caller* caller,
+           std::string_view outcome) {
+  std::string line = request.method + " " + printable(route_path(request.target));
+  if (!what.empty()) {
+    line += " " + printable(what);
+  }
+  line += " " + audit_who(caller);
+  line += " peer=" + (request.unix_socket ? std::string("socket")
+                                          : (request.peer.empty() ? "-" : request.peer));
+  line += " -> " + std::to_string(r.status);
+  if (!outcome.empty()) {
+    line += " " + printable(outcome);
+  }
+  r.audit = std::move(line);
+}
+
+// The reason in an error response's body, for the audit line.
+std::string reason_of(const Response& r) {
+  boost::system::error_code ec;
+  auto v = json::parse(r.body, ec);
+  if (!ec && v.is_object()) {
+    if (const auto* e = v.as_object().if_contains("error"); e && e->is_string()) {
+      return std::string(e->as_string());
+    }
+  }
+  return {};
+}
+
+// A user over server.user_rate_limit: the 429; else nullopt.
+std::optional<Response> rate_limited(const Caller& caller, const HandlerOptions& options) {
+  if (caller.open || !caller.principal.who.is_user() || options.rate_limiter == nullptr) {
+    return std::nullopt;
+  }
+  const auto wait = options.rate_limiter->take(caller.principal.who.name, options.now());
+  if (!wait) {
+    return std::nullopt;
+  }
+  Response r = error_response(429, caller.principal.who.name +
+                                       ": too many requests (server.user_rate_limit); retry in " +
+                                       std::to_string(wait->count()) + " s");
+  r.headers.emplace_back("Retry-After", std::to_string(wait->count()));
+  return r;
+}
+
+json::value requester_json(const auth::Requester& who) {
+  if (who.kind == auth::Requester::Kind::none) {
+    return nullptr;
+  }
+  json::object o{{"kind", auth::kind_name(who.kind)}, {"name", valid_utf8(who.name)}};
+  o["uid"] = who.uid ? json::value(*who.uid) : json::value(nullptr);
+  return o;
+}
+
+Response post_build_as(const Request& request, ServiceApi& service, const HandlerOptions& options,
+                       const Caller& caller, std::string& what) {
+  if (auto limited = rate_limited(caller, options)) {
+    return std::move(*limited);
   }
   auto spec = spec::parse_build_request_json(request.body);
   if (!spec) {
     return error_response(400, spec.error().describe());
   }
-  auto outcome = service.submit(*spec, auth::Requester{});
+  what = spec->get().full_name();
+  if (!caller.open) {
+    auto d =
+        auth::authorize(caller.principal, auth::Action::build, spec->get().path, options.policy);
+    if (!d.allowed) {
+      return error_response(403, d.reason);
+    }
+  }
+  auto outcome = service.submit(*spec, caller.principal.who);
   if (!outcome) {
     return error_response(status_for(outcome.error().kind), outcome.error().describe());
   }
   const std::string name = spec->get().full_name();
-  return json_response(
+  Response r = json_response(
       200, {{"id", outcome->build_id},
             {"name", name},
             {"existing", outcome->existing},
             {"message", outcome->existing ? name + " is already building as " + outcome->build_id
-                                          : name + " queued as build " + outcome->build_id}});
+                                          : name + " queued as build " + outcome->build_id},
+            {"requested_by", requester_json(caller.principal.who)},
+            {"queue_reason", valid_utf8(outcome->queue_reason)}});
+  return r;
+}
+
+Response post_build(const Request& request, ServiceApi& service, const HandlerOptions& options) {
+  auto who = authenticate(request, options, true);
+  const Caller* caller = std::get_if<Caller>(&who);
+  std::string what;
+  Response r = caller != nullptr ? post_build_as(request, service, options, *caller, what)
+                                 : std::get<Response>(std::move(who));
+  std::string outcome = reason_of(r);
+  if (r.status == 200) {
+    boost::system::error_code ec;
+    auto v = json::parse(r.body, ec);
+    if (!ec && v.is_object()) {
+      if (const auto* id = v.as_object().if_contains("id"); id && id->is_string()) {
+        outcome = "build=" + std::string(id->as_string());
+      }
+    }
+  }
+  audit(r, request, what, caller, outcome);
+  return r;
+}
+
+// Reads: open without identity, as before; with it, any caller.
+std::optional<Response> check_reader(const Request& request, const HandlerOptions& options) {
+  if (!options.identity) {
+    return std::nullopt;
+  }
+  auto who = authenticate(request, options, true);
+  if (auto* refused = std::get_if<Response>(&who)) {
+    return std::move(*refused);
+  }
+  return std::nullopt;
 }
 
 Response get_build(const std::string& id, ServiceApi& service) {
@@ -228,10 +413,22 @@ Response get_build(const std::string& id, ServiceApi& service) {
   return r;
 }
 
-Response delete_build(const Request& request, const std::string& id, ServiceApi& service,
-                      const HandlerOptions& options) {
-  if (auto refused = check_bearer(request, options)) {
-    return std::move(*refused);
+Response delete_build_as(const std::string& id, ServiceApi& service, const HandlerOptions& options,
+                         const Caller& caller, std::string& what) {
+  if (auto limited = rate_limited(caller, options)) {
+    return std::move(*limited);
+  }
+  if (!caller.open) {
+    auto owner = service.build_owner(id);
+    if (!owner) {
+      return error_response(404, "no build " + id);
+    }
+    what = owner->env_path;
+    auto d =
+        auth::authorize(caller.principal, auth::Action::cancel, owner->env_path, options.policy);
+    if (!d.allowed) {
+      return error_response(403, d.reason);
+    }
   }
   auto cancelled = service.cancel(id);
   if (!cancelled) {
@@ -244,6 +441,17 @@ Response delete_build(const Request& request, const std::string& id, ServiceApi&
     return error_response(404, "no build " + id);
   }
   return json_response(200, {{"id", id}, {"cancelled", true}});
+}
+
+Response delete_build(const Request& request, const std::string& id, ServiceApi& service,
+                      const HandlerOptions& options) {
+  auto who = authenticate(request, options, false);
+  const Caller* caller = std::get_if<Caller>(&who);
+  std::string what;
+  Response r = caller != nullptr ? delete_build_as(id, service, options, *caller, what)
+                                 : std::get<Response>(std::move(who));
+  audit(r, request, what.empty() ? "build=" + id : what + " build=" + id, caller, reason_of(r));
+  return r;
 }
 
 Response healthz(ServiceApi& service) {
@@ -311,11 +519,17 @@ Response route(const Request& request, ServiceApi& service, const HandlerOptions
     if (!is_get(request)) {
       return method_not_allowed(method, k_get);
     }
+    if (auto refused = check_reader(request, options)) {
+      return std::move(*refused);
+    }
     return shared(service.environments_status_json());
   }
   if (path == "/builds") {
     if (!is_get(request)) {
       return method_not_allowed(method, k_get);
+    }
+    if (auto refused = check_reader(request, options)) {
+      return std::move(*refused);
     }
     return shared(service.builds_json());
   }
@@ -326,6 +540,9 @@ Response route(const Request& request, ServiceApi& service, const HandlerOptions
       return error_response(404, "no such route: " + valid_utf8(path));
     }
     if (is_get(request)) {
+      if (auto refused = check_reader(request, options)) {
+        return std::move(*refused);
+      }
       return get_build(id, service);
     }
     if (method == "DELETE") {
@@ -352,7 +569,12 @@ Response route(const Request& request, ServiceApi& service, const HandlerOptions
     if (method != "POST") {
       return method_not_allowed(method, "POST");
     }
-    return gitlab_webhook(request, service, options);
+    Response r = gitlab_webhook(request, service, options);
+    Caller gitlab;
+    gitlab.principal.who.kind = auth::Requester::Kind::webhook;
+    gitlab.principal.via = "gitlab-token";
+    audit(r, request, "", r.status == 401 ? nullptr : &gitlab, reason_of(r));
+    return r;
   }
   return error_response(404, "no such route: " + valid_utf8(path));
 }

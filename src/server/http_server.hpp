@@ -9,6 +9,8 @@
 // is not thread-safe). stop() and metrics_text() may be called from any thread; start() and the
 // destructor from the io_context's thread or while it is not running.
 
+#include "auth/accounts.hpp"
+#include "auth/munge_codec.hpp"
 #include "server/api.hpp"
 
 #include <chrono>
@@ -26,6 +28,20 @@ struct ServerOptions {
   std::chrono::seconds read_timeout{30};
   std::chrono::seconds write_timeout{30};
   HandlerOptions handler;
+  // A Unix-domain socket to listen on as well ("" = none), and its file's mode. Its callers are
+  // identified by SO_PEERCRED. A stale socket file (nobody accepting) is replaced; a live one,
+  // or a file that is not a socket, is an error.
+  std::string socket_path;
+  int socket_mode = 0666;
+  // Resolve MUNGE credentials (when handler.munge) and socket peers: blocking calls, run on a
+  // small pool of their own, never on the io_context. Required when identity is on.
+  std::shared_ptr<auth::MungeCodec> munge;
+  std::shared_ptr<auth::Accounts> accounts;
+  // Identities being resolved at once; more get 503.
+  std::size_t max_pending_auth = 64;
+  // server.user_rate_limit (requests 0 = none).
+  int rate_limit_requests = 0;
+  std::chrono::seconds rate_limit_per{60};
 };
 
 // Whether the server can listen on `address`: an IP address (IPv4 or IPv6), not a host name
@@ -47,6 +63,7 @@ public:
   std::string metrics_text() const;
 
 private:
+  Expected<void> start_socket();
   struct Impl;
   std::shared_ptr<Impl> m_impl;
 };

@@ -75,7 +75,8 @@ std::string HttpResponse::summary() const {
 
 Expected<HttpResponse> http_perform(const HttpRequest& request) {
   global_init();
-  const std::string where = request.method + " " + request.url;
+  const std::string where = request.method + " " + request.url +
+                            (request.unix_socket.empty() ? "" : " via " + request.unix_socket);
   std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
   if (!curl) {
     return make_error(ErrorKind::internal, "curl_easy_init failed", where);
@@ -94,6 +95,9 @@ Expected<HttpResponse> http_perform(const HttpRequest& request) {
   add_header("Expect:");
 
   curl_easy_setopt(c, CURLOPT_URL, request.url.c_str());
+  if (!request.unix_socket.empty()) {
+    curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, request.unix_socket.c_str());
+  }
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
   if (request.timeout.count() > 0) {

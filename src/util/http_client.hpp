@@ -38,6 +38,8 @@ struct HttpRequest {
   std::string password;
   // CA bundle for https; empty = the system's.
   std::string ca_file;
+  // Connect to this Unix-domain socket instead of the URL's host (the URL's path is used).
+  std::string unix_socket;
   // Limit on the whole request; zero = none (use idle_timeout for big transfers).
   std::chrono::seconds timeout{30};
   // The request fails when it moves less than one byte per second for this long; zero = off.

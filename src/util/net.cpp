@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <charconv>
 #include <cstring>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 
 namespace softpack {
 
@@ -71,6 +73,69 @@ Expected<IpNetwork> parse_ip_network(std::string_view text) {
     }
   }
   return n;
+}
+
+namespace {
+
+bool is_v4_mapped(const IpAddress& a) {
+  for (std::size_t i = 0; i < 10; ++i) {
+    if (a[i] != 0) {
+      return false;
+    }
+  }
+  return a[10] == 0xff && a[11] == 0xff;
+}
+
+} // namespace
+
+std::string to_string(const IpAddress& address) {
+  char text[INET6_ADDRSTRLEN] = {};
+  if (is_v4_mapped(address)) {
+    ::inet_ntop(AF_INET, address.data() + 12, text, sizeof text);
+  } else {
+    ::inet_ntop(AF_INET6, address.data(), text, sizeof text);
+  }
+  return text;
+}
+
+std::vector<IpAddress> local_addresses() {
+  std::vector<IpAddress> out;
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) {
+    return out;
+  }
+  for (const ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr) {
+      continue;
+    }
+    IpAddress a{};
+    if (i->ifa_addr->sa_family == AF_INET) {
+      const auto* in = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
+      a[10] = 0xff;
+      a[11] = 0xff;
+      std::memcpy(a.data() + 12, &in->sin_addr, 4);
+    } else if (i->ifa_addr->sa_family == AF_INET6) {
+      const auto* in6 = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr);
+      std::memcpy(a.data(), &in6->sin6_addr, 16);
+    } else {
+      continue;
+    }
+    out.push_back(a);
+  }
+  ::freeifaddrs(list);
+  return out;
+}
+
+std::optional<Covered> first_covering(const std::vector<IpNetwork>& networks,
+                                      const std::vector<IpAddress>& addresses) {
+  for (const auto& n : networks) {
+    for (const auto& a : addresses) {
+      if (n.contains(a)) {
+        return Covered{n.text, to_string(a)};
+      }
+    }
+  }
+  return std::nullopt;
 }
 
 } // namespace softpack

@@ -1,7 +1,7 @@
 #pragma once
 
-// IP addresses and networks (CIDR), as text in configuration and from sockets. Pure: inet_pton,
-// no name lookups.
+// IP addresses and networks (CIDR), as text in configuration and from sockets. Pure (inet_pton,
+// no name lookups), except local_addresses(), which asks the kernel (getifaddrs).
 
 #include "util/error.hpp"
 
@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace softpack {
 
@@ -32,5 +33,21 @@ struct IpNetwork {
 // "10.1.0.0/16", "::1/128", or an address alone (the one host). Errors say what is wrong; the
 // host bits must be zero ("10.1.2.3/16" is refused: it reads as a mistake).
 Expected<IpNetwork> parse_ip_network(std::string_view text);
+
+// This host's own addresses (every interface's, getifaddrs(3)), loopback included. Empty when
+// they cannot be listed.
+std::vector<IpAddress> local_addresses();
+
+// The first of `networks` that contains one of `addresses` (its text and the address), or
+// nullopt.
+struct Covered {
+  std::string network;
+  std::string address;
+};
+std::optional<Covered> first_covering(const std::vector<IpNetwork>& networks,
+                                      const std::vector<IpAddress>& addresses);
+
+// The address as text (IPv4-mapped addresses as a.b.c.d).
+std::string to_string(const IpAddress& address);
 
 } // namespace softpack
