@@ -182,6 +182,46 @@ TEST_CASE("cli: check_site reports what serve would refuse, every error with key
     REQUIRE(site.errors.size() == 1);
     CHECK_THAT(site.errors[0].describe(), Catch::Contains("$SOFTPACK_REGISTRY_CREDENTIALS"));
   }
+  SECTION("with identity on, core_clients may not cover this host's addresses") {
+    const auto file = t.write("site.yaml", head + "server:\n  munge: true\n");
+    const auto site = check_site(file.string());
+    REQUIRE(site.errors.size() == 1);
+    CHECK_THAT(site.errors[0].message, Catch::StartsWith("server.core_clients: 127.0.0.0/8 covers "
+                                                         "127.0.0.1") &&
+                                           Catch::Contains("core_clients_trust_local"));
+    const auto trusted = t.write(
+        "trusted.yaml", head + "server:\n  munge: true\n  core_clients_trust_local: true\n");
+    CHECK(check_site(trusted.string()).errors.empty());
+    const auto elsewhere =
+        t.write("elsewhere.yaml", head + "server:\n  socket: " + (t / "api.sock").string() +
+                                      "\n  core_clients: [192.0.2.7]\n");
+    CHECK(check_site(elsewhere.string()).errors.empty());
+  }
+  SECTION("the socket's directory must exist") {
+    const auto file =
+        t.write("site.yaml", head + "server:\n  socket: " + (t / "no-dir" / "api.sock").string() +
+                                 "\n  core_clients: []\n");
+    const auto site = check_site(file.string());
+    REQUIRE(site.errors.size() == 1);
+    CHECK_THAT(site.errors[0].message,
+               Catch::StartsWith("server.socket: its directory") && Catch::Contains("no-dir"));
+  }
+  SECTION("named tokens are read as serve reads them") {
+    t.write("ci.token", "ci-secret\n");
+    const auto file =
+        t.write("site.yaml",
+                head + "server:\n  tokens:\n    - {name: ci, file: " + (t / "ci.token").string() +
+                    ", routes: [build]}\n    - {name: gone, file: " + (t / "gone.token").string() +
+                    ", routes: [read]}\n");
+    const auto site = check_site(file.string());
+    REQUIRE(site.errors.size() == 1);
+    CHECK_THAT(site.errors[0].message,
+               Catch::StartsWith("server.tokens: token gone: ") && Catch::Contains("gone.token"));
+    REQUIRE(site.secrets.tokens.size() == 1);
+    CHECK(site.secrets.tokens[0].name == "ci");
+    CHECK(site.secrets.tokens[0].secret == "ci-secret");
+    CHECK(site.secrets.tokens[0].routes == std::vector<std::string>{"build"});
+  }
   SECTION("a YAML syntax error stops there") {
     const auto file = t.write("site.yaml", head + "server: [\n");
     const auto site = check_site(file.string());

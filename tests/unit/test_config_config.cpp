@@ -160,6 +160,76 @@ TEST_CASE("config: server.core_clients", "[config]") {
                             Catch::Contains("'core.example.org' is not an IP address"));
 }
 
+TEST_CASE("config: server identity settings", "[config]") {
+  const auto d = parse_ok("");
+  CHECK_FALSE(d.server.identity_on());
+  CHECK(d.server.socket_mode == 0666);
+  CHECK(d.server.munge_ttl == std::chrono::seconds(60));
+  CHECK(d.server.max_builds_per_user == 0);
+  CHECK(d.server.user_rate_limit.requests == 30);
+  const auto c = parse_ok(R"(server:
+  socket: /run/softpack-builder/api.sock
+  socket_mode: "0660"
+  munge: true
+  munge_socket: /run/munge/munge.socket.2
+  munge_ttl: 2m
+  core_clients: []
+  core_clients_trust_local: true
+  tokens:
+    - {name: ci, file: /etc/softpack-builder/ci.token, routes: [build, read]}
+    - name: ops
+      file: /etc/softpack-builder/ops.token
+      routes: all
+  admins:
+    users: [root]
+    groups: [softpack-admins, hgi-admins]
+  max_builds_per_user: 2
+  user_rate_limit: 10/30s
+)");
+  CHECK(c.server.identity_on());
+  CHECK(c.server.socket == "/run/softpack-builder/api.sock");
+  CHECK(c.server.socket_mode == 0660);
+  CHECK(c.server.munge);
+  CHECK(c.server.munge_ttl == std::chrono::seconds(120));
+  CHECK(c.server.core_clients_trust_local);
+  REQUIRE(c.server.tokens.size() == 2);
+  CHECK(c.server.tokens[0].name == "ci");
+  CHECK(c.server.tokens[0].routes == std::vector<std::string>{"build", "read"});
+  CHECK(c.server.tokens[1].routes == std::vector<std::string>{"all"});
+  CHECK(c.server.admin_users == std::vector<std::string>{"root"});
+  CHECK(c.server.admin_groups.size() == 2);
+  CHECK(c.server.max_builds_per_user == 2);
+  CHECK(c.server.user_rate_limit.requests == 10);
+  CHECK(c.server.user_rate_limit.per == std::chrono::seconds(30));
+  CHECK(parse_ok("server:\n  user_rate_limit: \"\"\n").server.user_rate_limit.requests == 0);
+  CHECK(parse_ok("server:\n  munge: true\n").server.identity_on());
+
+  for (const auto& [yaml, what] : std::vector<std::pair<std::string, std::string>>{
+           {"server:\n  socket: run/api.sock\n", "server.socket: expected an absolute path"},
+           {"server:\n  socket_mode: 0999\n", "server.socket_mode: expected an octal mode"},
+           {"server:\n  munge_ttl: 2h\n", "server.munge_ttl: must be 1s to 1h"},
+           {"server:\n  user_rate_limit: lots\n", "server.user_rate_limit: expected requests per"},
+           {"server:\n  user_rate_limit: 10/0s\n", "server.user_rate_limit: expected requests"},
+           {"server:\n  tokens: {name: x}\n", "server.tokens: expected a list"},
+           {"server:\n  tokens: [{name: 'a b', file: /f, routes: [read]}]\n",
+            "server.tokens[0]: name: expected letters"},
+           {"server:\n  tokens: [{name: api, file: /f, routes: [read]}]\n", "'api' is used twice"},
+           {"server:\n  tokens: [{name: x, file: /f, routes: [read]}, {name: x, file: /g, "
+            "routes: [read]}]\n",
+            "server.tokens[1]: name: 'x' is used twice"},
+           {"server:\n  tokens: [{name: x, routes: [read]}]\n", "file: the file holding"},
+           {"server:\n  tokens: [{name: x, file: /f, routes: [delete]}]\n",
+            "unknown route 'delete'"},
+           {"server:\n  tokens: [{name: x, file: /f, routes: [read], color: red}]\n",
+            "unknown key 'color'"},
+           {"server:\n  admins: [root]\n", "server.admins"},
+           {"server:\n  max_builds_per_user: -1\n", "server.max_builds_per_user"},
+       }) {
+    INFO(yaml);
+    CHECK_THAT(parse_error(yaml).message, Catch::Contains(what));
+  }
+}
+
 TEST_CASE("config: publish destinations and their settings", "[config][publish]") {
   auto c = parse_ok(R"(
 module:

@@ -1,5 +1,8 @@
 #include "util/net.hpp"
 
+#include <algorithm>
+#include <vector>
+
 #include <catch2/catch.hpp>
 
 using namespace softpack;
@@ -64,4 +67,20 @@ TEST_CASE("net: bad networks say what is wrong", "[util][net]") {
   e = parse_ip_network("::1/129");
   REQUIRE_FALSE(e);
   CHECK_THAT(e.error().message, Catch::Contains("0 to 128"));
+}
+
+TEST_CASE("net: this host's addresses, and which network covers one", "[util][net]") {
+  const auto local = local_addresses();
+  const auto loopback = *parse_ip_address("127.0.0.1");
+  CHECK(std::find(local.begin(), local.end(), loopback) != local.end());
+  CHECK(to_string(loopback) == "127.0.0.1");
+  CHECK(to_string(*parse_ip_address("::1")) == "::1");
+  const std::vector<IpNetwork> nets = {*parse_ip_network("10.0.0.0/8"),
+                                       *parse_ip_network("127.0.0.0/8")};
+  auto covered = first_covering(nets, {*parse_ip_address("192.0.2.1"), loopback});
+  REQUIRE(covered);
+  CHECK(covered->network == "127.0.0.0/8");
+  CHECK(covered->address == "127.0.0.1");
+  CHECK_FALSE(first_covering(nets, {*parse_ip_address("192.0.2.1")}));
+  CHECK_FALSE(first_covering({}, local));
 }
