@@ -1,8 +1,8 @@
 #pragma once
 
 // What a MUNGE credential's payload binds it to: one request. Reproducible in shell:
-//   printf 'softpack-builder-v1\n%s\n%s\n%s\n' POST /environments/build
-//     "$(printf %s "$body" | sha256sum | cut -d' ' -f1)"   (one command line)
+//   hash=$(printf %s "$body" | sha256sum | cut -d' ' -f1)
+//   printf 'softpack-builder-v1\n%s\n%s\n%s\n' POST /environments/build "$hash"
 
 #include <string>
 #include <string_view>

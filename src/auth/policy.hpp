@@ -28,7 +28,9 @@ struct Decision {
   std::string reason; // why not, for the 403 and the audit line: "alice is not in group hgi"
 };
 
-// `env_path`: "users/<owner>" or "groups/<group>" (empty for read).
+// `env_path`: "users/<owner>" or "groups/<group>" (empty for read); a trailing "/<environment>"
+// is ignored. Anything else is refused to users (tokens, core and the webhook are not bound to
+// a space). Admin users match a user principal's name, admin groups any of its groups.
 Decision authorize(const Principal& who, Action action, std::string_view env_path,
                    const Policy& policy);
 
