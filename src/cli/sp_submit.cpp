@@ -208,8 +208,8 @@ int submit_to_server(ServiceClient& client, const spec::ValidSpec& spec, bool wa
   const std::string id = answer->id;
   std::cout << "build " << id << " of " << spec->full_name()
             << (answer->existing ? " (already building)" : "") << " at " << url;
-  if (!answer->requested_by.empty()) {
-    std::cout << " as " << answer->requested_by;
+  if (answer->requested_by.kind != auth::Requester::Kind::none) {
+    std::cout << " as " << answer->requested_by.display();
   }
   std::cout << std::endl;
   if (!answer->queue_reason.empty()) {
