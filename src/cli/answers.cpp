@@ -2,6 +2,9 @@
 
 #include "util/text.hpp"
 
+#include <cstdint>
+#include <limits>
+
 #include <boost/json.hpp>
 
 namespace softpack::cli {
@@ -49,6 +52,63 @@ std::optional<int> int_at(const json::object& o, std::string_view key) {
   return static_cast<int>(v->get_int64());
 }
 
+// The inverse of auth::Requester::display(), for a service that sends the display form.
+auth::Requester requester_from_display(std::string_view text) {
+  using Kind = auth::Requester::Kind;
+  auto after = [&](std::string_view prefix) { return std::string(text.substr(prefix.size())); };
+  if (text.empty()) {
+    return {};
+  }
+  if (text.starts_with("token ")) {
+    return {Kind::token, after("token "), std::nullopt};
+  }
+  if (text == "softpack-core" || text.starts_with("softpack-core ")) {
+    return {Kind::core, text == "softpack-core" ? "" : after("softpack-core "), std::nullopt};
+  }
+  if (text == "webhook" || text.starts_with("webhook ")) {
+    return {Kind::webhook, text == "webhook" ? "" : after("webhook "), std::nullopt};
+  }
+  return {Kind::user, std::string(text), std::nullopt};
+}
+
+auth::Requester requester_from(const json::value* v) {
+  if (!v) {
+    return {};
+  }
+  if (v->is_string()) {
+    return requester_from_display(v->get_string());
+  }
+  const json::object* o = v->if_object();
+  if (!o) {
+    return {};
+  }
+  auto kind_text = string_at(*o, "kind");
+  auto kind = kind_text ? auth::parse_kind(*kind_text) : std::nullopt;
+  if (!kind || *kind == auth::Requester::Kind::none) {
+    return {};
+  }
+  auth::Requester who;
+  who.kind = *kind;
+  who.name = string_at(*o, "name").value_or("");
+  if (const json::value* uid = o->if_contains("uid")) {
+    if (uid->is_int64() && uid->get_int64() >= 0 &&
+        uid->get_int64() <= std::numeric_limits<std::uint32_t>::max()) {
+      who.uid = static_cast<std::uint32_t>(uid->get_int64());
+    } else if (uid->is_uint64() && uid->get_uint64() <= std::numeric_limits<std::uint32_t>::max()) {
+      who.uid = static_cast<std::uint32_t>(uid->get_uint64());
+    }
+  }
+  return who;
+}
+
+// The build's or answer's reason for waiting; "queued_reason" is the design note's name for it.
+std::string queue_reason_at(const json::object& o) {
+  if (auto r = string_at(o, "queue_reason")) {
+    return *r;
+  }
+  return string_at(o, "queued_reason").value_or("");
+}
+
 // One build object; `body` is the whole answer, for error messages.
 Expected<BuildView> build_from(const json::object& o, std::string_view body) {
   BuildView b;
@@ -64,6 +124,8 @@ Expected<BuildView> build_from(const json::object& o, std::string_view body) {
   b.started = string_at(o, "started").value_or("");
   b.done = string_at(o, "done").value_or("");
   b.published = string_at(o, "published").value_or("");
+  b.requested_by = requester_from(o.if_contains("requested_by"));
+  b.queue_reason = queue_reason_at(o);
   const json::value* stages = o.if_contains("stages");
   if (!stages || !stages->is_array()) {
     return bad_answer("no stages", body);
@@ -128,6 +190,8 @@ Expected<SubmitAnswer> parse_submit_answer(std::string_view body) {
   if (const json::value* e = o->if_contains("existing"); e && e->is_bool()) {
     a.existing = e->get_bool();
   }
+  a.requested_by = requester_from(o->if_contains("requested_by"));
+  a.queue_reason = queue_reason_at(*o);
   return a;
 }
 

@@ -5,6 +5,7 @@
 // Pure parsers: text from the network in, Expected out; a body of another shape is an error
 // that says what was missing, never an exception.
 
+#include "auth/identity.hpp"
 #include "util/error.hpp"
 
 #include <optional>
@@ -14,15 +15,20 @@
 
 namespace softpack::cli {
 
-// 200 from POST /environments/build: {"id": ..., "existing": bool, ...}.
+// 200 from POST /environments/build: {"id": ..., "existing": bool, "requested_by": {...},
+// "queue_reason": "..."}; the last two are absent from older services' answers.
 struct SubmitAnswer {
   std::string id;
   bool existing = false;
+  auth::Requester requested_by; // who the service took the request to be; none when not said
+  std::string queue_reason;     // why the build waits; "" when it does not (or not said)
 };
 Expected<SubmitAnswer> parse_submit_answer(std::string_view body);
 
 // A build as GET /builds/{id} shows it (GET /builds: the same, without log tails). Only state
 // and the stages' names and states are required; what is absent reads as empty.
+// "requested_by" is {"kind": "user", "name": "alice", "uid": 1001} or null (also read: its
+// display form as a string, "token ci"); a kind this version does not know reads as none.
 struct BuildView {
   struct Stage {
     std::string name;
@@ -47,6 +53,8 @@ struct BuildView {
   std::string error;
   std::string requested, started, done; // RFC 3339, or ""
   std::string published;                // the published reference
+  auth::Requester requested_by;         // none when not known (or an older service)
+  std::string queue_reason;             // why a queued build waits; "" otherwise
   std::vector<Stage> stages;
   std::vector<Destination> destinations;
   // published, failed or cancelled.

@@ -112,14 +112,30 @@ std::string stages_summary(const BuildView& b) {
   return out;
 }
 
+std::string requester_text(const auth::Requester& who) {
+  if (who.kind == auth::Requester::Kind::none) {
+    return "-";
+  }
+  std::string out = safe(who.display());
+  if (who.uid) {
+    out += " (uid " + std::to_string(*who.uid) + ")";
+  }
+  return out;
+}
+
 std::string builds_table(const std::vector<BuildView>& builds) {
   if (builds.empty()) {
     return "no builds\n";
   }
   std::vector<std::vector<std::string>> rows{
-      {"ID", "ENVIRONMENT", "STATE", "REQUESTED (UTC)", "STAGES"}};
+      {"ID", "ENVIRONMENT", "STATE", "REQUESTED (UTC)", "BY", "STAGES"}};
   for (const auto& b : builds) {
-    rows.push_back({safe(b.id), safe(b.name), safe(b.state), when(b.requested), stages_summary(b)});
+    // The table is for scanning: the name without the uid.
+    const std::string by =
+        b.requested_by.kind == auth::Requester::Kind::none ? "-" : safe(b.requested_by.display());
+    const std::string stages =
+        b.state == "queued" && !b.queue_reason.empty() ? safe(b.queue_reason) : stages_summary(b);
+    rows.push_back({safe(b.id), safe(b.name), safe(b.state), when(b.requested), by, stages});
   }
   return columns(rows, "");
 }
@@ -128,11 +144,15 @@ std::string build_details(const BuildView& b) {
   std::vector<std::vector<std::string>> head{
       {"build", safe(b.id)},
       {"environment", safe(b.name)},
+      {"requested by", requester_text(b.requested_by)},
       {"state", safe(b.state) + (b.error.empty() ? "" : ": " + safe(b.error))},
       {"requested", when(b.requested) + " UTC"},
       {"started", b.started.empty() ? "-" : when(b.started) + " UTC"},
       {"done", b.done.empty() ? "-" : when(b.done) + " UTC"},
   };
+  if (b.state == "queued" && !b.queue_reason.empty()) {
+    head.insert(head.begin() + 4, {"waiting", safe(b.queue_reason)});
+  }
   if (!b.published.empty()) {
     head.push_back({"published", safe(b.published)});
   }

@@ -12,8 +12,9 @@
 
 namespace softpack::cli {
 
-// One line per build under a header: ID, ENVIRONMENT, STATE, REQUESTED (UTC), STAGES (stages
-// summary()); columns aligned. "no builds" when there are none.
+// One line per build under a header: ID, ENVIRONMENT, STATE, REQUESTED (UTC), BY (who asked,
+// "-" when not known), STAGES (stages_summary(), or for a queued build why it waits); columns
+// aligned. "no builds" when there are none.
 std::string builds_table(const std::vector<BuildView>& builds);
 
 // The stages in a few words: the stage that failed ("build failed (exit 1)"), else the one under
@@ -21,7 +22,11 @@ std::string builds_table(const std::vector<BuildView>& builds);
 // that failed or is being retried ("; git retrying (2 attempts)"). "-" before any stage exists.
 std::string stages_summary(const BuildView& build);
 
-// One build: id, environment, state and error, times, published reference, then a line per
+// Who asked, for people: "alice (uid 1001)", "token ci"; "-" when not known.
+std::string requester_text(const auth::Requester& who);
+
+// One build: id, environment, who asked, state and error (and why a queued build waits), times,
+// published reference, then a line per
 // stage (job id, state, exit code, times, reason), a line per destination (state, attempts,
 // reference, error, next attempt) and the log tail of each stage that failed.
 std::string build_details(const BuildView& build);

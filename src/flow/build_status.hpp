@@ -3,6 +3,7 @@
 // A build as the flow sees it: its state, each stage's job, and each publish destination's
 // outcome. Plain values: the engine changes them, the service stores and shows them.
 
+#include "auth/identity.hpp"
 #include "scheduler/scheduler.hpp"
 #include "spec/spec.hpp"
 #include "util/time.hpp"
@@ -33,6 +34,11 @@ bool is_final(BuildState state);
 // itself (a node failure, a cancellation), which would read as if the script had succeeded.
 struct StageStatus;
 bool meaningful_exit_code(const StageStatus& stage);
+
+// Who asked, for people: "alice (uid 1001)", "token ci", "softpack-core 10.0.0.5"; "" when not
+// known. Bytes that are not printable ASCII are shown as \xNN (the text goes into files and
+// terminals, one line).
+std::string describe_requester(const auth::Requester& who);
 
 struct StageStatus {
   std::string name;
@@ -87,6 +93,11 @@ struct BuildStatus {
   std::string published_reference;
   // The publish destinations, in publishing order, once the build's jobs have all ended.
   std::vector<DestinationStatus> destinations;
+  // Who asked for the build (kind none when not known).
+  auth::Requester requested_by;
+  // Why a queued build waits ("waiting for a slot (...)"); "" when it does not wait or has
+  // started.
+  std::string queue_reason;
 };
 
 } // namespace softpack::flow

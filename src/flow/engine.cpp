@@ -252,7 +252,8 @@ struct FlowEngine::Impl {
         }
       }
     }
-    const scheduler::JobSpec js = b.plan.job_spec(b.plan.stages[idx], after);
+    scheduler::JobSpec js = b.plan.job_spec(b.plan.stages[idx], after);
+    js.requested_by = b.status.requested_by.display();
     offload(
         "submitting " + js.name,
         [this, js, check_first]() -> Expected<JobId> {

@@ -1,5 +1,7 @@
 #include "scheduler/scheduler.hpp"
 
+#include "util/text.hpp"
+
 #include <array>
 #include <utility>
 
@@ -18,6 +20,23 @@ constexpr std::array<std::pair<JobState, std::string_view>, 9> k_state_names{{
     {JobState::unknown, "unknown"},
 }};
 } // namespace
+
+std::string job_comment(const JobSpec& spec) {
+  if (spec.requested_by.empty()) {
+    return spec.comment;
+  }
+  return spec.comment + " by " + printable(spec.requested_by, 100);
+}
+
+bool comment_names_build(std::string_view text, std::string_view build_id) {
+  if (text == build_id) {
+    return true;
+  }
+  constexpr std::string_view k_by = " by ";
+  return !build_id.empty() && text.size() > build_id.size() + k_by.size() &&
+         text.substr(0, build_id.size()) == build_id &&
+         text.substr(build_id.size(), k_by.size()) == k_by;
+}
 
 std::string_view to_string(JobState state) {
   for (const auto& [s, name] : k_state_names) {

@@ -53,8 +53,11 @@ struct Resources {
 };
 
 struct JobSpec {
-  std::string name;              // scheduler-visible job name: "sp.<owner>.<env>-<version>.<stage>"
-  std::string comment;           // the build id, so admins can map jobs to builds
+  std::string name;    // scheduler-visible job name: "sp.<owner>.<env>-<version>.<stage>"
+  std::string comment; // the build id, so admins can map jobs to builds
+  // Who asked for the build, as shown ("alice", "token ci"); "" = not known. Only shown to the
+  // scheduler's users (in the job's comment or description, after the build id).
+  std::string requested_by;
   std::filesystem::path script;  // an executable bash script; run as `bash <script>`
   std::filesystem::path workdir; // the build directory
   std::filesystem::path stdout_path;
@@ -62,6 +65,15 @@ struct JobSpec {
   std::vector<JobId> after_ok;       // start only after all of these completed successfully
   Resources resources;
 };
+
+// The text a backend puts in the job's comment or description: the build id, and
+// " by <requested_by>" when the requester is known (non-printable bytes shown as \xNN, so the
+// text is one printable line whatever the name holds).
+std::string job_comment(const JobSpec& spec);
+// Whether a job's comment or description (as job_comment() made it, or the bare build id of
+// jobs submitted before requesters were recorded) names build `build_id`: it is exactly the id,
+// or starts with the id followed by " by ".
+bool comment_names_build(std::string_view text, std::string_view build_id);
 
 struct JobInfo {
   JobId id;

@@ -9,11 +9,20 @@ void BuildQueue::remove(const std::string& build_id) {
 }
 
 std::optional<std::string> BuildQueue::next(std::size_t in_flight) {
-  if (m_ids.empty() || in_flight >= m_max_in_flight) {
+  return next(in_flight, [](const std::string&) { return true; });
+}
+
+std::optional<std::string>
+BuildQueue::next(std::size_t in_flight, const std::function<bool(const std::string&)>& may_start) {
+  if (!slot_free(in_flight)) {
     return std::nullopt;
   }
-  std::string id = std::move(m_ids.front());
-  m_ids.pop_front();
+  auto it = std::find_if(m_ids.begin(), m_ids.end(), may_start);
+  if (it == m_ids.end()) {
+    return std::nullopt;
+  }
+  std::string id = std::move(*it);
+  m_ids.erase(it);
   return id;
 }
 

@@ -1,13 +1,16 @@
 #pragma once
 
 // Builds waiting for a slot: accepted and stored as `queued`, started oldest first whenever
-// fewer than the limit are in flight. The queue itself is memory; the store's `queued` state is
-// what survives a restart (the service queues those builds again, in request order).
+// fewer than the limit are in flight, skipping those the caller holds back (a user with
+// server.max_builds_per_user builds in flight). The queue itself is memory; the store's `queued`
+// state is what survives a restart (the service queues those builds again, in request order).
 
 #include <cstddef>
 #include <deque>
+#include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace softpack::service {
 
@@ -21,6 +24,15 @@ public:
   // The next build to start when `in_flight` builds are running, or nullopt (none waiting, or
   // no slot free). The build is taken off the queue.
   std::optional<std::string> next(std::size_t in_flight);
+  // The same, taking the oldest build `may_start` accepts; the builds it refuses keep their
+  // place. nullopt when no slot is free or it accepts none.
+  std::optional<std::string> next(std::size_t in_flight,
+                                  const std::function<bool(const std::string&)>& may_start);
+  // Whether a build could start now, were it not held back.
+  bool slot_free(std::size_t in_flight) const { return in_flight < m_max_in_flight; }
+  std::size_t max_in_flight() const { return m_max_in_flight; }
+  // The waiting builds, oldest first.
+  std::vector<std::string> waiting() const { return {m_ids.begin(), m_ids.end()}; }
   std::size_t size() const { return m_ids.size(); }
 
 private:

@@ -1,5 +1,8 @@
 #include "service/records.hpp"
 
+#include <cstdint>
+#include <limits>
+
 namespace softpack::service {
 
 using flow::BuildState;
@@ -23,6 +26,23 @@ std::optional<SystemTime> time_of(const std::optional<std::int64_t>& s) {
   return from_unix_seconds(*s);
 }
 
+// A stored requester: a kind this version does not know (or "" in rows written before
+// identities) reads as none, and a uid out of range as absent.
+auth::Requester requester_of(const store::BuildRecord& r) {
+  auth::Requester who;
+  auto kind = auth::parse_kind(r.requester_kind);
+  if (!kind || *kind == auth::Requester::Kind::none) {
+    return who;
+  }
+  who.kind = *kind;
+  who.name = r.requester_name;
+  if (r.requester_uid && *r.requester_uid >= 0 &&
+      *r.requester_uid <= std::numeric_limits<std::uint32_t>::max()) {
+    who.uid = static_cast<std::uint32_t>(*r.requester_uid);
+  }
+  return who;
+}
+
 } // namespace
 
 store::BuildRecord to_record(const BuildStatus& b, std::string_view scheduler_name) {
@@ -41,6 +61,12 @@ store::BuildRecord to_record(const BuildStatus& b, std::string_view scheduler_na
   r.requested = to_unix_seconds(b.requested);
   r.started = secs(b.started);
   r.done = secs(b.done);
+  r.requester_kind = std::string(auth::kind_name(b.requested_by.kind));
+  r.requester_name = b.requested_by.name;
+  if (b.requested_by.uid) {
+    r.requester_uid = static_cast<std::int64_t>(*b.requested_by.uid);
+  }
+  r.queue_reason = b.queue_reason;
   for (const auto& st : b.stages) {
     store::StageRecord s;
     s.name = st.name;
@@ -92,6 +118,8 @@ Expected<BuildStatus> from_record(const store::BuildRecord& r) {
   b.started = time_of(r.started);
   b.done = time_of(r.done);
   b.succeeded = b.state == BuildState::published;
+  b.requested_by = requester_of(r);
+  b.queue_reason = r.queue_reason;
   for (const auto& s : r.stages) {
     StageStatus st;
     st.name = s.name;

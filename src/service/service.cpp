@@ -144,12 +144,44 @@ Expected<void> Service::start() {
   return {};
 }
 
+namespace {
+
+// Users' builds in flight (submitted to the engine, not final), by login: what
+// server.max_builds_per_user counts. Builds of tokens, softpack-core and the webhook are not.
+std::map<std::string, int> user_builds_in_flight(const flow::FlowEngine& engine) {
+  std::map<std::string, int> counts;
+  for (const auto* b : engine.builds()) {
+    if (!flow::is_final(b->state) && b->requested_by.is_user()) {
+      ++counts[b->requested_by.name];
+    }
+  }
+  return counts;
+}
+
+} // namespace
+
 void Service::start_queued() {
-  while (auto next = m_impl->queue.next(m_impl->engine.active())) {
+  auto& impl = *m_impl;
+  const int per_user = impl.config.server.max_builds_per_user;
+  auto counts = user_builds_in_flight(impl.engine);
+  // Whether the build waits for its user's builds in flight, whatever the global slots.
+  auto held = [&](const BuildStatus& b) {
+    return per_user > 0 && b.requested_by.is_user() && counts[b.requested_by.name] >= per_user;
+  };
+  auto may_start = [&](const std::string& id) {
+    auto it = impl.builds.find(id);
+    // Anything not startable is taken off the queue (and skipped below).
+    return it == impl.builds.end() || it->second.state != BuildState::queued || !held(it->second);
+  };
+  while (auto next = impl.queue.next(impl.engine.active(), may_start)) {
     const std::string id = std::move(*next);
-    auto it = m_impl->builds.find(id);
-    if (it == m_impl->builds.end() || it->second.state != BuildState::queued) {
+    auto it = impl.builds.find(id);
+    if (it == impl.builds.end() || it->second.state != BuildState::queued) {
       continue;
+    }
+    it->second.queue_reason.clear(); // it no longer waits; saved with its next state
+    if (it->second.requested_by.is_user()) {
+      ++counts[it->second.requested_by.name];
     }
     if (auto r = launch(it->second); !r) {
       BuildStatus& b = it->second;
@@ -158,6 +190,28 @@ void Service::start_queued() {
       b.done = m_impl->clock.now();
       spdlog::error("build {}: {}", id, b.error);
       (void)save(b);
+      changed();
+    }
+  }
+  // Why each build still waits: its user's limit, else (no slot was free for it) the global one.
+  for (const auto& id : impl.queue.waiting()) {
+    auto it = impl.builds.find(id);
+    if (it == impl.builds.end() || it->second.state != BuildState::queued) {
+      continue;
+    }
+    BuildStatus& b = it->second;
+    std::string reason;
+    if (held(b)) {
+      reason = "waiting: " + b.requested_by.name + " has " +
+               std::to_string(counts[b.requested_by.name]) +
+               " builds in flight (server.max_builds_per_user: " + std::to_string(per_user) + ")";
+    } else {
+      reason = "waiting for a slot (server.max_builds_in_flight: " +
+               std::to_string(impl.queue.max_in_flight()) + ")";
+    }
+    if (reason != b.queue_reason) {
+      b.queue_reason = std::move(reason);
+      (void)save(b); // durable: a restart shows it until the queue says otherwise
       changed();
     }
   }
@@ -179,7 +233,6 @@ Expected<void> Service::launch(const BuildStatus& queued) {
 
 Expected<server::SubmitOutcome> Service::submit(const spec::ValidSpec& spec,
                                                 const auth::Requester& requester) {
-  (void)requester; // recorded by the accountability change
   if (auto v = flow::destinations_accept(m_impl->publishers, spec); !v) {
     return v.error();
   }
@@ -187,7 +240,8 @@ Expected<server::SubmitOutcome> Service::submit(const spec::ValidSpec& spec,
   for (const auto* b : m_impl->in_order()) {
     if (!flow::is_final(b->state) && b->spec->full_name() == full) {
       if (b->spec.hash() == spec.hash()) {
-        return server::SubmitOutcome{b->id, true, {}}; // the same request again
+        // The same request again (the first requester keeps the build).
+        return server::SubmitOutcome{b->id, true, b->queue_reason};
       }
       // As go-softpack-builder answers (with a 500), but as the conflict it is.
       return make_error(ErrorKind::conflict,
@@ -201,6 +255,7 @@ Expected<server::SubmitOutcome> Service::submit(const spec::ValidSpec& spec,
   b.spec = spec;
   b.state = BuildState::queued;
   b.requested = m_impl->clock.now();
+  b.requested_by = requester;
   b.build_dir = std::filesystem::absolute(m_impl->config.builds_dir() / b.id);
   for (const auto& stage : flow::stage_names()) {
     StageStatus st;
@@ -214,10 +269,15 @@ Expected<server::SubmitOutcome> Service::submit(const spec::ValidSpec& spec,
   }
   m_impl->remember(b);
   m_impl->queue.push(b.id);
-  spdlog::info("build {} of {} accepted", b.id, full);
+  spdlog::info("build {} of {} accepted{}", b.id, full,
+               b.requested_by.kind == auth::Requester::Kind::none
+                   ? std::string()
+                   : " from " + flow::describe_requester(b.requested_by));
   start_queued();
   changed();
-  return server::SubmitOutcome{b.id, false, {}};
+  const BuildStatus& now = m_impl->builds.at(b.id);
+  return server::SubmitOutcome{b.id, false,
+                               now.state == BuildState::queued ? now.queue_reason : std::string()};
 }
 
 std::optional<server::BuildOwner> Service::build_owner(const std::string& id) {
@@ -225,7 +285,7 @@ std::optional<server::BuildOwner> Service::build_owner(const std::string& id) {
   if (it == m_impl->builds.end()) {
     return std::nullopt;
   }
-  return server::BuildOwner{it->second.spec->path, {}};
+  return server::BuildOwner{it->second.spec->path, it->second.requested_by};
 }
 
 void Service::changed() {
@@ -309,6 +369,7 @@ Expected<bool> Service::cancel(const std::string& id) {
     b.cancel_requested = true;
     b.state = BuildState::cancelled;
     b.done = m_impl->clock.now();
+    b.queue_reason.clear();
     for (auto& st : b.stages) {
       st.state = JobState::cancelled;
       st.reason = "cancelled while queued";
@@ -451,6 +512,8 @@ void Service::finish_push(const std::string& delivery_id, const Expected<PushRea
         continue;
       }
     }
+    // Attributed to the webhook without a name: server::GitlabPush does not carry the pusher
+    // (the Push Hook's user_username) yet.
     auto r = submit(s, auth::Requester{auth::Requester::Kind::webhook, {}, {}});
     if (!r) {
       all_done = false;

@@ -20,6 +20,18 @@ json::value time_json(const std::optional<SystemTime>& t) {
   return t ? json::value(format_rfc3339(*t)) : json::value(nullptr);
 }
 
+// {"kind": "user", "name": "alice", "uid": 1001}; null when not known.
+json::value requester_json(const auth::Requester& who) {
+  if (who.kind == auth::Requester::Kind::none) {
+    return nullptr;
+  }
+  json::object o;
+  o["kind"] = std::string(auth::kind_name(who.kind));
+  o["name"] = who.name;
+  o["uid"] = who.uid ? json::value(*who.uid) : json::value(nullptr);
+  return o;
+}
+
 json::object build_object(const BuildStatus& b, bool with_logs) {
   json::object o;
   o["id"] = b.id;
@@ -31,6 +43,8 @@ json::object build_object(const BuildStatus& b, bool with_logs) {
   o["done"] = time_json(b.done);
   o["published"] = b.published_reference;
   o["cancel_requested"] = b.cancel_requested;
+  o["requested_by"] = requester_json(b.requested_by);
+  o["queue_reason"] = b.queue_reason;
   json::array stages;
   for (const auto& st : b.stages) {
     json::object s;

@@ -97,6 +97,14 @@ CREATE TABLE commit_builds (
   PRIMARY KEY (commit_id, environment)
 ) WITHOUT ROWID;
 )sql",
+    // 4: who asked for each build (kind "" = recorded before identities) and why a queued build
+    // waits.
+    R"sql(
+ALTER TABLE builds ADD COLUMN requester_kind TEXT NOT NULL DEFAULT '';
+ALTER TABLE builds ADD COLUMN requester_name TEXT NOT NULL DEFAULT '';
+ALTER TABLE builds ADD COLUMN requester_uid  INTEGER;
+ALTER TABLE builds ADD COLUMN queue_reason   TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 constexpr int k_schema_version = static_cast<int>(std::size(k_migrations));
@@ -106,6 +114,7 @@ constexpr int k_schema_version = static_cast<int>(std::size(k_migrations));
 constexpr std::string_view k_select_builds =
     "SELECT b.id, b.env_path, b.env_name, b.env_version, b.spec_json, b.spec_hash, b.state, "
     "b.error, b.build_dir, b.published_ref, b.cancel_requested, b.requested, b.started, b.done, "
+    "b.requester_kind, b.requester_name, b.requester_uid, b.queue_reason, "
     "s.position, s.name, s.job_name, s.job_id, s.scheduler, s.state, s.reason, s.exit_code, "
     "s.submitted, s.started, s.ended "
     "FROM builds AS b LEFT JOIN stages AS s ON s.build_id = b.id ";
@@ -122,15 +131,18 @@ std::string select_builds(std::string_view where) {
 // new seq (moving it in the order) and cascade-delete its stages behind our back.
 constexpr const char* k_upsert_build = R"sql(
 INSERT INTO builds (id, seq, env_path, env_name, env_version, spec_json, spec_hash, state, error,
-                    build_dir, published_ref, cancel_requested, requested, started, done)
+                    build_dir, published_ref, cancel_requested, requested, started, done,
+                    requester_kind, requester_name, requester_uid, queue_reason)
 VALUES (?1, (SELECT ifnull(max(seq), 0) + 1 FROM builds), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
-        ?11, ?12, ?13, ?14)
+        ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
 ON CONFLICT (id) DO UPDATE SET
   env_path = excluded.env_path, env_name = excluded.env_name, env_version = excluded.env_version,
   spec_json = excluded.spec_json, spec_hash = excluded.spec_hash, state = excluded.state,
   error = excluded.error, build_dir = excluded.build_dir, published_ref = excluded.published_ref,
   cancel_requested = excluded.cancel_requested, requested = excluded.requested,
-  started = excluded.started, done = excluded.done
+  started = excluded.started, done = excluded.done, requester_kind = excluded.requester_kind,
+  requester_name = excluded.requester_name, requester_uid = excluded.requester_uid,
+  queue_reason = excluded.queue_reason
 )sql";
 
 // Rows past a build's last stage or destination (a list that got shorter).
@@ -169,7 +181,9 @@ bool same_build_row(const BuildRecord& a, const BuildRecord& b) {
          a.spec_hash == b.spec_hash && a.state == b.state && a.error == b.error &&
          a.build_dir == b.build_dir && a.published_ref == b.published_ref &&
          a.cancel_requested == b.cancel_requested && a.requested == b.requested &&
-         a.started == b.started && a.done == b.done;
+         a.started == b.started && a.done == b.done && a.requester_kind == b.requester_kind &&
+         a.requester_name == b.requester_name && a.requester_uid == b.requester_uid &&
+         a.queue_reason == b.queue_reason;
 }
 
 bool is_final_state(std::string_view state) {
@@ -285,9 +299,13 @@ void read_build(sqlite3_stmt* s, BuildRecord& b) {
   b.requested = sqlite3_column_int64(s, 11);
   b.started = column_optional(s, 12);
   b.done = column_optional(s, 13);
+  b.requester_kind = column_text(s, 14);
+  b.requester_name = column_text(s, 15);
+  b.requester_uid = column_optional(s, 16);
+  b.queue_reason = column_text(s, 17);
 }
 
-constexpr int k_first_stage_column = 14; // s.position
+constexpr int k_first_stage_column = 18; // s.position
 
 void read_stage(sqlite3_stmt* s, StageRecord& st) {
   constexpr int c = k_first_stage_column + 1;
@@ -701,7 +719,11 @@ Expected<void> SqliteStore::write_rows(const BuildRecord& b, const BuildRecord* 
         .integer(11, b.cancel_requested ? 1 : 0)
         .integer(12, b.requested)
         .optional(13, b.started)
-        .optional(14, b.done);
+        .optional(14, b.done)
+        .text(15, b.requester_kind)
+        .text(16, b.requester_name)
+        .optional(17, b.requester_uid)
+        .text(18, b.queue_reason);
     if (bind.rc() != SQLITE_OK) {
       return failure(bind.rc(), operation);
     }

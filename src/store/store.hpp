@@ -63,6 +63,12 @@ struct BuildRecord {
   std::int64_t requested = 0; // epoch seconds
   std::optional<std::int64_t> started;
   std::optional<std::int64_t> done;
+  // Who asked: auth::kind_name of the requester ("" in rows recorded before identities), its
+  // name and uid (users).
+  std::string requester_kind;
+  std::string requester_name;
+  std::optional<std::int64_t> requester_uid;
+  std::string queue_reason;                    // why a queued build waits; "" otherwise
   std::vector<StageRecord> stages;             // in flow order
   std::vector<DestinationRecord> destinations; // in publishing order
   bool operator==(const BuildRecord&) const = default;

@@ -72,13 +72,15 @@ assert_eq published "$(wait_build "$id2" 120)" "second build"
 table=$("$SOFTPACK_BUILDER" status --server "$URL" --config "$IT_DIR/user.yaml")
 echo "$table"
 assert_eq 3 "$(wc -l <<<"$table")" "a header and a line per build"
-assert_matches "$(head -1 <<<"$table")" "^ID +ENVIRONMENT +STATE +REQUESTED \\(UTC\\) +STAGES$" "header"
-assert_matches "$table" "$id +users/alice/srv-env-1 +published +[0-9-]{10} [0-9:]{8} +3/3 done" "row"
+assert_matches "$(head -1 <<<"$table")" "^ID +ENVIRONMENT +STATE +REQUESTED \\(UTC\\) +BY +STAGES$" "header"
+# BY: whoever the service took the token's request to be ("-" when it records nobody).
+assert_matches "$table" "$id +users/alice/srv-env-1 +published +[0-9-]{10} [0-9:]{8} +[^ ].* +3/3 done" "row"
 json=$("$SOFTPACK_BUILDER" status --json --server "$URL" --config "$IT_DIR/user.yaml")
 assert_eq 2 "$(jq length <<<"$json")" "status --json is the service's JSON"
 block=$("$SOFTPACK_BUILDER" status "$id" --server "$URL" --config "$IT_DIR/user.yaml")
 echo "$block"
 assert_matches "$block" "environment +users/alice/srv-env-1" "block: environment"
+assert_matches "$block" "requested by +[^ ]" "block: who asked"
 assert_matches "$block" "state +published" "block: state"
 assert_matches "$block" "  build +job local-[0-9a-f-]+ +completed +exit 0" "block: stages"
 assert_matches "$block" "  git +published +1 attempt" "block: destinations"

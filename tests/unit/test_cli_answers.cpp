@@ -11,9 +11,42 @@ TEST_CASE("cli: the service's answer to a submission", "[cli]") {
   REQUIRE(a);
   CHECK(a->id == "20261204T120000Z-1a2b");
   CHECK(a->existing);
+  CHECK(a->requested_by.kind == auth::Requester::Kind::none); // an older service
+  CHECK(a->queue_reason.empty());
   a = parse_submit_answer(R"({"id": "b1"})");
   REQUIRE(a);
   CHECK_FALSE(a->existing);
+  SECTION("who the service took the request to be, and why the build waits") {
+    a = parse_submit_answer(R"js({"id": "b1", "existing": false,
+        "requested_by": {"kind": "user", "name": "alice", "uid": 1001},
+        "queue_reason": "waiting for a slot (server.max_builds_in_flight: 1)"})js");
+    REQUIRE(a);
+    CHECK(a->requested_by == auth::Requester{auth::Requester::Kind::user, "alice", 1001});
+    CHECK(a->requested_by.display() == "alice");
+    CHECK(a->queue_reason == "waiting for a slot (server.max_builds_in_flight: 1)");
+    // The display form as a string, and the other spelling of the reason, are read too.
+    a = parse_submit_answer(
+        R"({"id": "b1", "requested_by": "token ci", "queued_reason": "waiting: x"})");
+    REQUIRE(a);
+    CHECK(a->requested_by == auth::Requester{auth::Requester::Kind::token, "ci", std::nullopt});
+    CHECK(a->queue_reason == "waiting: x");
+    // Odd values read as not said, never as errors.
+    for (const char* odd :
+         {R"({"id": "b1", "requested_by": 7, "queue_reason": 1})",
+          R"({"id": "b1", "requested_by": {"kind": "robot", "name": "r2"}})",
+          R"({"id": "b1", "requested_by": {"kind": "user", "name": "a", "uid": -1}})",
+          R"({"id": "b1", "requested_by": {"name": "a"}})",
+          R"({"id": "b1", "requested_by": null})"}) {
+      INFO(odd);
+      a = parse_submit_answer(odd);
+      REQUIRE(a);
+      CHECK_FALSE(a->requested_by.uid.has_value());
+      CHECK(a->queue_reason.empty());
+    }
+    a = parse_submit_answer(R"({"id": "b1", "requested_by": {"kind": "robot", "name": "r2"}})");
+    REQUIRE(a);
+    CHECK(a->requested_by.kind == auth::Requester::Kind::none);
+  }
   // Other shapes are errors that show the body, never exceptions.
   for (const char* body : {"", "not json", "[]", R"({"id": 7})", R"({"id": ""})", R"({"x": 1})",
                            "{\"id\": \"b1\"", "null"}) {
@@ -34,6 +67,13 @@ TEST_CASE("cli: the service's view of a build", "[cli]") {
   REQUIRE(v->stages.size() == 2);
   CHECK(v->stages[0].job_id == std::optional<std::string>("41"));
   CHECK_FALSE(v->stages[1].job_id.has_value());
+  CHECK(v->requested_by.kind == auth::Requester::Kind::none);
+  CHECK(v->queue_reason.empty());
+  v = parse_build_view(R"({"state": "queued", "stages": [], "queue_reason": "waiting: alice",
+      "requested_by": {"kind": "core", "name": "10.0.0.5", "uid": null}})");
+  REQUIRE(v);
+  CHECK(v->requested_by == auth::Requester{auth::Requester::Kind::core, "10.0.0.5", std::nullopt});
+  CHECK(v->queue_reason == "waiting: alice");
   v = parse_build_view(R"({"state": "failed", "error": "stage build failed", "stages": []})");
   REQUIRE(v);
   CHECK(v->ended());

@@ -72,16 +72,28 @@ TEST_CASE("cli: the builds as a table", "[cli][status]") {
                  {stage("concretize", "completed", 0), stage("build", "failed", 1)});
   b.name = "groups/hgi/a-much-longer-name-7";
   b.requested = "2026-12-04T16:05:00Z";
+  a.requested_by = {auth::Requester::Kind::user, "alice", 1001};
   const std::string expected =
       "ID                         ENVIRONMENT                      STATE      REQUESTED (UTC)      "
-      "STAGES\n"
+      "BY     STAGES\n"
       "20261204T160203Z-1a2b3c4d  users/alice/env-1                published  2026-12-04 16:02:03  "
-      "2/2 done\n"
+      "alice  2/2 done\n"
       "20261204T160500Z-00ff00ff  groups/hgi/a-much-longer-name-7  failed     2026-12-04 16:05:00  "
-      "build failed (exit 1)\n";
+      "-      build failed (exit 1)\n";
   CHECK(builds_table({a, b}) == expected);
+  SECTION("a queued build shows why it waits instead of its stages") {
+    auto q = build("20261204T160600Z-0000aaaa", "queued", {stage("concretize", "pending")});
+    q.requested_by = {auth::Requester::Kind::token, "ci", std::nullopt};
+    q.queue_reason = "waiting for a slot (server.max_builds_in_flight: 1)";
+    CHECK(builds_table({q}) ==
+          "ID                         ENVIRONMENT        STATE   REQUESTED (UTC)      BY        "
+          "STAGES\n"
+          "20261204T160600Z-0000aaaa  users/alice/env-1  queued  2026-12-04 16:02:03  token ci  "
+          "waiting for a slot (server.max_builds_in_flight: 1)\n");
+  }
   SECTION("text from the service cannot drive the terminal") {
     b.name = "users/x/\x1b[2Jevil-1";
+    b.requested_by = {auth::Requester::Kind::user, "m\x1b]0;x", std::nullopt};
     CHECK_THAT(builds_table({b}),
                Catch::Contains("users/x/?[2Jevil-1") && !Catch::Contains("\x1b"));
   }
@@ -92,6 +104,7 @@ TEST_CASE("cli: one build as a block", "[cli][status]") {
       "state": "failed", "error": "stage build failed (exit code 1)",
       "requested": "2026-12-04T16:02:03Z", "started": "2026-12-04T16:02:04Z",
       "done": "2026-12-04T16:03:00Z", "published": "", "cancel_requested": false,
+      "requested_by": {"kind": "user", "name": "alice", "uid": 1001}, "queue_reason": "",
       "stages": [
         {"name": "concretize", "job_name": "sp.alice.env-1.concretize", "job_id": "41",
          "state": "completed", "reason": "", "exit_code": 0, "submitted": null,
@@ -107,12 +120,13 @@ TEST_CASE("cli: one build as a block", "[cli][status]") {
         {"name": "core", "state": "pending", "attempts": 3, "error": "HTTP 502",
          "reference": "", "last_attempt": null, "next_attempt": "2026-12-04T16:10:00Z"}]})json");
   REQUIRE(v);
-  const std::string expected = R"text(build        20261204T160203Z-1a2b3c4d
-environment  users/alice/env-1
-state        failed: stage build failed (exit code 1)
-requested    2026-12-04 16:02:03 UTC
-started      2026-12-04 16:02:04 UTC
-done         2026-12-04 16:03:00 UTC
+  const std::string expected = R"text(build         20261204T160203Z-1a2b3c4d
+environment   users/alice/env-1
+requested by  alice (uid 1001)
+state         failed: stage build failed (exit code 1)
+requested     2026-12-04 16:02:03 UTC
+started       2026-12-04 16:02:04 UTC
+done          2026-12-04 16:03:00 UTC
 
 stages
   concretize  job 41  completed  exit 0  16:02:04 - 16:02:10
@@ -128,4 +142,36 @@ log of build (last lines)
   | Error: it broke
 )text";
   CHECK(build_details(*v) == expected);
+}
+
+TEST_CASE("cli: a queued build's block says why it waits; an unknown requester is '-'",
+          "[cli][status]") {
+  auto v = parse_build_view(R"json({"id": "b9", "name": "users/alice/env-2", "state": "queued",
+      "requested": "2026-12-04T16:02:03Z", "requested_by": null,
+      "queue_reason": "waiting: alice has 2 builds in flight (server.max_builds_per_user: 2)",
+      "stages": []})json");
+  REQUIRE(v);
+  const std::string text = build_details(*v);
+  CHECK_THAT(text, Catch::StartsWith("build         b9\n"
+                                     "environment   users/alice/env-2\n"
+                                     "requested by  -\n"
+                                     "state         queued\n"
+                                     "waiting       waiting: alice has 2 builds in flight "
+                                     "(server.max_builds_per_user: 2)\n"
+                                     "requested     2026-12-04 16:02:03 UTC\n"));
+  // An older service: no requester, no reason.
+  auto old = parse_build_view(R"json({"id": "b1", "state": "queued", "stages": []})json");
+  REQUIRE(old);
+  CHECK_THAT(build_details(*old),
+             Catch::Contains("requested by  -\n") && !Catch::Contains("waiting"));
+}
+
+TEST_CASE("cli: who asked, for people", "[cli][status]") {
+  using Kind = auth::Requester::Kind;
+  CHECK(requester_text({}) == "-");
+  CHECK(requester_text({Kind::user, "alice", 1001}) == "alice (uid 1001)");
+  CHECK(requester_text({Kind::token, "ci", std::nullopt}) == "token ci");
+  CHECK(requester_text({Kind::core, "10.0.0.5", std::nullopt}) == "softpack-core 10.0.0.5");
+  CHECK(requester_text({Kind::webhook, "", std::nullopt}) == "webhook");
+  CHECK(requester_text({Kind::user, "x\x1b[2J", std::nullopt}) == "x?[2J");
 }

@@ -260,4 +260,20 @@ TEST_CASE("publishing: builder.out's header block", "[publishing]") {
     CHECK_THAT(header(text), Catch::Contains("outcome: cancelled\n") &&
                                  !Catch::Contains(std::string(flow::k_concretization_failed)));
   }
+  SECTION("who asked, after the environment; no line when not known") {
+    auto b = ended_build(true);
+    CHECK_THAT(header(flow::compose_builder_out(b, plan, 4096)), !Catch::Contains("requested by"));
+    b.requested_by = {auth::Requester::Kind::user, "alice", 1001};
+    CHECK_THAT(header(flow::compose_builder_out(b, plan, 4096)),
+               Catch::Contains("environment: users/alice/env-1\n"
+                               "requested by: alice (uid 1001)\n"
+                               "outcome: succeeded\n"));
+    b.requested_by = {auth::Requester::Kind::token, "ci", std::nullopt};
+    CHECK_THAT(header(flow::compose_builder_out(b, plan, 4096)),
+               Catch::Contains("\nrequested by: token ci\n"));
+    b.requested_by = {auth::Requester::Kind::webhook, "bob\nerror: forged", std::nullopt};
+    CHECK_THAT(header(flow::compose_builder_out(b, plan, 4096)),
+               Catch::Contains("\nrequested by: webhook bob\\x0Aerror: forged\n") &&
+                   !Catch::Contains("\nerror: forged"));
+  }
 }

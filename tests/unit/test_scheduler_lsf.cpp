@@ -395,6 +395,37 @@ TEST_CASE("lsf: a timed-out bsub finds its job by name and build id instead of s
   }
 }
 
+TEST_CASE("lsf: the job description names who asked; the job group stays the build id", "[lsf]") {
+  JobSpec spec = spec_for("build");
+  spec.requested_by = "token ci";
+  const auto argv = bsub_argv(spec, LsfOptions{});
+  CHECK(after(argv, "-Jd") == "build-42 by token ci");
+  CHECK(after(argv, "-g") == "/softpack/build-42");
+  CHECK(bsub_environment(spec).at("SOFTPACK_BUILD_ID") == "build-42");
+  SECTION("nobody known: the bare build id, as before") {
+    CHECK(after(bsub_argv(spec_for("build"), LsfOptions{}), "-Jd") == "build-42");
+  }
+}
+
+TEST_CASE("lsf: a timed-out bsub finds its job by a description naming the requester", "[lsf]") {
+  FakeCommandRunner runner;
+  CommandResult timed_out;
+  timed_out.timed_out = true;
+  runner.respond("bsub", timed_out);
+  const std::string u(1, '\x1f');
+  // 110 is another build whose id starts with ours; 113 is ours, with the requester.
+  runner.respond_ok("bjobs", "110" + u + "PEND" + u + "sp.alice.env-1.build" + u +
+                                 "build-42x by bob\n" + "113" + u + "PEND" + u +
+                                 "sp.alice.env-1.build" + u + "build-42 by alice\n");
+  LsfScheduler s(runner, instant());
+  JobSpec spec = spec_for("build");
+  spec.requested_by = "alice";
+  auto id = s.submit(spec);
+  REQUIRE(id.has_value());
+  CHECK(id->value == "113");
+  CHECK(runner.count("bsub") == 1);
+}
+
 TEST_CASE("lsf: a rejected bsub is an error with LSF's message", "[lsf]") {
   FakeCommandRunner runner;
   runner.respond_fail("bsub", 255, fixture("lsf/bsub_no_such_queue.stderr"));

@@ -367,6 +367,48 @@ TEST_CASE("slurm: a timed-out sbatch finds its job instead of submitting twice",
         calls.at(1).end());
 }
 
+TEST_CASE("slurm: the comment names who asked after the build id", "[slurm]") {
+  JobSpec spec = spec_for("build");
+  SECTION("a user") {
+    spec.requested_by = "alice";
+    const auto argv = sbatch_argv(spec, SlurmOptions{});
+    CHECK(std::find(argv.begin(), argv.end(), "--comment=build-42 by alice") != argv.end());
+  }
+  SECTION("a token, with a space in its display form") {
+    spec.requested_by = "token ci";
+    const auto argv = sbatch_argv(spec, SlurmOptions{});
+    CHECK(std::find(argv.begin(), argv.end(), "--comment=build-42 by token ci") != argv.end());
+  }
+  SECTION("control characters are shown, not passed") {
+    spec.requested_by = "bob\nx\x1fy";
+    const auto argv = sbatch_argv(spec, SlurmOptions{});
+    CHECK(std::find(argv.begin(), argv.end(), "--comment=build-42 by bob\\x0Ax\\x1Fy") !=
+          argv.end());
+  }
+  SECTION("nobody known: the bare build id, as before") {
+    const auto argv = sbatch_argv(spec, SlurmOptions{});
+    CHECK(std::find(argv.begin(), argv.end(), "--comment=build-42") != argv.end());
+  }
+}
+
+TEST_CASE("slurm: a timed-out sbatch finds its job by a comment naming the requester", "[slurm]") {
+  FakeCommandRunner runner;
+  CommandResult timed_out;
+  timed_out.timed_out = true;
+  runner.respond("sbatch", timed_out);
+  const std::string u(1, '\x1f');
+  // 95 belongs to build-42x (a prefix is not a match); 97 is ours, with the requester.
+  runner.respond_ok("squeue", "95" + u + "PENDING" + u + "build-42x by bob" + u + "\n" + "97" + u +
+                                  "PENDING" + u + "build-42 by alice" + u + "\n");
+  SlurmScheduler s(runner, instant());
+  JobSpec spec = spec_for("build");
+  spec.requested_by = "alice";
+  auto id = s.submit(spec);
+  REQUIRE(id.has_value());
+  CHECK(id->value == "97");
+  CHECK(runner.count("sbatch") == 1);
+}
+
 TEST_CASE("slurm: a rejected sbatch is an error with Slurm's message", "[slurm]") {
   FakeCommandRunner runner;
   runner.respond_fail("sbatch", 1, fixture("slurm/sbatch_bad_partition.stderr"));

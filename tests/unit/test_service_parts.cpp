@@ -25,6 +25,23 @@ TEST_CASE("service queue: oldest first, only into a free slot", "[service]") {
   CHECK(q.size() == 0);
 }
 
+TEST_CASE("service queue: builds held back keep their place; the rest go in order", "[service]") {
+  service::BuildQueue q(3);
+  for (const char* id : {"a1", "b1", "a2", "c1"}) {
+    q.push(id);
+  }
+  auto not_a = [](const std::string& id) { return id[0] != 'a'; };
+  CHECK_FALSE(q.next(3, not_a).has_value()); // no slot, whoever waits
+  CHECK(q.next(0, not_a) == std::optional<std::string>("b1"));
+  CHECK(q.next(1, not_a) == std::optional<std::string>("c1"));
+  CHECK_FALSE(q.next(2, not_a).has_value()); // a slot, but only held builds wait
+  CHECK(q.waiting() == std::vector<std::string>{"a1", "a2"});
+  CHECK(q.next(2) == std::optional<std::string>("a1")); // released: oldest first
+  CHECK(q.waiting() == std::vector<std::string>{"a2"});
+  CHECK(q.slot_free(2));
+  CHECK_FALSE(q.slot_free(3));
+}
+
 namespace {
 
 const std::string k_before = "95790bf891e76fee5e1747ab589903a6a1f80f22";

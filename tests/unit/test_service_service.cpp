@@ -838,3 +838,181 @@ TEST_CASE("service: a scheduler or publisher that throws ends no other build, no
   const std::string later = h.submit("later");
   REQUIRE(h.run_until([&] { return h.running_with_jobs(later); }));
 }
+
+namespace {
+
+const auth::Requester k_alice{auth::Requester::Kind::user, "alice", 1001};
+const auth::Requester k_bob{auth::Requester::Kind::user, "bob", 1002};
+const auth::Requester k_ci{auth::Requester::Kind::token, "ci", std::nullopt};
+const auth::Requester k_core{auth::Requester::Kind::core, "10.0.0.5", std::nullopt};
+
+server::SubmitOutcome submit_as(Harness& h, const std::string& env, const auth::Requester& who) {
+  auto r = h.service->submit(env_spec(env), who);
+  INFO((r ? std::string() : r.error().describe()));
+  REQUIRE(r.has_value());
+  CHECK_FALSE(r->existing);
+  return *r;
+}
+
+json::object build_doc(Harness& h, const std::string& id) {
+  auto text = h.service->build_json(id);
+  REQUIRE(text.has_value());
+  return json::parse(*text).as_object();
+}
+
+std::string per_user_reason(const std::string& login, int n, int limit) {
+  return "waiting: " + login + " has " + std::to_string(n) +
+         " builds in flight (server.max_builds_per_user: " + std::to_string(limit) + ")";
+}
+
+} // namespace
+
+TEST_CASE("service: who asked is stored, shown, given to the scheduler and survives a restart",
+          "[service]") {
+  Harness h;
+  h.boot();
+  const std::string a = submit_as(h, "env-a", k_alice).build_id;
+  const std::string n = submit_as(h, "env-n", {}).build_id;
+  const auto rec = h.stored(a); // saved before submit returned
+  CHECK(rec.requester_kind == "user");
+  CHECK(rec.requester_name == "alice");
+  CHECK(rec.requester_uid == 1001);
+  CHECK(h.stored(n).requester_kind == "none");
+
+  auto check_views = [&] {
+    const auto doc = build_doc(h, a);
+    REQUIRE(doc.if_contains("requested_by"));
+    const auto& by = doc.at("requested_by").as_object();
+    CHECK(by.at("kind").as_string() == "user");
+    CHECK(by.at("name").as_string() == "alice");
+    CHECK(by.at("uid").as_int64() == 1001);
+    CHECK(doc.at("queue_reason").as_string() == "");
+    CHECK(build_doc(h, n).at("requested_by").is_null());
+    const auto list = json::parse(*h.service->builds_json()).as_array();
+    REQUIRE(list.size() == 2);
+    CHECK(list[0].as_object().at("requested_by").as_object().at("name").as_string() == "alice");
+    auto owner = h.service->build_owner(a);
+    REQUIRE(owner.has_value());
+    CHECK(owner->env_path == "users/alice");
+    CHECK(owner->requested_by == k_alice);
+  };
+  check_views();
+  CHECK_FALSE(h.service->build_owner("no-such-build").has_value());
+
+  REQUIRE(h.run_until([&] { return h.running_with_jobs(a) && h.running_with_jobs(n); }));
+  for (const auto& spec : h.fake.submitted()) {
+    CHECK(spec.requested_by == (spec.comment == a ? "alice" : ""));
+  }
+  h.stop();
+  h.boot();
+  check_views();
+}
+
+TEST_CASE("service: a user with max_builds_per_user builds in flight waits; others go first",
+          "[service]") {
+  Harness h;
+  h.config.server.max_builds_per_user = 1;
+  h.boot();
+  const std::string a1 = submit_as(h, "env-a1", k_alice).build_id;
+  const auto second = submit_as(h, "env-a2", k_alice);
+  const std::string a2 = second.build_id;
+  const std::string b1 = submit_as(h, "env-b1", k_bob).build_id;
+  REQUIRE(h.run_until([&] { return h.running_with_jobs(a1) && h.running_with_jobs(b1); }));
+  h.run_for(50ms);
+  CHECK(h.jobs_of(a2).empty());
+  CHECK(h.state(a2) == "queued");
+  const std::string reason = per_user_reason("alice", 1, 1);
+  CHECK(second.queue_reason == reason);
+  CHECK(h.stored(a2).queue_reason == reason);
+  CHECK(build_doc(h, a2).at("queue_reason").as_string() == reason);
+  CHECK(h.stored(a1).queue_reason.empty());
+  CHECK(build_doc(h, b1).at("queue_reason").as_string() == "");
+
+  // The same request again answers with the reason too.
+  auto dup = h.service->submit(env_spec("env-a2"), k_alice);
+  REQUIRE(dup.has_value());
+  CHECK(dup->existing);
+  CHECK(dup->queue_reason == reason);
+
+  // Released when alice's first build ends; the reason is cleared once it starts.
+  h.complete(a1);
+  REQUIRE(h.run_until([&] { return h.running_with_jobs(a2); }));
+  CHECK(h.state(a1) == "published");
+  CHECK(h.stored(a2).queue_reason.empty());
+  CHECK(build_doc(h, a2).at("queue_reason").as_string() == "");
+}
+
+TEST_CASE("service: builds of tokens, softpack-core and the webhook are not held per user",
+          "[service]") {
+  Harness h;
+  h.config.server.max_builds_per_user = 1;
+  h.boot();
+  const std::string t1 = submit_as(h, "env-t1", k_ci).build_id;
+  const std::string t2 = submit_as(h, "env-t2", k_ci).build_id;
+  const std::string c1 = submit_as(h, "env-c1", k_core).build_id;
+  const std::string c2 = submit_as(h, "env-c2", k_core).build_id;
+  const std::string w1 =
+      submit_as(h, "env-w1", {auth::Requester::Kind::webhook, "", std::nullopt}).build_id;
+  const std::string w2 =
+      submit_as(h, "env-w2", {auth::Requester::Kind::webhook, "", std::nullopt}).build_id;
+  // Nor do they count against a user.
+  const auto alice = submit_as(h, "env-a1", k_alice);
+  CHECK(alice.queue_reason.empty());
+  REQUIRE(h.run_until([&] {
+    for (const auto& id : {t1, t2, c1, c2, w1, w2, alice.build_id}) {
+      if (!h.running_with_jobs(id)) {
+        return false;
+      }
+    }
+    return true;
+  }));
+}
+
+TEST_CASE("service: a build waiting only for a slot says so; the per-user wait takes precedence",
+          "[service]") {
+  Harness h(1);
+  h.config.server.max_builds_per_user = 1;
+  h.boot();
+  const std::string a1 = submit_as(h, "env-a1", k_alice).build_id;
+  const auto b1 = submit_as(h, "env-b1", k_bob);
+  const auto a2 = submit_as(h, "env-a2", k_alice);
+  REQUIRE(h.run_until([&] { return h.running_with_jobs(a1); }));
+  CHECK(b1.queue_reason == "waiting for a slot (server.max_builds_in_flight: 1)");
+  CHECK(h.stored(b1.build_id).queue_reason == b1.queue_reason);
+  CHECK(a2.queue_reason == per_user_reason("alice", 1, 1));
+
+  // Bob's build takes the slot before alice's second (FIFO among those that may start).
+  h.complete(a1);
+  REQUIRE(h.run_until([&] { return h.running_with_jobs(b1.build_id); }));
+  h.run_for(50ms);
+  CHECK(h.state(a2.build_id) == "queued");
+  CHECK(h.stored(a2.build_id).queue_reason ==
+        "waiting for a slot (server.max_builds_in_flight: 1)");
+  h.complete(b1.build_id);
+  REQUIRE(h.run_until([&] { return h.running_with_jobs(a2.build_id); }));
+  CHECK(h.stored(a2.build_id).queue_reason.empty());
+}
+
+TEST_CASE("service: a restart keeps a held build's reason until it starts", "[service]") {
+  Harness h;
+  h.config.server.max_builds_per_user = 1;
+  h.boot();
+  const std::string a1 = submit_as(h, "env-a1", k_alice).build_id;
+  const std::string a2 = submit_as(h, "env-a2", k_alice).build_id;
+  REQUIRE(h.run_until([&] { return h.running_with_jobs(a1); }));
+  const std::string reason = per_user_reason("alice", 1, 1);
+  CHECK(h.stored(a2).queue_reason == reason);
+  h.stop();
+  h.boot();
+  CHECK(h.state(a2) == "queued");
+  CHECK(h.stored(a2).queue_reason == reason);
+  CHECK(build_doc(h, a2).at("queue_reason").as_string() == reason);
+  const auto owner = h.service->build_owner(a2);
+  REQUIRE(owner.has_value());
+  CHECK(owner->requested_by == k_alice);
+  h.run_for(50ms);
+  CHECK(h.jobs_of(a2).empty());
+  h.complete(a1);
+  REQUIRE(h.run_until([&] { return h.running_with_jobs(a2); }));
+  CHECK(h.stored(a2).queue_reason.empty());
+}

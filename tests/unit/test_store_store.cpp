@@ -56,6 +56,10 @@ BuildRecord full_build(std::string id, std::int64_t requested = 1700000000) {
   b.requested = requested;
   b.started = requested + 5;
   b.done = requested + 600;
+  b.requester_kind = "user";
+  b.requester_name = "alice";
+  b.requester_uid = 1001;
+  b.queue_reason = "waiting: alice has 2 builds in flight (server.max_builds_per_user: 2)";
 
   StageRecord concretize = stage("concretize", "completed");
   concretize.job_id = "4242";
@@ -395,6 +399,20 @@ TEST_CASE("store: builds survive closing and reopening the database", "[store]")
   CHECK(store::sqlite_schema_version() >= 1);
 }
 
+// Takes a database back from schema 4 to schema 3 (SQLite >= 3.35 drops columns).
+constexpr std::string_view k_drop_schema_4 =
+    "ALTER TABLE builds DROP COLUMN requester_kind; ALTER TABLE builds DROP COLUMN "
+    "requester_name; ALTER TABLE builds DROP COLUMN requester_uid; ALTER TABLE builds DROP "
+    "COLUMN queue_reason; ";
+
+// What a row written before migration 4 reads as.
+void forget_requester(BuildRecord& b) {
+  b.requester_kind.clear();
+  b.requester_name.clear();
+  b.requester_uid.reset();
+  b.queue_reason.clear();
+}
+
 TEST_CASE("store: a schema 1 database is migrated, its builds kept", "[store]") {
   if (!have_sqlite3_cli()) {
     WARN("skipped: the sqlite3 command-line tool is not installed");
@@ -407,12 +425,15 @@ TEST_CASE("store: a schema 1 database is migrated, its builds kept", "[store]") 
     auto s = open_ok(path);
     save_ok(*s, b);
   }
-  // What a database written before destinations (and commit_builds) existed looks like.
-  Sqlite3Cli cli({path.string(),
-                  "DROP TABLE destinations; DROP TABLE commit_builds; PRAGMA user_version = 1;"});
+  // What a database written before destinations (and commit_builds, and requesters) existed
+  // looks like.
+  Sqlite3Cli cli({path.string(), std::string(k_drop_schema_4) +
+                                     "DROP TABLE destinations; DROP TABLE commit_builds; "
+                                     "PRAGMA user_version = 1;"});
   REQUIRE(cli.wait() == 0);
   auto s = open_ok(path);
   b.destinations.clear();
+  forget_requester(b);
   auto got = s->get("old");
   REQUIRE(got);
   REQUIRE(got->has_value());
@@ -424,6 +445,69 @@ TEST_CASE("store: a schema 1 database is migrated, its builds kept", "[store]") 
   REQUIRE(unfinished);
   REQUIRE(unfinished->size() == 1);
   CHECK(unfinished->front() == b);
+}
+
+TEST_CASE("store: a schema 3 database gains the requester columns, its builds kept", "[store]") {
+  if (!have_sqlite3_cli()) {
+    WARN("skipped: the sqlite3 command-line tool is not installed");
+    return;
+  }
+  TempDir dir;
+  const auto path = dir / "softpack.db";
+  BuildRecord b = full_build("old", 10);
+  {
+    auto s = open_ok(path);
+    save_ok(*s, b);
+  }
+  Sqlite3Cli cli({path.string(), std::string(k_drop_schema_4) + "PRAGMA user_version = 3;"});
+  REQUIRE(cli.wait() == 0);
+  {
+    // The columns are really gone before the reopen: selecting one is an error.
+    Sqlite3Cli check({path.string(), "SELECT requester_kind FROM builds"});
+    REQUIRE(check.wait() != 0);
+  }
+  auto s = open_ok(path);
+  forget_requester(b);
+  auto got = s->get("old");
+  REQUIRE(got);
+  REQUIRE(got->has_value());
+  CHECK(**got == b);
+  CHECK((*got)->requester_kind.empty());
+  CHECK_FALSE((*got)->requester_uid.has_value());
+  // The new columns are written and read back, also after a reopen.
+  const BuildRecord with_requester = full_build("old", 10);
+  save_ok(*s, with_requester);
+  s.reset();
+  auto reopened = open_ok(path);
+  auto again = reopened->get("old");
+  REQUIRE(again);
+  REQUIRE(again->has_value());
+  CHECK(**again == with_requester);
+  CHECK((*again)->requester_name == "alice");
+  CHECK((*again)->requester_uid == 1001);
+}
+
+TEST_CASE("store: a requester without uid and a cleared queue reason round-trip", "[store]") {
+  TempDir dir;
+  const auto path = dir / "softpack.db";
+  BuildRecord b = bare_build("t1", 5);
+  b.requester_kind = "token";
+  b.requester_name = "ci";
+  b.queue_reason = "waiting for a slot (server.max_builds_in_flight: 1)";
+  auto s = open_ok(path);
+  save_ok(*s, b);
+  // A change to the new fields alone is a changed row.
+  b.queue_reason.clear();
+  b.state = "queued";
+  save_ok(*s, b);
+  s.reset();
+  auto reopened = open_ok(path);
+  auto got = reopened->get("t1");
+  REQUIRE(got);
+  REQUIRE(got->has_value());
+  CHECK(**got == b);
+  CHECK((*got)->queue_reason.empty());
+  CHECK_FALSE((*got)->requester_uid.has_value());
 }
 
 TEST_CASE("store: a webhook delivery is recorded once, also across a reopen", "[store]") {

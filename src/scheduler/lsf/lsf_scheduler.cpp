@@ -75,7 +75,7 @@ std::vector<std::string> bsub_argv(const JobSpec& spec, const LsfOptions& option
       "-J",
       spec.name,
       "-Jd",
-      spec.comment,
+      job_comment(spec),
       "-g",
       job_group(spec, options),
       "-cwd",
@@ -354,7 +354,7 @@ Expected<std::optional<JobId>> LsfScheduler::find_submitted(const JobSpec& spec)
   }
   std::optional<JobId> best;
   for (const auto& job : *jobs) {
-    if (job.name == spec.name && job.description == spec.comment &&
+    if (job.name == spec.name && comment_names_build(job.description, spec.comment) &&
         (!best || std::stoull(job.id.value) > std::stoull(best->value))) {
       best = job.id;
     }

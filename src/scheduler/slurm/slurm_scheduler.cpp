@@ -44,7 +44,7 @@ std::vector<std::string> sbatch_argv(const JobSpec& spec, const SlurmOptions& op
       "sbatch",
       "--parsable",
       "--job-name=" + spec.name,
-      "--comment=" + spec.comment,
+      "--comment=" + job_comment(spec),
       "--chdir=" + spec.workdir.string(),
       "--output=" + spec.stdout_path.string(),
       "--error=" + (spec.stderr_path.empty() ? spec.stdout_path : spec.stderr_path).string(),
@@ -286,7 +286,7 @@ Expected<std::optional<JobId>> SlurmScheduler::find_submitted(const JobSpec& spe
   }
   std::optional<JobId> best;
   for (const auto& job : *jobs) {
-    if (job.comment == spec.comment &&
+    if (comment_names_build(job.comment, spec.comment) &&
         (!best || std::stoull(job.id.value) > std::stoull(best->value))) {
       best = job.id;
     }
