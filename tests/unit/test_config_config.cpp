@@ -221,7 +221,7 @@ TEST_CASE("config: server identity settings", "[config]") {
            {"server:\n  tokens: [{name: x, file: /f, routes: [delete]}]\n",
             "unknown route 'delete'"},
            {"server:\n  tokens: [{name: x, file: /f, routes: [read], color: red}]\n",
-            "unknown key 'color'"},
+            "unknown key 'server.tokens[0].color'"},
            {"server:\n  admins: [root]\n", "server.admins"},
            {"server:\n  max_builds_per_user: -1\n", "server.max_builds_per_user"},
        }) {

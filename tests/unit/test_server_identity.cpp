@@ -223,6 +223,7 @@ TEST_CASE("identity: cancelling follows the build's space", "[server][identity]"
   // A group's build: any member may cancel it, whoever started it.
   CHECK(handle(make("DELETE", "/builds/b-2", k_alice), svc, o).status == 200);
   CHECK(svc.cancelled == std::vector<std::string>{"b-1", "b-2"});
+  svc.default_owner.reset();
   error_of(handle(make("DELETE", "/builds/b-9", k_alice), svc, o), 404);
 }
 
