@@ -289,14 +289,14 @@ void audit(Response& r, const Request& request, std::string_view what, const Cal
            std::string_view outcome) {
   std::string line = request.method + " " + printable(route_path(request.target));
   if (!what.empty()) {
-    line += " " + printable(what);
+    line += " " + printable(what, 200);
   }
   line += " " + audit_who(caller);
   line += " peer=" + (request.unix_socket ? std::string("socket")
                                           : (request.peer.empty() ? "-" : request.peer));
   line += " -> " + std::to_string(r.status);
   if (!outcome.empty()) {
-    line += " " + printable(outcome);
+    line += " " + printable(outcome, 300);
   }
   r.audit = std::move(line);
 }
@@ -398,6 +398,8 @@ std::optional<Response> check_reader(const Request& request, const HandlerOption
   }
   auto who = authenticate(request, options, true);
   if (auto* refused = std::get_if<Response>(&who)) {
+    // Denials are logged, reads included.
+    audit(*refused, request, "", nullptr, reason_of(*refused));
     return std::move(*refused);
   }
   return std::nullopt;

@@ -111,6 +111,10 @@ TEST_CASE("identity: a request without a credential is 401, reads included; heal
     const Response answer = handle(r, svc, o);
     CHECK_THAT(error_of(answer, 401), Catch::Contains("no credential"));
     CHECK(headers_named(answer, "WWW-Authenticate") == std::vector<std::string>{"MUNGE", "Bearer"});
+    // Every denial is logged, reads included.
+    CHECK_THAT(answer.audit,
+               Catch::StartsWith(method + " ") &&
+                   Catch::Contains("by - via=none peer=192.0.2.10 -> 401 no credential"));
   }
   CHECK(svc.submitted.empty());
   CHECK(svc.cancelled.empty());
