@@ -182,7 +182,8 @@ Expected<GitlabPush> parse_push_hook(std::string_view body) {
   }
   for (auto [field, key] :
        {std::pair{&push.ref, "ref"}, std::pair{&push.before, "before"},
-        std::pair{&push.after, "after"}, std::pair{&push.checkout_sha, "checkout_sha"}}) {
+        std::pair{&push.after, "after"}, std::pair{&push.checkout_sha, "checkout_sha"},
+        std::pair{&push.user_username, "user_username"}}) {
     auto s = optional_string(obj, key, "");
     if (!s) {
       return s.error();

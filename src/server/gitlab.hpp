@@ -35,6 +35,7 @@ struct GitlabPush {
   std::string project_path; // project.path_with_namespace
   std::vector<GitlabCommit> commits; // at most the 20 newest, oldest first: for logs only
   std::size_t total_commits_count = 0;
+  std::string user_username; // who pushed (their GitLab user name); "" when not said
 };
 
 // Parses the JSON body. Errors (invalid JSON, wrong types, object_kind not "push", a `before`

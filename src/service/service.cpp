@@ -514,7 +514,7 @@ void Service::finish_push(const std::string& delivery_id, const Expected<PushRea
     }
     // Attributed to the webhook without a name: server::GitlabPush does not carry the pusher
     // (the Push Hook's user_username) yet.
-    auto r = submit(s, auth::Requester{auth::Requester::Kind::webhook, {}, {}});
+    auto r = submit(s, auth::Requester{auth::Requester::Kind::webhook, read->pusher, {}});
     if (!r) {
       all_done = false;
       spdlog::error("webhook {}: {}: {}", delivery_id, env, r.error().describe());

@@ -33,6 +33,7 @@ PushPlan plan_push(const server::GitlabPush& push, const config::ArtifactsConfig
   }
   plan.read = true;
   plan.after = push.after;
+  plan.pusher = printable(push.user_username, 64);
   if (server::is_commit_id(push.before) && !server::is_zero_commit(push.before)) {
     plan.before = push.before;
     plan.message = "push to " + push.ref + " queued: " + push.before.substr(0, 12) + ".." +
@@ -86,6 +87,7 @@ Expected<PushRead> read_push(CommandRunner& runner, const artifacts::GitReaderOp
     return f.error();
   }
   PushRead result;
+  result.pusher = plan.pusher;
   result.commit = plan.after;
   auto have_after = reader.has_commit(plan.after);
   if (!have_after) {

@@ -31,6 +31,7 @@ struct PushPlan {
   std::string before;  // "" = no usable `before` (a new branch): everything at `after` counts
   std::string after;   // the commit the branch points to after the push
   std::string message; // what the push asks, for the answer and the log
+  std::string pusher;  // the GitLab user who pushed (builds are attributed to them); may be ""
 };
 
 // A push to another branch than artifacts.branch, or deleting the branch, asks for nothing.
@@ -57,6 +58,7 @@ struct PushRead {
   std::string commit;                 // where the specs were read (`after`)
   std::vector<spec::ValidSpec> specs; // to build
   std::string summary;                // what was found, for the log
+  std::string pusher;                 // PushPlan::pusher
 };
 
 // Fetches the repository into its mirror and reads the softpack.yml of each environment a user

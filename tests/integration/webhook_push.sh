@@ -143,6 +143,8 @@ assert_eq 202 "${r%% *}" "delivery of a 21-commit push"
 assert_eq true "$(jq .queued <<<"${r#* }")" "the push is queued"
 wait_built users/alice/many-1
 assert_eq 1 "$(builds_of users/alice/many-1)" "builds of many-1"
+assert_eq "webhook alice" "$(curl -fsS "$URL/builds" | jq -r 'map(select(.name == "users/alice/many-1"))[0].requested_by | "\(.kind) \(.name)"')" \
+  "the build is attributed to the pusher"
 
 # 2. The fetch fails (the repository is unreachable), then GitLab redelivers.
 sync_clone

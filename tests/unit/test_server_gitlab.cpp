@@ -40,6 +40,7 @@ TEST_CASE("gitlab: parse GitLab's documented Push Hook example", "[gitlab]") {
   CHECK(push.after == "da1560886d4f094c3e6c9ef40349f7d38b5d27d7");
   CHECK(push.checkout_sha == "da1560886d4f094c3e6c9ef40349f7d38b5d27d7");
   CHECK(push.project_path == "mike/diaspora");
+  CHECK(push.user_username == "jsmith");
   REQUIRE(push.commits.size() == 2);
   const GitlabCommit& first = push.commits[0];
   CHECK(first.id == "b6568db1bc1dcd7f8b4d5a946b0b91f9dacd7327");

@@ -81,11 +81,13 @@ TEST_CASE("service webhook: what a push asks for", "[service][webhook]") {
   push.ref = "refs/heads/main";
   push.before = k_before;
   push.after = k_after;
+  push.user_username = "jsmith";
   // The payload's commit list plays no part: GitLab lists at most 20 of them.
   push.commits.clear();
 
   auto plan = service::plan_push(push, artifacts);
   CHECK(plan.read);
+  CHECK(plan.pusher == "jsmith"); // the builds are attributed to them
   CHECK(plan.before == k_before);
   CHECK(plan.after == k_after);
   CHECK_THAT(plan.message,
