@@ -133,7 +133,7 @@ struct HandlerOptions {
   auth::Policy policy;     // admins
   // Per-user limit of mutating requests (nullptr = none), and the clock it is read with.
   auth::RateLimiter* rate_limiter = nullptr;
-  std::chrono::steady_clock::time_point (*now)() = &std::chrono::steady_clock::now;
+  std::chrono::steady_clock::time_point (*now)() = [] { return std::chrono::steady_clock::now(); };
   // Clients that may POST /environments/build without a token (softpack-core sends none). A
   // request from them that does carry an Authorization header has it checked.
   std::vector<IpNetwork> core_clients;

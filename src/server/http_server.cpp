@@ -114,7 +114,7 @@ struct Listener : std::enable_shared_from_this<Listener> {
       : limiter(options_.rate_limit_requests, options_.rate_limit_per), io(io_), service(service_),
         options(with_limiter(std::move(options_),
                              options_.rate_limit_requests > 0 ? &limiter : nullptr)),
-        acceptor(io_), local_acceptor(io_), retry(io_) {
+        acceptor(io_), local_acceptor(io_), retry(io_), local_retry(io_) {
     if (options.munge || options.accounts) {
       auth_pool = std::make_unique<asio::thread_pool>(2);
     }
@@ -128,6 +128,9 @@ struct Listener : std::enable_shared_from_this<Listener> {
   void do_accept();
   void on_accept(beast::error_code ec, tcp::socket socket);
   void do_accept_local();
+  // After a failed accept (e.g. out of file descriptors): `again` after a pause, not in a spin.
+  void accept_later(const beast::error_code& ec, std::string_view where, asio::steady_timer& timer,
+                    void (Listener::*again)());
   void on_accept_local(beast::error_code ec, local::socket socket);
   void stop_now();
   void count(int status) {
@@ -143,8 +146,9 @@ struct Listener : std::enable_shared_from_this<Listener> {
   const ServerOptions options;
   tcp::acceptor acceptor;
   local::acceptor local_acceptor;
-  ino_t socket_inode = 0; // of the socket file we made, removed on stop if still ours
-  asio::steady_timer retry;
+  ino_t socket_inode = 0;         // of the socket file we made, removed on stop if still ours
+  asio::steady_timer retry;       // TCP accepts after a failure
+  asio::steady_timer local_retry; // Unix-socket accepts after a failure
   // Where MUNGE credentials and socket peers are resolved (blocking calls), and how many are.
   std::unique_ptr<asio::thread_pool> auth_pool;
   std::atomic<std::size_t> pending_auth{0};
@@ -456,14 +460,7 @@ void Listener::on_accept(beast::error_code ec, tcp::socket socket) {
     return;
   }
   if (ec) {
-    spdlog::warn("http: accept failed: {}", ec.message());
-    retry.expires_after(k_accept_retry);
-    retry.async_wait([self = shared_from_this()](beast::error_code wait_ec) {
-      if (!wait_ec && !self->stopping) {
-        self->do_accept();
-      }
-    });
-    return;
+    return accept_later(ec, "", retry, &Listener::do_accept);
   }
   accepted.fetch_add(1, std::memory_order_relaxed);
   beast::error_code ignored;
@@ -472,6 +469,17 @@ void Listener::on_accept(beast::error_code ec, tcp::socket socket) {
   socket.set_option(tcp::no_delay(true), ignored);
   std::make_shared<Session<beast::tcp_stream>>(std::move(socket), shared_from_this())->run();
   do_accept();
+}
+
+void Listener::accept_later(const beast::error_code& ec, std::string_view where,
+                            asio::steady_timer& timer, void (Listener::*again)()) {
+  spdlog::warn("http: accept{} failed: {}", where, ec.message());
+  timer.expires_after(k_accept_retry);
+  timer.async_wait([self = shared_from_this(), again](beast::error_code wait_ec) {
+    if (!wait_ec && !self->stopping) {
+      ((*self).*again)();
+    }
+  });
 }
 
 void Listener::do_accept_local() {
@@ -485,14 +493,7 @@ void Listener::on_accept_local(beast::error_code ec, local::socket socket) {
     return;
   }
   if (ec) {
-    spdlog::warn("http: accept on {} failed: {}", options.socket_path, ec.message());
-    retry.expires_after(k_accept_retry);
-    retry.async_wait([self = shared_from_this()](beast::error_code wait_ec) {
-      if (!wait_ec && !self->stopping) {
-        self->do_accept_local();
-      }
-    });
-    return;
+    return accept_later(ec, " on " + options.socket_path, local_retry, &Listener::do_accept_local);
   }
   accepted.fetch_add(1, std::memory_order_relaxed);
   // Who connected, as the kernel saw it at connect(2): the identity of every request on this
@@ -533,6 +534,7 @@ void Listener::stop_now() {
     remove_socket_file(*this);
   }
   retry.cancel();
+  local_retry.cancel();
   // Collected first: releasing a session can erase it from the map.
   std::vector<std::shared_ptr<SessionBase>> open;
   for (auto& [raw, weak] : sessions) {

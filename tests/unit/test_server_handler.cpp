@@ -1,6 +1,7 @@
 #include "server/api.hpp"
 #include "support/fake_service.hpp"
 #include "support/fixtures.hpp"
+#include "support/response_json.hpp"
 
 #include <filesystem>
 #include <fstream>
@@ -13,6 +14,8 @@
 using namespace softpack;
 using softpack::testing::fixture;
 using namespace softpack::server;
+using softpack::testing::body_of;
+using softpack::testing::error_of;
 using softpack::testing::FakeService;
 namespace json = boost::json;
 
@@ -53,26 +56,6 @@ Request push_hook(std::string body) {
     r.headers[line.substr(0, colon)] = line.substr(colon + 2);
   }
   return r;
-}
-
-json::object body_of(const Response& r) {
-  boost::system::error_code ec;
-  json::value v = json::parse(r.payload(), ec);
-  INFO(r.payload());
-  REQUIRE_FALSE(ec);
-  REQUIRE(v.is_object());
-  return v.get_object();
-}
-
-// An error answer: the status, and a JSON body {"error": "..."} whose message is returned.
-std::string error_of(const Response& r, int status) {
-  INFO(r.payload());
-  CHECK(r.status == status);
-  CHECK(r.content_type == "application/json");
-  const json::object body = body_of(r);
-  REQUIRE(body.contains("error"));
-  REQUIRE(body.at("error").is_string());
-  return std::string(body.at("error").get_string());
 }
 
 std::string header_of(const Response& r, const std::string& name) {

@@ -4,6 +4,7 @@
 
 #include "server/api.hpp"
 #include "support/fake_service.hpp"
+#include "support/response_json.hpp"
 
 #include <string>
 
@@ -12,6 +13,8 @@
 
 using namespace softpack;
 using namespace softpack::server;
+using softpack::testing::body_of;
+using softpack::testing::error_of;
 using softpack::testing::FakeService;
 namespace json = boost::json;
 
@@ -64,23 +67,6 @@ Request make(std::string method, std::string target, std::optional<auth::Princip
   r.peer = "192.0.2.10";
   r.principal = std::move(who);
   return r;
-}
-
-json::object body_of(const Response& r) {
-  boost::system::error_code ec;
-  json::value v = json::parse(r.payload(), ec);
-  INFO(r.payload());
-  REQUIRE_FALSE(ec);
-  REQUIRE(v.is_object());
-  return v.get_object();
-}
-
-std::string error_of(const Response& r, int status) {
-  INFO(r.payload());
-  CHECK(r.status == status);
-  const json::object body = body_of(r);
-  REQUIRE(body.contains("error"));
-  return std::string(body.at("error").as_string());
 }
 
 std::vector<std::string> headers_named(const Response& r, const std::string& name) {
