@@ -214,6 +214,10 @@ rc=0
 msg=$("$SOFTPACK_BUILDER" check-config --config "$IT_DIR/loopback.yaml" 2>&1) || rc=$?
 assert_eq 3 "$rc" "check-config with loopback core_clients"
 assert_contains "$msg" "server.core_clients" "check-config names the key"
+rc=0
+msg=$(timeout 20 "$SOFTPACK_BUILDER" serve --config "$IT_DIR/loopback.yaml" 2>&1) || rc=$?
+assert_eq 3 "$rc" "serve with loopback core_clients"
+assert_contains "$msg" "server.core_clients" "serve names the key"
 printf '  core_clients_trust_local: true\n' >>"$IT_DIR/loopback.yaml"
 "$SOFTPACK_BUILDER" check-config --config "$IT_DIR/loopback.yaml" >/dev/null 2>&1 ||
   fail "check-config refused core_clients_trust_local: true"
