@@ -1,6 +1,7 @@
 #!/bin/bash
 # kill -9 of the service while a build's jobs run on Slurm; after a restart the service
-# re-attaches to the jobs, and the build completes and is published exactly once.
+# re-attaches to the jobs, and the build completes and is published exactly once. The jobs'
+# comments say who asked (`<build id> by <who>`).
 source "$(dirname "$0")/lib/common.bash"
 require_slurm
 
@@ -21,6 +22,9 @@ assert_eq 200 "${r%% *}" "POST"
 id=$(jq -r .id <<<"${r#* }")
 wait_for "curl -fsS '$URL/builds/$id' | jq -e '.stages[1].state == \"running\"' >/dev/null" 60 ||
   fail "the build stage never ran: $(curl -fsS "$URL/builds/$id")"
+# The job's comment names who asked: softpack-core, by the address rule (loopback here).
+assert_eq "$id by softpack-core 127.0.0.1" \
+  "$(squeue -h -o '%k' -n "sp.slurmtest.restart-$version.build")" "the build job's comment (squeue %k)"
 kill -KILL "$SERVICE_PID"
 wait "$SERVICE_PID" 2>/dev/null || true
 sleep 1
