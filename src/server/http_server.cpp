@@ -304,8 +304,12 @@ private:
         credential = munge_credential(request);
       }
     }
-    if ((k_unix || credential) && m_server->auth_pool) {
+    if ((k_unix || credential) && m_server->auth_pool && !m_server->stopping) {
       return resolve(std::move(request), std::move(credential), keep_alive, head);
+    }
+    if ((k_unix || credential) && m_server->stopping) {
+      request.auth_failure = auth::AuthFailure{503, "the service is stopping"};
+      return answer(request, keep_alive, head);
     }
     if constexpr (k_unix) {
       request.auth_failure = auth::AuthFailure{503, "cannot identify socket peers here"};
@@ -576,6 +580,11 @@ HttpServer::~HttpServer() {
   if (m_impl->local_acceptor.is_open()) {
     m_impl->local_acceptor.close(ec);
     remove_socket_file(*m_impl);
+  }
+  // Identity checks in progress finish (their answers are queued on the io_context, which
+  // outlives this object); none starts any more (stopping).
+  if (m_impl->auth_pool) {
+    m_impl->auth_pool->join();
   }
 }
 
