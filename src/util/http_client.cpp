@@ -171,24 +171,6 @@ Expected<HttpResponse> http_perform(const HttpRequest& request) {
   return response;
 }
 
-Expected<HttpResult> http_request(const std::string& method, const std::string& url,
-                                  const std::string& body,
-                                  const std::map<std::string, std::string>& headers,
-                                  std::chrono::seconds timeout) {
-  HttpRequest request;
-  request.method = method;
-  request.url = url;
-  request.body = body;
-  request.timeout = timeout;
-  for (const auto& h : headers) {
-    request.headers.push_back(h);
-  }
-  if (!body.empty()) {
-    request.headers.emplace_back("Content-Type", "application/json");
-  }
-  return http_perform(request);
-}
-
 std::string url_encode(std::string_view value) {
   static constexpr char k_hex[] = "0123456789ABCDEF";
   std::string out;

@@ -66,14 +66,6 @@ Expected<HttpResponse> http_perform(const HttpRequest& request);
 // How the publishers send requests: http_perform, or a stand-in in tests.
 using HttpTransport = std::function<Expected<HttpResponse>(const HttpRequest&)>;
 
-// The older form used by the command-line tools: `body`, when not empty, is sent as
-// application/json.
-using HttpResult = HttpResponse;
-Expected<HttpResult> http_request(const std::string& method, const std::string& url,
-                                  const std::string& body = {},
-                                  const std::map<std::string, std::string>& headers = {},
-                                  std::chrono::seconds timeout = std::chrono::seconds(30));
-
 // `value` percent-encoded for a query string or a path segment (RFC 3986 unreserved kept).
 std::string url_encode(std::string_view value);
 

@@ -295,25 +295,6 @@ TEST_CASE("http client: network failures are transient errors naming the request
   }
 }
 
-TEST_CASE("http client: http_request sends a JSON body and headers", "[http_client]") {
-  HttpTestServer server([](const TestRequest& r) { return ok("echo " + r.body); });
-  const auto r = http_request("POST", server.url() + "/environments/build", "{\"name\":\"x\"}",
-                              {{"X-Token", "t"}});
-  REQUIRE(r.has_value());
-  CHECK(r->status == 200);
-  CHECK(r->body == "echo {\"name\":\"x\"}");
-  const auto seen = server.requests().at(0);
-  CHECK(seen.method == "POST");
-  CHECK(seen.header("content-type") == "application/json");
-  CHECK(seen.header("x-token") == "t");
-
-  SECTION("no body: no content type") {
-    REQUIRE(http_request("GET", server.url() + "/environments/status").has_value());
-    CHECK(server.requests().at(1).method == "GET");
-    CHECK(server.requests().at(1).header("content-type").empty());
-  }
-}
-
 TEST_CASE("http client: url_encode keeps RFC 3986 unreserved characters", "[http_client]") {
   CHECK(url_encode("AZaz09-_.~") == "AZaz09-_.~");
   CHECK(url_encode("users/alice env:1?&=+%") == "users%2Falice%20env%3A1%3F%26%3D%2B%25");
