@@ -99,8 +99,7 @@ ServeSecrets check_serving(const config::Config& config, std::vector<Error>& err
       s.out = std::move(*value);
     }
   }
-  for (std::size_t i = 0; i < config.server.tokens.size(); ++i) {
-    const auto& t = config.server.tokens[i];
+  for (const auto& t : config.server.tokens) {
     auto value = read_secret_file(t.file);
     if (!value) {
       errors.push_back(

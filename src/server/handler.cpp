@@ -256,16 +256,15 @@ std::variant<Caller, Response> authenticate(const Request& request, const Handle
   if (!options.identity) {
     return unauthorized("missing bearer token (Authorization: Bearer <token>)", options);
   }
-  std::string how = "no credential: use sp-submit (it sends a MUNGE credential)";
-  if (!options.socket_path.empty()) {
-    how += ", the socket " + options.socket_path;
-  }
-  how += ", or Authorization: Bearer <token>";
+  std::string how;
   if (!options.munge) {
-    how = "no credential: use the socket " + options.socket_path + " (sp-submit --server " +
-          options.socket_path + "), or Authorization: Bearer <token>";
+    how = "the socket " + options.socket_path + " (sp-submit --server " + options.socket_path + ")";
+  } else if (options.socket_path.empty()) {
+    how = "sp-submit (it sends a MUNGE credential)";
+  } else {
+    how = "sp-submit (it sends a MUNGE credential), the socket " + options.socket_path;
   }
-  return unauthorized(how, options);
+  return unauthorized("no credential: use " + how + ", or Authorization: Bearer <token>", options);
 }
 
 // The caller's part of an audit line: "alice uid=1001 via=munge", "token ci via=token".
@@ -303,6 +302,9 @@ void audit(Response& r, const Request& request, std::string_view what, const Cal
 
 // The reason in an error response's body, for the audit line.
 std::string reason_of(const Response& r) {
+  if (r.status < 400) {
+    return {}; // not an error: no message to read
+  }
   boost::system::error_code ec;
   auto v = json::parse(r.body, ec);
   if (!ec && v.is_object()) {
@@ -338,8 +340,15 @@ json::value requester_json(const auth::Requester& who) {
   return o;
 }
 
+// What an audit line says besides who: the subject (environment, build) and, on success, the
+// outcome (an error's outcome is its message, read from the answer).
+struct AuditNote {
+  std::string what;
+  std::string outcome;
+};
+
 Response post_build_as(const Request& request, ServiceApi& service, const HandlerOptions& options,
-                       const Caller& caller, std::string& what) {
+                       const Caller& caller, AuditNote& note) {
   if (auto limited = rate_limited(caller, options)) {
     return std::move(*limited);
   }
@@ -347,7 +356,8 @@ Response post_build_as(const Request& request, ServiceApi& service, const Handle
   if (!spec) {
     return error_response(400, spec.error().describe());
   }
-  what = spec->get().full_name();
+  const std::string name = spec->get().full_name();
+  note.what = name;
   if (!caller.open) {
     auto d =
         auth::authorize(caller.principal, auth::Action::build, spec->get().path, options.policy);
@@ -359,8 +369,8 @@ Response post_build_as(const Request& request, ServiceApi& service, const Handle
   if (!outcome) {
     return error_response(status_for(outcome.error().kind), outcome.error().describe());
   }
-  const std::string name = spec->get().full_name();
-  Response r = json_response(
+  note.outcome = "build=" + outcome->build_id;
+  return json_response(
       200, {{"id", outcome->build_id},
             {"name", name},
             {"existing", outcome->existing},
@@ -368,26 +378,15 @@ Response post_build_as(const Request& request, ServiceApi& service, const Handle
                                           : name + " queued as build " + outcome->build_id},
             {"requested_by", requester_json(caller.principal.who)},
             {"queue_reason", valid_utf8(outcome->queue_reason)}});
-  return r;
 }
 
 Response post_build(const Request& request, ServiceApi& service, const HandlerOptions& options) {
   auto who = authenticate(request, options, true);
   const Caller* caller = std::get_if<Caller>(&who);
-  std::string what;
-  Response r = caller != nullptr ? post_build_as(request, service, options, *caller, what)
+  AuditNote note;
+  Response r = caller != nullptr ? post_build_as(request, service, options, *caller, note)
                                  : std::get<Response>(std::move(who));
-  std::string outcome = reason_of(r);
-  if (r.status == 200) {
-    boost::system::error_code ec;
-    auto v = json::parse(r.body, ec);
-    if (!ec && v.is_object()) {
-      if (const auto* id = v.as_object().if_contains("id"); id && id->is_string()) {
-        outcome = "build=" + std::string(id->as_string());
-      }
-    }
-  }
-  audit(r, request, what, caller, outcome);
+  audit(r, request, note.what, caller, r.status == 200 ? note.outcome : reason_of(r));
   return r;
 }
 

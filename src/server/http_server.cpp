@@ -298,21 +298,21 @@ private:
     const bool keep_alive = message.keep_alive() && !m_server->stopping;
     const bool head = message.method() == http::verb::head;
 
+    // Socket peers, and MUNGE credentials on TCP, are resolved to a caller first.
     std::optional<std::string> credential;
     if constexpr (!k_unix) {
       if (m_server->options.handler.munge) {
         credential = munge_credential(request);
       }
     }
-    if ((k_unix || credential) && m_server->auth_pool && !m_server->stopping) {
-      return resolve(std::move(request), std::move(credential), keep_alive, head);
-    }
-    if ((k_unix || credential) && m_server->stopping) {
-      request.auth_failure = auth::AuthFailure{503, "the service is stopping"};
-      return answer(request, keep_alive, head);
-    }
-    if constexpr (k_unix) {
-      request.auth_failure = auth::AuthFailure{503, "cannot identify socket peers here"};
+    if (k_unix || credential) {
+      if (m_server->stopping) {
+        request.auth_failure = auth::AuthFailure{503, "the service is stopping"};
+      } else if (m_server->auth_pool) {
+        return resolve(std::move(request), std::move(credential), keep_alive, head);
+      } else if (k_unix) {
+        request.auth_failure = auth::AuthFailure{503, "cannot identify socket peers here"};
+      }
     }
     answer(request, keep_alive, head);
   }
@@ -456,7 +456,7 @@ private:
 void Listener::do_accept() {
   // Each connection gets its own strand (see the threading note at the top).
   acceptor.async_accept(asio::make_strand(io),
-                        beast::bind_front_handler(&Listener::on_accept, this->shared_from_this()));
+                        beast::bind_front_handler(&Listener::on_accept, shared_from_this()));
 }
 
 void Listener::on_accept(beast::error_code ec, tcp::socket socket) {
