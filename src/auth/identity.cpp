@@ -1,5 +1,7 @@
 #include "auth/identity.hpp"
 
+#include "util/text.hpp"
+
 namespace softpack::auth {
 
 std::string_view kind_name(Requester::Kind kind) {
@@ -41,6 +43,14 @@ std::string Requester::display() const {
     return name.empty() ? "webhook" : "webhook " + name;
   }
   return "";
+}
+
+std::string Requester::describe() const {
+  std::string out = printable(display(), 100);
+  if (!out.empty() && uid) {
+    out += " (uid " + std::to_string(*uid) + ")";
+  }
+  return out;
 }
 
 } // namespace softpack::auth

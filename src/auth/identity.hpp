@@ -27,6 +27,9 @@ struct Requester {
 
   // "alice", "token ci", "softpack-core 10.0.0.5", "webhook bob", "" for none.
   std::string display() const;
+  // For people (builder.out, logs): display() with the uid, "alice (uid 1001)"; bytes that are
+  // not printable ASCII shown as \xNN (the text goes into files and terminals, one line).
+  std::string describe() const;
   // Builds from users count against server.max_builds_per_user; the others do not.
   bool is_user() const { return kind == Kind::user; }
   bool operator==(const Requester&) const = default;

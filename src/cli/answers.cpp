@@ -52,33 +52,8 @@ std::optional<int> int_at(const json::object& o, std::string_view key) {
   return static_cast<int>(v->get_int64());
 }
 
-// The inverse of auth::Requester::display(), for a service that sends the display form.
-auth::Requester requester_from_display(std::string_view text) {
-  using Kind = auth::Requester::Kind;
-  auto after = [&](std::string_view prefix) { return std::string(text.substr(prefix.size())); };
-  if (text.empty()) {
-    return {};
-  }
-  if (text.starts_with("token ")) {
-    return {Kind::token, after("token "), std::nullopt};
-  }
-  if (text == "softpack-core" || text.starts_with("softpack-core ")) {
-    return {Kind::core, text == "softpack-core" ? "" : after("softpack-core "), std::nullopt};
-  }
-  if (text == "webhook" || text.starts_with("webhook ")) {
-    return {Kind::webhook, text == "webhook" ? "" : after("webhook "), std::nullopt};
-  }
-  return {Kind::user, std::string(text), std::nullopt};
-}
-
 auth::Requester requester_from(const json::value* v) {
-  if (!v) {
-    return {};
-  }
-  if (v->is_string()) {
-    return requester_from_display(v->get_string());
-  }
-  const json::object* o = v->if_object();
+  const json::object* o = v != nullptr ? v->if_object() : nullptr;
   if (!o) {
     return {};
   }
@@ -101,14 +76,6 @@ auth::Requester requester_from(const json::value* v) {
   return who;
 }
 
-// The build's or answer's reason for waiting; "queued_reason" is the design note's name for it.
-std::string queue_reason_at(const json::object& o) {
-  if (auto r = string_at(o, "queue_reason")) {
-    return *r;
-  }
-  return string_at(o, "queued_reason").value_or("");
-}
-
 // One build object; `body` is the whole answer, for error messages.
 Expected<BuildView> build_from(const json::object& o, std::string_view body) {
   BuildView b;
@@ -125,7 +92,7 @@ Expected<BuildView> build_from(const json::object& o, std::string_view body) {
   b.done = string_at(o, "done").value_or("");
   b.published = string_at(o, "published").value_or("");
   b.requested_by = requester_from(o.if_contains("requested_by"));
-  b.queue_reason = queue_reason_at(o);
+  b.queue_reason = string_at(o, "queue_reason").value_or("");
   const json::value* stages = o.if_contains("stages");
   if (!stages || !stages->is_array()) {
     return bad_answer("no stages", body);
@@ -191,7 +158,7 @@ Expected<SubmitAnswer> parse_submit_answer(std::string_view body) {
     a.existing = e->get_bool();
   }
   a.requested_by = requester_from(o->if_contains("requested_by"));
-  a.queue_reason = queue_reason_at(*o);
+  a.queue_reason = string_at(*o, "queue_reason").value_or("");
   return a;
 }
 

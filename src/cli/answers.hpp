@@ -27,8 +27,8 @@ Expected<SubmitAnswer> parse_submit_answer(std::string_view body);
 
 // A build as GET /builds/{id} shows it (GET /builds: the same, without log tails). Only state
 // and the stages' names and states are required; what is absent reads as empty.
-// "requested_by" is {"kind": "user", "name": "alice", "uid": 1001} or null (also read: its
-// display form as a string, "token ci"); a kind this version does not know reads as none.
+// "requested_by" is {"kind": "user", "name": "alice", "uid": 1001} or null; a kind this version
+// does not know reads as none.
 struct BuildView {
   struct Stage {
     std::string name;

@@ -1,7 +1,5 @@
 #include "flow/build_status.hpp"
 
-#include "util/text.hpp"
-
 namespace softpack::flow {
 
 std::string_view to_string(BuildState state) {
@@ -67,14 +65,6 @@ bool meaningful_exit_code(const StageStatus& st) {
 bool is_final(BuildState state) {
   return state == BuildState::published || state == BuildState::failed ||
          state == BuildState::cancelled;
-}
-
-std::string describe_requester(const auth::Requester& who) {
-  std::string out = printable(who.display(), 100);
-  if (!out.empty() && who.uid) {
-    out += " (uid " + std::to_string(*who.uid) + ")";
-  }
-  return out;
 }
 
 } // namespace softpack::flow

@@ -35,11 +35,6 @@ bool is_final(BuildState state);
 struct StageStatus;
 bool meaningful_exit_code(const StageStatus& stage);
 
-// Who asked, for people: "alice (uid 1001)", "token ci", "softpack-core 10.0.0.5"; "" when not
-// known. Bytes that are not printable ASCII are shown as \xNN (the text goes into files and
-// terminals, one line).
-std::string describe_requester(const auth::Requester& who);
-
 struct StageStatus {
   std::string name;
   std::string job_name;

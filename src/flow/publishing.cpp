@@ -73,7 +73,7 @@ std::string compose_builder_out(const BuildStatus& status, const BuildPlan& plan
   out += "softpack-builder build " + status.id + " of " + status.spec->full_name() + "\n";
   out += "build id: " + status.id + "\n";
   out += "environment: " + status.spec->full_name() + "\n";
-  if (const std::string who = describe_requester(status.requested_by); !who.empty()) {
+  if (const std::string who = status.requested_by.describe(); !who.empty()) {
     out += "requested by: " + who + "\n";
   }
   out += "outcome: " + std::string(outcome) + "\n";

@@ -8,16 +8,12 @@ void BuildQueue::remove(const std::string& build_id) {
   std::erase(m_ids, build_id);
 }
 
-std::optional<std::string> BuildQueue::next(std::size_t in_flight) {
-  return next(in_flight, [](const std::string&) { return true; });
-}
-
 std::optional<std::string>
 BuildQueue::next(std::size_t in_flight, const std::function<bool(const std::string&)>& may_start) {
   if (!slot_free(in_flight)) {
     return std::nullopt;
   }
-  auto it = std::find_if(m_ids.begin(), m_ids.end(), may_start);
+  auto it = may_start ? std::find_if(m_ids.begin(), m_ids.end(), may_start) : m_ids.begin();
   if (it == m_ids.end()) {
     return std::nullopt;
   }

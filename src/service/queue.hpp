@@ -23,11 +23,10 @@ public:
   void remove(const std::string& build_id);
   // The next build to start when `in_flight` builds are running, or nullopt (none waiting, or
   // no slot free). The build is taken off the queue.
-  std::optional<std::string> next(std::size_t in_flight);
-  // The same, taking the oldest build `may_start` accepts; the builds it refuses keep their
-  // place. nullopt when no slot is free or it accepts none.
+  // With `may_start`, the oldest build it accepts; the builds it refuses keep their place
+  // (nullopt when it accepts none).
   std::optional<std::string> next(std::size_t in_flight,
-                                  const std::function<bool(const std::string&)>& may_start);
+                                  const std::function<bool(const std::string&)>& may_start = {});
   // Whether a build could start now, were it not held back.
   bool slot_free(std::size_t in_flight) const { return in_flight < m_max_in_flight; }
   std::size_t max_in_flight() const { return m_max_in_flight; }

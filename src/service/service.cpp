@@ -272,7 +272,7 @@ Expected<server::SubmitOutcome> Service::submit(const spec::ValidSpec& spec,
   spdlog::info("build {} of {} accepted{}", b.id, full,
                b.requested_by.kind == auth::Requester::Kind::none
                    ? std::string()
-                   : " from " + flow::describe_requester(b.requested_by));
+                   : " from " + b.requested_by.describe());
   start_queued();
   changed();
   const BuildStatus& now = m_impl->builds.at(b.id);
@@ -512,8 +512,7 @@ void Service::finish_push(const std::string& delivery_id, const Expected<PushRea
         continue;
       }
     }
-    // Attributed to the webhook without a name: server::GitlabPush does not carry the pusher
-    // (the Push Hook's user_username) yet.
+    // Attributed to the GitLab user who pushed (the Push Hook's user_username).
     auto r = submit(s, auth::Requester{auth::Requester::Kind::webhook, read->pusher, {}});
     if (!r) {
       all_done = false;
